@@ -1,0 +1,83 @@
+"""Errors: one root, typed subclasses with a user-facing title and a hint.
+
+The CLI maps them to exit codes; the TUI shows title and message in a notification.
+"""
+
+from __future__ import annotations
+
+
+class OpsdeckError(Exception):
+    title = "Error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(OpsdeckError):
+    """Bad or missing configuration; ``location`` is file:line[:column] when known."""
+
+    title = "Configuration error"
+    exit_code = 2
+
+    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
+        super().__init__(f"{location}: {message}" if location else message, hint=hint)
+        self.location = location
+
+
+class UsageError(OpsdeckError):
+    title = "Usage error"
+    exit_code = 2
+
+
+class BackendUnavailable(OpsdeckError):
+    """The backend did not answer: names the backend, its address and what to check."""
+
+    title = "Backend unreachable"
+    exit_code = 1
+
+    def __init__(self, backend: str, address: str, detail: str, *, hint: str | None = None):
+        super().__init__(f"{backend} at {address} is unreachable: {detail}", hint=hint)
+        self.backend = backend
+        self.address = address
+
+
+class BackendError(OpsdeckError):
+    """The backend answered with an error."""
+
+    title = "Backend error"
+    exit_code = 1
+
+
+class NotFound(OpsdeckError):
+    title = "Not found"
+    exit_code = 1
+
+
+class Unsupported(OpsdeckError):
+    """The engine lacks the capability; the message says why."""
+
+    title = "Not supported"
+    exit_code = 2
+
+
+class PolicyDenied(OpsdeckError):
+    title = "Denied by policy"
+    exit_code = 3
+
+
+class Aborted(OpsdeckError):
+    """The operator declined the confirmation."""
+
+    title = "Aborted"
+    exit_code = 1
+
+
+class AuditError(OpsdeckError):
+    title = "Audit journal error"
+    exit_code = 1
