@@ -104,11 +104,17 @@ def main() -> None:
             version = [timed([str(BIN / "opsdeck"), "--version"], env) for _ in range(RUNS)]
             tui = [first_table_seconds(env) for _ in range(5)]
             print(f"runs={RUNS} workflows={WORKFLOWS}")
-            print(f"opsdeck executions list -o json --limit 1000: median {statistics.median(a):.3f} s")
-            print(f"temporal workflow list -o json --limit 1000: median {statistics.median(b):.3f} s")
+            print(
+                f"opsdeck executions list -o json --limit 1000: median {statistics.median(a):.3f} s"
+            )
+            print(
+                f"temporal workflow list -o json --limit 1000: median {statistics.median(b):.3f} s"
+            )
             print(f"ratio (pairwise, median): {statistics.median(ratios):.2f}")
             print(f"opsdeck --version: median {statistics.median(version):.3f} s")
-            print(f"TUI launch to first executions row (tmux): median {statistics.median(tui):.3f} s")
+            print(
+                f"TUI launch to first executions row (tmux): median {statistics.median(tui):.3f} s"
+            )
         finally:
             stop_process(server.pid)
 

@@ -8,7 +8,7 @@ console.actions, not in adapters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from console.model import (
@@ -51,10 +51,11 @@ class WorkflowEngine(Protocol):
         """Events oldest first, streamed page by page."""
         ...
 
-    def find_stuck(self, rules: StuckRules, query: ListQuery | None = None) -> AsyncIterator[StuckHit]:
-        ...
+    def find_stuck(
+        self, rules: StuckRules, query: ListQuery | None = None
+    ) -> AsyncIterator[StuckHit]: ...
 
-    async def versions(self, workflow: str) -> list[Version]:
+    async def versions(self, workflow: str) -> Sequence[Version]:
         """Versions of a deployable unit (Temporal: a worker deployment name)."""
         ...
 

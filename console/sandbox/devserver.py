@@ -5,6 +5,7 @@ Used by `opsdeck sandbox` and by the test fixtures, so both meet the same server
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -137,8 +138,6 @@ def stop_process(pid: int, timeout: float = 10.0) -> bool:
         except ChildProcessError:
             pass
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True
