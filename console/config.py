@@ -1,0 +1,455 @@
+"""Contexts (named environments, like kubectl contexts) from a YAML file.
+
+The file is ``$XDG_CONFIG_HOME/opsdeck/config.yaml`` (``OPSDECK_CONFIG`` overrides).
+It is read through PyYAML's composed nodes, so every error names ``file:line`` and the
+field (``config.yaml:7: contexts.prod.engines[0].kind: required``); a YAML syntax error
+names ``file:line:column``. Secrets are never stored in the file, only references
+(``keyring:service/name``, see console.secrets); a plain-text value under a key that
+looks secret is refused.
+
+Writes (``use_context``, ``upsert_context``) edit only the lines they change, so
+comments and the rest of the file survive, and go through a temp file + rename so a
+crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.errors import ConfigError
+
+SECRET_REF_PREFIX = "keyring:"
+_SECRET_KEY = re.compile(
+    r"(^|[-_])(api[-_]?key|password|passwd|token|client[-_]key|private[-_]key|secret)([-_]|$)",
+    re.IGNORECASE,
+)
+_CONTEXT_KEYS = {"production", "read-only", "engines", "description"}
+_TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts"}
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a settings key names a secret (api-key, password, token, client-key...)."""
+    return bool(_SECRET_KEY.search(key))
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """One engine of a context; ``settings`` is the mapping as written (plain dict)."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    location: str  # file:line of the entry
+    field_locations: Mapping[str, str] = field(default_factory=dict)
+    path: str = ""  # field path, e.g. contexts.prod.engines[0]
+
+
+@dataclass(frozen=True)
+class Context:
+    name: str
+    engines: tuple[EngineEntry, ...]
+    production: bool = False
+    read_only: bool = False
+    location: str = ""
+    # Keys this version does not interpret (backends for later adapters), kept as written.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def engine(self, name: str) -> EngineEntry:
+        for entry in self.engines:
+            if entry.name == name:
+                return entry
+        known = ", ".join(e.name for e in self.engines) or "none"
+        raise ConfigError(f"context {self.name!r} has no engine {name!r} (engines: {known})")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    contexts: Mapping[str, Context]
+    current_context: str | None = None
+    identity: str | None = None
+    pii_fields: tuple[str, ...] = ()
+    exists: bool = True
+
+    def context(self, name: str | None = None) -> Context:
+        """The named context, else the current one; unknown names list the known ones."""
+        chosen = name or self.current_context
+        if chosen is None:
+            if len(self.contexts) == 1:
+                return next(iter(self.contexts.values()))
+            if not self.contexts:
+                raise ConfigError(
+                    f"no contexts configured in {self.path}",
+                    hint="run `opsdeck sandbox up` or see docs/config.md",
+                )
+            raise ConfigError(
+                f"no current context; known contexts: {', '.join(sorted(self.contexts))}",
+                hint="pass --context NAME or run `opsdeck context use NAME`",
+            )
+        try:
+            return self.contexts[chosen]
+        except KeyError:
+            known = ", ".join(sorted(self.contexts)) or "none"
+            raise ConfigError(
+                f"unknown context {chosen!r}; known contexts: {known}",
+                hint=f"see {self.path}",
+            ) from None
+
+
+def default_config_path() -> Path:
+    override = os.environ.get("OPSDECK_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "opsdeck" / "config.yaml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read and validate the config; a missing file is an empty config."""
+    path = path or default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=path, contexts={}, exists=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    import yaml
+
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=loader_cls)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            cm = exc.context_mark
+            problem += f" ({exc.context} at line {cm.line + 1}, column {cm.column + 1})"
+        raise ConfigError(f"YAML syntax error: {problem}", location=where) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}", location=str(path)) from None
+    if root is None:
+        return Config(path=path, contexts={})
+    return _Validator(path, yaml).config(root)
+
+
+class _Validator:
+    """Walks the composed node tree; each error carries the node's line and field path."""
+
+    def __init__(self, path: Path, yaml: Any) -> None:
+        self.path = path
+        self.yaml = yaml
+        self.constructor = yaml.SafeLoader("")
+
+    def at(self, node: Any) -> str:
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def fail(self, node: Any, field_path: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"{field_path}: {message}" if field_path else message, location=self.at(node)
+        )
+
+    def value(self, node: Any) -> Any:
+        return self.constructor.construct_object(node, deep=True)
+
+    def mapping(self, node: Any, field_path: str) -> dict[str, tuple[Any, Any]]:
+        """key -> (key node, value node); refuses non-mappings and duplicate keys."""
+        if not isinstance(node, self.yaml.MappingNode):
+            raise self.fail(node, field_path, "expected a mapping")
+        out: dict[str, tuple[Any, Any]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, self.yaml.ScalarNode):
+                raise self.fail(key_node, field_path, "keys must be plain strings")
+            key = str(key_node.value)
+            if key in out:
+                raise self.fail(key_node, _join(field_path, key), "duplicate key")
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: Any, field_path: str, kind: type, what: str) -> Any:
+        if not isinstance(node, self.yaml.ScalarNode):
+            raise self.fail(node, field_path, f"expected {what}")
+        value = self.value(node)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(node, field_path, f"expected {what}, got {value!r}")
+        return value
+
+    def config(self, root: Any) -> Config:
+        top = self.mapping(root, "")
+        for key, (key_node, _) in top.items():
+            if key not in _TOP_KEYS:
+                raise self.fail(
+                    key_node, key, f"unknown key (expected one of: {', '.join(sorted(_TOP_KEYS))})"
+                )
+        current = identity = None
+        pii: tuple[str, ...] = ()
+        if "current-context" in top:
+            node = top["current-context"][1]
+            current = self.optional_str(node, "current-context")
+        if "identity" in top:
+            identity = self.optional_str(top["identity"][1], "identity")
+        if "pii-fields" in top:
+            node = top["pii-fields"][1]
+            if not isinstance(node, self.yaml.SequenceNode):
+                raise self.fail(node, "pii-fields", "expected a list of field names")
+            pii = tuple(
+                self.scalar(item, f"pii-fields[{i}]", str, "a field name")
+                for i, item in enumerate(node.value)
+            )
+        contexts: dict[str, Context] = {}
+        if "contexts" in top:
+            node = top["contexts"][1]
+            if not (isinstance(node, self.yaml.ScalarNode) and self.value(node) is None):
+                for name, (key_node, value_node) in self.mapping(node, "contexts").items():
+                    contexts[name] = self.context(name, key_node, value_node)
+        if current is not None and current not in contexts:
+            known = ", ".join(sorted(contexts)) or "none"
+            raise self.fail(
+                top["current-context"][1],
+                "current-context",
+                f"unknown context {current!r}; known contexts: {known}",
+            )
+        return Config(
+            path=self.path,
+            contexts=contexts,
+            current_context=current,
+            identity=identity,
+            pii_fields=pii,
+        )
+
+    def optional_str(self, node: Any, field_path: str) -> str | None:
+        if isinstance(node, self.yaml.ScalarNode) and self.value(node) is None:
+            return None
+        return str(self.scalar(node, field_path, str, "a string"))
+
+    def context(self, name: str, key_node: Any, node: Any) -> Context:
+        base = f"contexts.{name}"
+        fields = self.mapping(node, base)
+        production = read_only = False
+        if "production" in fields:
+            production = self.scalar(
+                fields["production"][1], f"{base}.production", bool, "true or false"
+            )
+        if "read-only" in fields:
+            read_only = self.scalar(
+                fields["read-only"][1], f"{base}.read-only", bool, "true or false"
+            )
+        if "engines" not in fields:
+            raise self.fail(key_node, f"{base}.engines", "required")
+        engines_node = fields["engines"][1]
+        if not isinstance(engines_node, self.yaml.SequenceNode):
+            raise self.fail(engines_node, f"{base}.engines", "expected a list of engines")
+        engines: list[EngineEntry] = []
+        for index, item in enumerate(engines_node.value):
+            entry = self.engine(f"{base}.engines[{index}]", item)
+            if any(e.name == entry.name for e in engines):
+                raise self.fail(
+                    item, f"{base}.engines[{index}].name", f"duplicate engine name {entry.name!r}"
+                )
+            engines.append(entry)
+        extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
+        self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
+        return Context(
+            name=name,
+            engines=tuple(engines),
+            production=production,
+            read_only=read_only,
+            location=self.at(key_node),
+            extra=extra,
+        )
+
+    def engine(self, base: str, node: Any) -> EngineEntry:
+        fields = self.mapping(node, base)
+        if "kind" not in fields:
+            raise self.fail(node, f"{base}.kind", "required")
+        kind = self.scalar(fields["kind"][1], f"{base}.kind", str, "an adapter name")
+        name = kind
+        if "name" in fields:
+            name = self.scalar(fields["name"][1], f"{base}.name", str, "a string")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise self.fail(
+                    fields["name"][1], f"{base}.name", "use letters, digits, '-', '_' or '.'"
+                )
+        self.check_secrets(fields, base)
+        settings = {key: self.value(v) for key, (_, v) in fields.items()}
+        return EngineEntry(
+            name=name,
+            kind=kind,
+            settings=settings,
+            location=self.at(node),
+            field_locations={key: self.at(k) for key, (k, _) in fields.items()},
+            path=base,
+        )
+
+    def check_secrets(
+        self, fields: dict[str, tuple[Any, Any]], base: str, skip: set[str] | None = None
+    ) -> None:
+        """Refuse plain-text secrets at any depth below ``fields``."""
+        for key, (_key_node, value_node) in fields.items():
+            if skip and key in skip:
+                continue
+            path = _join(base, key)
+            if isinstance(value_node, self.yaml.MappingNode):
+                self.check_secrets(self.mapping(value_node, path), path)
+            elif isinstance(value_node, self.yaml.SequenceNode):
+                for i, item in enumerate(value_node.value):
+                    if isinstance(item, self.yaml.MappingNode):
+                        self.check_secrets(self.mapping(item, f"{path}[{i}]"), f"{path}[{i}]")
+            elif looks_secret(key):
+                value = self.value(value_node)
+                if value in (None, "") or (
+                    isinstance(value, str) and value.startswith(SECRET_REF_PREFIX)
+                ):
+                    continue
+                raise ConfigError(
+                    f"{path}: secrets must not be stored in plain text; store it with "
+                    f"`opsdeck secret set NAME` and write `{SECRET_REF_PREFIX}opsdeck/NAME` here",
+                    location=self.at(value_node),
+                )
+
+
+def _join(base: str, key: str) -> str:
+    return f"{base}.{key}" if base else key
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fp:
+            fp.write(text)
+            fp.flush()
+            os.fsync(fp.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def use_context(name: str, path: Path | None = None) -> Config:
+    """Make ``name`` current, rewriting only the ``current-context`` line."""
+    config = load_config(path)
+    config.context(name)  # unknown => ConfigError listing the known ones
+    _set_current_context_text(config.path, name)
+    return load_config(config.path)
+
+
+def _set_current_context_text(path: Path, name: str) -> None:
+    import yaml
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = f"current-context: {_yaml_scalar(name)}"
+    root = (
+        yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if text else None
+    )
+    lines = text.splitlines(keepends=True)
+    if root is not None:
+        for key_node, value_node in root.value:
+            if key_node.value == "current-context":
+                start, end = key_node.start_mark.line, value_node.end_mark.line
+                trailing = lines[end][value_node.end_mark.column :] if end < len(lines) else "\n"
+                comment = trailing.rstrip("\n")
+                lines[start : end + 1] = [f"{line}{comment}\n"]
+                _atomic_write(path, "".join(lines))
+                return
+    # Not there yet: insert it after the file's leading comment block.
+    head = 0
+    while head < len(lines) and lines[head].strip()[:1] == "#":
+        head += 1
+    lines.insert(head, f"{line}\n")
+    _atomic_write(path, "".join(lines))
+
+
+def upsert_context(
+    name: str,
+    engines: list[dict[str, Any]],
+    *,
+    path: Path | None = None,
+    make_current_if_none: bool = True,
+    production: bool = False,
+) -> Config:
+    """Write (or replace) one context's block, keeping every other line of the file."""
+    import yaml
+
+    config = load_config(path)
+    path = config.path
+    body: dict[str, Any] = {"production": production, "engines": engines}
+    text = path.read_text(encoding="utf-8") if config.exists else ""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    root = yaml.compose(text, Loader=loader) if text.strip() else None
+    contexts_key = contexts_node = None
+    if root is not None:
+        for key_node, value_node in root.value:
+            if key_node.value == "contexts":
+                contexts_key, contexts_node = key_node, value_node
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    fresh = yaml.safe_dump({"contexts": {name: body}}, sort_keys=False)
+    if contexts_key is None or contexts_node is None:
+        lines.append(fresh)
+    elif isinstance(contexts_node, yaml.MappingNode) and contexts_node.value:
+        if contexts_node.flow_style:
+            raise ConfigError(
+                f"cannot add context {name!r}: write `contexts` as a block mapping",
+                location=f"{path}:{contexts_node.start_mark.line + 1}",
+            )
+        indent = contexts_node.value[0][0].start_mark.column
+        block = _indent(yaml.safe_dump({name: body}, sort_keys=False), indent)
+        existing = [(k, v) for k, v in contexts_node.value if k.value == name]
+        if existing:
+            key_node, value_node = existing[0]
+            lines[key_node.start_mark.line : _span_end(lines, value_node)] = [block]
+        else:
+            insert_at = _span_end(lines, contexts_node.value[-1][1])
+            lines[insert_at:insert_at] = [block]
+    else:  # `contexts:` empty, null or {}
+        lines[contexts_key.start_mark.line : contexts_node.end_mark.line + 1] = [fresh]
+    new_text = "".join(lines)
+    parse_config(new_text, path)  # never write a file we cannot read back
+    _atomic_write(path, new_text)
+    written = load_config(path)
+    if make_current_if_none and written.current_context is None:
+        _set_current_context_text(path, name)
+        written = load_config(path)
+    return written
+
+
+def _span_end(lines: list[str], node: Any) -> int:
+    """Exclusive end line of a node's text, without trailing blank or comment lines."""
+    end_line, end_col = int(node.end_mark.line), int(node.end_mark.column)
+    end: int = (
+        end_line
+        if end_line >= len(lines) or not lines[end_line][:end_col].strip()
+        else end_line + 1
+    )
+    while end > node.start_mark.line + 1 and lines[end - 1].strip()[:1] in ("", "#"):
+        end -= 1
+    return end
+
+
+def _indent(block: str, width: int) -> str:
+    pad = " " * width
+    return "".join(pad + line if line.strip() else line for line in block.splitlines(keepends=True))
+
+
+def _yaml_scalar(value: str) -> str:
+    import json
+
+    return value if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) else json.dumps(value)

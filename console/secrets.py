@@ -1,0 +1,176 @@
+"""Secrets: references in the config (``keyring:service/name``), values in a keyring.
+
+Resolution goes through the `keyring` library. When no OS keyring is usable (headless
+servers, CI: keyring's fail/null backend, or only the keyrings.alt file backends), the
+value lives in keyrings.alt's *encrypted* file keyring under opsdeck's data directory
+(``$XDG_DATA_HOME/opsdeck/keyring.cfg``), unlocked with the password in
+``OPSDECK_KEYRING_PASSWORD`` (or asked for on a terminal), and a one-line warning goes to
+stderr. The plain-text keyrings.alt backend is never used, even if configured.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from console.config import SECRET_REF_PREFIX
+from console.errors import ConfigError
+
+PASSWORD_ENV = "OPSDECK_KEYRING_PASSWORD"
+DEFAULT_SERVICE = "opsdeck"
+_REFERENCE = ("keyring-setting", "password reference", "password reference value")
+
+_backend: Any = None
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``keyring:service/name`` -> (service, name)."""
+    if not ref.startswith(SECRET_REF_PREFIX):
+        raise ConfigError(
+            f"{ref[:20]!r}... is not a secret reference",
+            hint=f"write {SECRET_REF_PREFIX}service/name and store it with `opsdeck secret set`",
+        )
+    service, sep, name = ref[len(SECRET_REF_PREFIX) :].partition("/")
+    if not sep or not service or not name:
+        raise ConfigError(
+            f"{ref!r} is not a secret reference; expected {SECRET_REF_PREFIX}SERVICE/NAME"
+        )
+    return service, name
+
+
+def ref_for(name: str) -> str:
+    """The reference for a name given to `opsdeck secret set` (``svc/name`` or ``name``)."""
+    if name.startswith(SECRET_REF_PREFIX):
+        parse_ref(name)
+        return name
+    if "/" in name:
+        service, _, key = name.partition("/")
+        if not service or not key:
+            raise ConfigError(f"{name!r} is not a secret name; use NAME or SERVICE/NAME")
+        return f"{SECRET_REF_PREFIX}{name}"
+    if not name:
+        raise ConfigError("a secret name must not be empty")
+    return f"{SECRET_REF_PREFIX}{DEFAULT_SERVICE}/{name}"
+
+
+def resolve_secret(ref: str) -> str:
+    """The value behind a reference; ConfigError (with the fix) when it is not stored."""
+    service, name = parse_ref(ref)
+    value = _get_backend().get_password(service, name)
+    if value is None:
+        raise ConfigError(
+            f"secret {ref} is not stored in the keyring",
+            hint=f"store it with `opsdeck secret set {service}/{name}`",
+        )
+    return str(value)
+
+
+def store_secret(name: str, value: str) -> str:
+    """Store a value; returns the reference to write in the config."""
+    ref = ref_for(name)
+    service, key = parse_ref(ref)
+    _get_backend().set_password(service, key, value)
+    return ref
+
+
+def file_keyring_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "opsdeck" / "keyring.cfg"
+
+
+def backend_name() -> str:
+    backend = _get_backend()
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def reset_backend() -> None:
+    """Forget the chosen backend (tests change the environment between cases)."""
+    global _backend
+    _backend = None
+
+
+def _get_backend() -> Any:
+    global _backend
+    if _backend is None:
+        _backend = _choose_backend()
+    return _backend
+
+
+def _is_usable_os_backend(backend: Any) -> bool:
+    module = type(backend).__module__
+    if module.startswith("keyrings.alt") or module.startswith("keyring.backends.fail"):
+        return False
+    if module.startswith("keyring.backends.null") or module.startswith("keyring.backends.chainer"):
+        return False
+    try:
+        return float(backend.priority) > 0
+    except Exception:
+        return False
+
+
+def _choose_backend() -> Any:
+    import keyring
+    from keyring.backends import chainer
+
+    current = keyring.get_keyring()
+    candidates = current.backends if isinstance(current, chainer.ChainerBackend) else [current]
+    usable = [b for b in candidates if _is_usable_os_backend(b)]
+    if usable:
+        return usable[0]
+    path = file_keyring_path()
+    print(
+        f"opsdeck: warning: no OS keyring available; using the encrypted file keyring {path}",
+        file=sys.stderr,
+    )
+    return _encrypted_file_keyring(path)
+
+
+def _keyring_password(creating: bool) -> str:
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        return password
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ConfigError(
+            "no OS keyring is available and the encrypted file keyring needs a password",
+            hint=f"set {PASSWORD_ENV} (see docs/config.md)",
+        )
+    import getpass
+
+    password = getpass.getpass("Password for opsdeck's encrypted keyring: ")
+    if creating and getpass.getpass("Repeat the password: ") != password:
+        raise ConfigError("the passwords do not match")
+    if not password:
+        raise ConfigError("the keyring password must not be empty")
+    return password
+
+
+def _encrypted_file_keyring(path: Path) -> Any:
+    from keyrings.alt.file import EncryptedKeyring
+
+    class OpsdeckFileKeyring(EncryptedKeyring):  # type: ignore[misc]
+        """keyrings.alt's encrypted file keyring, password from the environment."""
+
+        file_path = str(path)
+
+        def _get_new_password(self) -> str:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return _keyring_password(creating=True)
+
+        def _unlock(self) -> None:
+            self.keyring_key = _keyring_password(creating=False)
+            try:
+                ok = self.get_password(_REFERENCE[0], _REFERENCE[1]) == _REFERENCE[2]
+            except Exception:
+                ok = False
+            if not ok:
+                self._lock()
+                raise ConfigError(
+                    f"wrong password for the encrypted keyring {path}",
+                    hint=f"check {PASSWORD_ENV}",
+                )
+
+    return OpsdeckFileKeyring()
