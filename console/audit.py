@@ -1,0 +1,326 @@
+"""Append-only, hash-chained audit journal (SQLite, WAL).
+
+One record per target of every change to a live system. Each record's ``hash`` is
+SHA-256 over the canonical JSON of the record (every column but ``hash``, ``prev_hash``
+included) so altering, inserting or deleting a row breaks the chain from that row on;
+``verify()`` recomputes it and names the first broken record. SQL triggers refuse
+UPDATE and DELETE, so only someone who drops them (an attacker, or a test playing one)
+can tamper, and verify() catches that.
+
+Parameters are masked before they are written: values under configured PII field
+names, and under keys that look secret (password, token, secret...), at any depth,
+become ``"***"``.
+
+The database lives at ``$XDG_DATA_HOME/opsdeck/audit.db`` (platformdirs' user data
+dir); it is opened on first use, so read-only commands never create it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from console.errors import AuditError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+MASK = "***"
+GENESIS = "0" * 64
+_ALWAYS_MASKED = ("password", "token", "secret")
+
+_COLUMNS = (
+    "id",
+    "time",
+    "os_user",
+    "identity",
+    "context",
+    "action",
+    "engine",
+    "target",
+    "parameters",
+    "reason",
+    "outcome",
+    "message",
+    "request_id",
+    "run_id",
+    "prev_hash",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    os_user TEXT NOT NULL,
+    identity TEXT,
+    context TEXT NOT NULL,
+    action TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    target TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    run_id TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+"""
+
+
+def default_audit_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "opsdeck" / "audit.db"
+
+
+def mask(value: Any, pii_fields: Iterable[str] = ()) -> Any:
+    """A copy of ``value`` with PII and secret-looking keys replaced by ``***``.
+
+    Strings holding a JSON object or array (e.g. a signal's raw input) are masked
+    inside too, so a PII field cannot slip through as text.
+    """
+    fields = {f.lower() for f in pii_fields}
+
+    def hidden(key: str) -> bool:
+        low = key.lower()
+        return low in fields or any(word in low for word in _ALWAYS_MASKED)
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, Mapping):
+            return {str(k): MASK if hidden(str(k)) else walk(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [walk(v) for v in obj]
+        if isinstance(obj, str) and obj[:1] in ("{", "["):
+            try:
+                parsed = json.loads(obj)
+            except ValueError:
+                return obj
+            return json.dumps(walk(parsed), sort_keys=True)
+        return obj
+
+    return walk(value)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    time: str
+    os_user: str
+    identity: str | None
+    context: str
+    action: str
+    engine: str
+    target: str
+    parameters: Mapping[str, Any]
+    reason: str
+    outcome: str
+    message: str
+    request_id: str
+    run_id: str | None
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (*_COLUMNS, "hash")} | {
+            "parameters": dict(self.parameters)
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    records: int
+    broken_id: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_id is None
+
+
+def _record_hash(row: Mapping[str, Any]) -> str:
+    body = {name: row[name] for name in _COLUMNS}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((canonical + row["prev_hash"]).encode("utf-8")).hexdigest()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): fall back to the uid
+        return f"uid:{os.getuid()}"
+
+
+class AuditJournal:
+    def __init__(self, path: Path | None = None, *, pii_fields: Iterable[str] = ()) -> None:
+        self.path = path or default_audit_path()
+        self.pii_fields = tuple(pii_fields)
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            import sqlite3
+
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise AuditError(f"cannot open the audit journal {self.path}: {exc}") from None
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def append(
+        self,
+        *,
+        context: str,
+        action: str,
+        engine: str,
+        target: str,
+        outcome: str,
+        parameters: Mapping[str, Any] | None = None,
+        reason: str = "",
+        message: str = "",
+        request_id: str = "",
+        identity: str | None = None,
+        run_id: str | None = None,
+        time: datetime | None = None,
+    ) -> AuditRecord:
+        """Write one record, chained to the last; returns it with its id and hash."""
+        import sqlite3
+
+        masked = mask(dict(parameters or {}), self.pii_fields)
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time keeps the chain linear
+            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            row: dict[str, Any] = {
+                "id": (last["id"] + 1) if last else 1,
+                "time": (time or datetime.now(UTC))
+                .astimezone(UTC)
+                .isoformat(timespec="microseconds"),
+                "os_user": _os_user(),
+                "identity": identity,
+                "context": context,
+                "action": action,
+                "engine": engine,
+                "target": target,
+                "parameters": json.dumps(masked, sort_keys=True, ensure_ascii=False, default=str),
+                "reason": reason,
+                "outcome": outcome,
+                "message": message,
+                "request_id": request_id,
+                "run_id": run_id,
+                "prev_hash": last["hash"] if last else GENESIS,
+            }
+            row["hash"] = _record_hash(row)
+            names = ", ".join(row)
+            marks = ", ".join(f":{n}" for n in row)
+            db.execute(f"INSERT INTO audit ({names}) VALUES ({marks})", row)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise AuditError(f"cannot write to the audit journal {self.path}: {exc}") from None
+        return _to_record(row)
+
+    def list(
+        self,
+        limit: int | None = 50,
+        *,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[AuditRecord]:
+        """Newest first."""
+        where, args = [], []
+        for column, value in (
+            ("action", action),
+            ("request_id", request_id),
+            ("run_id", run_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if target is not None:
+            where.append("target LIKE ?")
+            args.append(f"%{target}%")
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+        sql = "SELECT * FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_to_record(r) for r in self._conn().execute(sql, args)]
+
+    def get(self, record_id: int) -> AuditRecord | None:
+        row = self._conn().execute("SELECT * FROM audit WHERE id = ?", (record_id,)).fetchone()
+        return _to_record(row) if row else None
+
+    def _rows(self) -> Iterator[Mapping[str, Any]]:
+        yield from self._conn().execute("SELECT * FROM audit ORDER BY id")
+
+    def verify_detail(self) -> VerifyResult:
+        """Recompute the chain; the first record whose hash or link is wrong is named."""
+        prev_hash, expected_id, count = GENESIS, 1, 0
+        for row in self._rows():
+            count += 1
+            if row["id"] != expected_id:
+                return VerifyResult(
+                    count, row["id"], f"records {expected_id}..{row['id'] - 1} are missing"
+                )
+            if row["prev_hash"] != prev_hash:
+                return VerifyResult(count, row["id"], "not chained to the previous record")
+            if _record_hash(row) != row["hash"]:
+                return VerifyResult(count, row["id"], "content does not match its hash")
+            prev_hash, expected_id = row["hash"], expected_id + 1
+        return VerifyResult(count)
+
+    def verify(self) -> int | None:
+        """The id of the first broken record, or None when the chain is intact."""
+        return self.verify_detail().broken_id
+
+    def export_jsonl(self, fp: IO[str]) -> int:
+        """Every record, oldest first, one JSON object per line; returns the count."""
+        count = 0
+        for row in self._rows():
+            fp.write(json.dumps(_to_record(row).as_dict(), ensure_ascii=False) + "\n")
+            count += 1
+        return count
+
+
+def _to_record(row: Mapping[str, Any]) -> AuditRecord:
+    data = {name: row[name] for name in (*_COLUMNS, "hash")}
+    try:
+        data["parameters"] = json.loads(data["parameters"])
+    except ValueError:
+        data["parameters"] = {"unparsable": data["parameters"]}
+    return AuditRecord(**data)
