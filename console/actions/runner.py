@@ -1,0 +1,178 @@
+"""ActionRunner: plan -> (preview, confirm: the caller's job) -> policy -> apply -> audit.
+
+The runner owns policy and the audit trail so the CLI, the TUI and runbooks cannot
+forget either: ``apply`` checks policy again (the plan may have been built before the
+context changed), writes ONE audit record per target as each outcome arrives, and
+never lets a backend exception escape as a traceback: unfinished targets are recorded
+as failed with the error, which the report carries.
+
+Passing a previous ``request_id`` resumes an interrupted apply: targets the journal
+already shows as done for that request are reported as skipped and not sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from console.actions.policy import (
+    check_change_allowed,
+    check_typed_confirmation,
+    confirmation_phrase,
+)
+from console.audit import mask
+from console.errors import BackendError, OpsdeckError, Unsupported, UsageError
+from console.model import ActionRequest, Outcome, Plan, PlannedCall, TargetOutcome
+
+if TYPE_CHECKING:
+    from console.audit import AuditJournal
+    from console.config import Context
+    from console.ports import WorkflowEngine
+
+_DONE = (Outcome.OK, Outcome.SUBMITTED, Outcome.SKIPPED)
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[TargetOutcome]
+    request_id: str
+    error: OpsdeckError | None = None
+    audit_ids: list[int] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[TargetOutcome]:
+        return [o for o in self.outcomes if o.outcome is Outcome.FAILED]
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done (ok/submitted/skipped), 1 all failed, 4 partly done."""
+        failed = len(self.failed)
+        if failed == 0:
+            return 1 if self.error is not None else 0
+        return 1 if failed == len(self.outcomes) else 4
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        *,
+        context: Context,
+        engines: Mapping[str, WorkflowEngine],
+        audit: AuditJournal,
+        read_only: bool = False,
+        identity: str | None = None,
+        pii_fields: tuple[str, ...] = (),
+    ) -> None:
+        self.context = context
+        self.engines = engines
+        self.audit = audit
+        self.read_only = read_only
+        self.identity = identity
+        self.pii_fields = pii_fields
+
+    def engine(self, name: str) -> WorkflowEngine:
+        try:
+            return self.engines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.engines)) or "none"
+            raise UsageError(
+                f"context {self.context.name!r} has no engine {name!r} (engines: {known})"
+            ) from None
+
+    def check_allowed(self) -> None:
+        check_change_allowed(self.context, read_only=self.read_only)
+
+    async def plan(self, engine: str, request: ActionRequest) -> Plan:
+        """The engine's plan; PolicyDenied if read-only, Unsupported if it cannot."""
+        self.check_allowed()
+        backend = self.engine(engine)
+        capability = request.kind.capability
+        if capability not in backend.capabilities:
+            why = backend.describe_capability(capability)
+            raise Unsupported(why or f"engine {engine!r} ({backend.kind}) cannot {request.kind}")
+        return await backend.plan(request)
+
+    def confirmation_phrase(self, plan: Plan) -> str | None:
+        return confirmation_phrase(self.context, plan)
+
+    def display_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters as they may be shown: PII and secrets masked."""
+        masked: dict[str, Any] = mask(dict(params), self.pii_fields)
+        return masked
+
+    async def apply(
+        self,
+        plan: Plan,
+        *,
+        typed_confirmation: str | None = None,
+        on_outcome: Callable[[TargetOutcome], None] | None = None,
+        request_id: str | None = None,
+    ) -> ApplyReport:
+        self.check_allowed()
+        check_typed_confirmation(self.context, plan, typed_confirmation)
+        backend = self.engine(plan.engine)
+        resumed = request_id is not None
+        if request_id is None:
+            import uuid
+
+            request_id = str(uuid.uuid4())
+        report = ApplyReport(outcomes=[], request_id=request_id)
+        self.audit.list(limit=1)  # fail before changing anything if we cannot record it
+
+        def record(outcome: TargetOutcome, *, write: bool = True) -> None:
+            report.outcomes.append(outcome)
+            if write:
+                call = calls.get(outcome.target)
+                params: dict[str, Any] = dict(call.params if call else plan.request.params)
+                if outcome.details:
+                    params["result"] = dict(outcome.details)
+                entry = self.audit.append(
+                    context=self.context.name,
+                    action=plan.request.kind.value,
+                    engine=plan.engine,
+                    target=outcome.target,
+                    outcome=outcome.outcome.value,
+                    parameters=params,
+                    reason=plan.request.reason,
+                    message=outcome.message,
+                    request_id=request_id,
+                    identity=self.identity,
+                )
+                report.audit_ids.append(entry.id)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        calls: dict[str, PlannedCall] = {c.target: c for c in plan.calls}
+        if resumed:
+            plan = self._without_done(plan, request_id, record)
+        pending = set(plan.targets)
+        try:
+            if not plan.calls:
+                return report
+            async for outcome in backend.apply(plan, request_id):
+                pending.discard(outcome.target)
+                record(outcome)
+        except OpsdeckError as exc:
+            report.error = exc
+        except Exception as exc:  # a backend bug must not lose the audit trail
+            report.error = BackendError(f"{plan.engine}: {type(exc).__name__}: {exc}")
+        if report.error is not None and not plan.batch:
+            for target in sorted(pending):
+                record(TargetOutcome(target, Outcome.FAILED, f"not done: {report.error}"))
+        return report
+
+    def _without_done(self, plan: Plan, request_id: str, record: Callable[..., None]) -> Plan:
+        done = {
+            r.target: r.id
+            for r in self.audit.list(limit=None, request_id=request_id)
+            if r.outcome in {o.value for o in _DONE}
+        }
+        remaining = []
+        for call in plan.calls:
+            if call.target in done:
+                note = f"already done in request {request_id} (audit #{done[call.target]})"
+                record(TargetOutcome(call.target, Outcome.SKIPPED, note), write=False)
+            else:
+                remaining.append(call)
+        return replace(plan, calls=tuple(remaining))
