@@ -1,0 +1,229 @@
+"""Temporal adapter: a WorkflowEngine over the temporalio SDK and Temporal's HTTP API.
+
+Start-up cost matters (the CLI lists 1000 executions in about the time the Temporal
+CLI does), so this module imports no temporalio: list and count go through the HTTP
+API with stdlib urllib when ``http-address`` is configured, and everything else
+imports the SDK-based helpers (adapters/temporal_*.py) on first use. Nothing
+connects until the first call that needs the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from adapters.temporal_settings import TemporalSettings, parse_settings
+from adapters.temporal_visibility import execution_from_json, visibility_query
+from console.errors import ConfigError
+from console.model import (
+    ActionRequest,
+    Capability,
+    Execution,
+    ExecutionDetail,
+    ExecutionRef,
+    HistoryEvent,
+    ListQuery,
+    Plan,
+    StuckHit,
+    StuckRules,
+    TargetOutcome,
+    Version,
+)
+from console.ports import SecretResolver
+
+if TYPE_CHECKING:
+    from adapters.temporal_client import Connection
+    from adapters.temporal_http import HttpVisibility
+
+Row = dict[str, Any]
+
+
+class TemporalEngine:
+    """One Temporal namespace of one cluster (self-hosted or Temporal Cloud)."""
+
+    kind = "temporal"
+    capabilities = frozenset(Capability)
+
+    def __init__(self, name: str, settings: TemporalSettings, resolve_secret: SecretResolver):
+        self.name = name
+        self.settings = settings
+        self._resolve = resolve_secret
+        self._connection: Connection | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self._http: HttpVisibility | None = None
+
+    @classmethod
+    def from_config(
+        cls, name: str, settings: dict[str, object], resolve_secret: SecretResolver
+    ) -> TemporalEngine:
+        """Validate settings (ConfigError names the field); never connects."""
+        return cls(name, parse_settings(settings), resolve_secret)
+
+    def __repr__(self) -> str:
+        return f"TemporalEngine({self.name!r}, {self.settings.address}, {self.namespace!r})"
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    def describe_capability(self, capability: Capability) -> str | None:
+        return None if capability in self.capabilities else f"{capability} is not supported"
+
+    # -- connections ---------------------------------------------------------------
+
+    async def connection(self) -> Connection:
+        """The SDK connection, made on first use (imports temporalio then)."""
+        if self._connection is None:
+            if self._connect_lock is None:
+                self._connect_lock = asyncio.Lock()
+            async with self._connect_lock:
+                if self._connection is None:
+                    from adapters.temporal_client import Connection, connect
+
+                    client = await connect(self.settings, self._resolve)
+                    self._connection = Connection(client, self.settings, self.name)
+        return self._connection
+
+    def _http_visibility(self) -> HttpVisibility | None:
+        base = self.settings.http_base
+        if base is None:
+            return None
+        if self._http is None:
+            from adapters.temporal_http import HttpVisibility, ssl_context
+
+            s, tls, resolve = self.settings, self.settings.tls, self._resolve
+            context = None
+            if base.startswith("https://") and tls is not None:
+                context = ssl_context(
+                    tls.server_ca_file,
+                    resolve(tls.client_cert_ref) if tls.client_cert_ref else None,
+                    resolve(tls.client_key_ref) if tls.client_key_ref else None,
+                )
+            api_key = resolve(s.api_key_ref) if s.api_key_ref else None
+            self._http = HttpVisibility(
+                base, s.namespace, api_key=api_key, context=context, timeout=s.rpc_timeout
+            )
+        return self._http
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def _pages(self, query: str, page_size: int) -> AsyncIterator[builtins.list[Row]]:
+        """Raw protobuf-JSON rows, page by page, from HTTP if configured, else the SDK."""
+        http = self._http_visibility()
+        token: Any = None
+        while True:
+            if http is not None:
+                rows, token = await asyncio.to_thread(http.list_page, query, page_size, token)
+            else:
+                rows, token = await self._sdk_page(query, page_size, token)
+            if rows:
+                yield rows
+            if not token:
+                return
+
+    async def _sdk_page(
+        self, query: str, page_size: int, token: bytes | None
+    ) -> tuple[builtins.list[Row], bytes | None]:
+        from google.protobuf.json_format import MessageToDict
+        from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+
+        conn = await self.connection()
+        resp = await conn.call(
+            conn.service.list_workflow_executions,
+            ListWorkflowExecutionsRequest(
+                namespace=self.namespace,
+                page_size=page_size,
+                next_page_token=token or b"",
+                query=query,
+            ),
+            query=True,
+        )
+        rows = [MessageToDict(e) for e in resp.executions]
+        return rows, bytes(resp.next_page_token) or None
+
+    async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        async for execution in self._list(query, visibility_query(query)):
+            yield execution
+
+    async def _list(self, query: ListQuery, text: str) -> AsyncIterator[Execution]:
+        remaining = query.limit
+        page_size = max(1, min(query.page_size, remaining or query.page_size))
+        async for rows in self._pages(text, page_size):
+            for row in rows:
+                yield execution_from_json(row, self.name, self.namespace)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+
+    async def count(self, query: ListQuery) -> int:
+        text = visibility_query(query)
+        http = self._http_visibility()
+        if http is not None:
+            return await asyncio.to_thread(http.count, text)
+        from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
+
+        conn = await self.connection()
+        resp = await conn.call(
+            conn.service.count_workflow_executions,
+            CountWorkflowExecutionsRequest(namespace=self.namespace, query=text),
+            query=True,
+        )
+        return int(resp.count)
+
+    async def describe(self, ref: ExecutionRef) -> ExecutionDetail:
+        from adapters.temporal_describe import detail_from
+
+        conn = await self.connection()
+        resp = await conn.describe(ref)
+        pinned = ExecutionRef(ref.engine, ref.scope, ref.workflow_id,
+                              resp.workflow_execution_info.execution.run_id)  # fmt: skip
+        newest = await conn.newest_events(pinned, 20)
+        return detail_from(resp, self.name, conn.namespace_of(ref), newest)
+
+    async def history(self, ref: ExecutionRef) -> AsyncIterator[HistoryEvent]:
+        from adapters.temporal_history import convert_event
+
+        conn = await self.connection()
+        async for page in conn.history_pages(ref):
+            for event in page:
+                yield convert_event(event)
+
+    async def find_stuck(
+        self, rules: StuckRules, query: ListQuery | None = None
+    ) -> AsyncIterator[StuckHit]:
+        from adapters.temporal_stuck import find_stuck
+
+        query = query or ListQuery()
+        conn = await self.connection()
+        running = self._list(query, visibility_query(query, only_running=True))
+        async for hit in find_stuck(conn, running, rules):
+            yield hit
+
+    async def versions(self, workflow: str) -> builtins.list[Version]:
+        from adapters.temporal_versions import versions
+
+        return await versions(await self.connection(), workflow)
+
+    # -- changes ---------------------------------------------------------------------
+
+    async def plan(self, request: ActionRequest) -> Plan:
+        from adapters.temporal_actions import plan
+
+        return await plan(await self.connection(), request, self.settings.batch_threshold)
+
+    async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
+        from adapters.temporal_actions import apply
+
+        if plan.engine != self.name:
+            raise ConfigError(f"plan is for engine {plan.engine!r}, not {self.name!r}")
+        conn = await self.connection()
+        async for outcome in apply(conn, plan, request_id):
+            yield outcome
+
+    async def close(self) -> None:
+        """Drop the connection; the SDK closes channels when the client is collected."""
+        self._connection = None
+        self._http = None

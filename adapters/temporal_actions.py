@@ -1,0 +1,409 @@
+"""Plan and apply changes: retry (reset), cancel, terminate, signal, rollback.
+
+Idempotency: each target's request id is derived from the apply's request id and
+the target (uuid5), so applying the same plan twice sends the same ids and the server
+de-duplicates. A batch job's id *is* the request id: a resumed apply finds the job
+already running and just watches it.
+
+Retry means ResetWorkflowExecution to the last completed workflow task (or, when the
+workflow never completed one, to its first failed one); with params {"mode":
+"activity"} it is ResetActivity instead (attempts back to 1, server >= 1.27).
+Signal params: {"signal": NAME, "input": VALUE} where VALUE is any JSON-serialisable
+value, or {"input_json": TEXT} to pass JSON text as typed by an operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from google.protobuf.empty_pb2 import Empty
+from temporalio.api.batch.v1 import (
+    BatchOperationCancellation,
+    BatchOperationReset,
+    BatchOperationResetActivities,
+    BatchOperationSignal,
+    BatchOperationTermination,
+)
+from temporalio.api.common.v1 import Payload, Payloads, ResetOptions, WorkflowExecution
+from temporalio.api.enums.v1 import BatchOperationState, ResetReapplyType
+from temporalio.api.workflowservice.v1 import (
+    DescribeBatchOperationRequest,
+    DescribeBatchOperationResponse,
+    GetWorkflowExecutionHistoryReverseRequest,
+    RequestCancelWorkflowExecutionRequest,
+    ResetActivityRequest,
+    ResetWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
+    StartBatchOperationRequest,
+    TerminateWorkflowExecutionRequest,
+)
+
+from adapters.temporal_client import Connection
+from adapters.temporal_history import event_type_name
+from adapters.temporal_versions import apply_rollback, plan_rollback
+from adapters.temporal_visibility import workflow_ids_query
+from console.errors import BackendError, NotFound, OpsdeckError, UsageError
+from console.model import (
+    ActionKind,
+    ActionRequest,
+    ExecutionRef,
+    Outcome,
+    Plan,
+    PlannedCall,
+    TargetOutcome,
+)
+
+BATCHABLE = {ActionKind.RETRY, ActionKind.CANCEL, ActionKind.TERMINATE, ActionKind.SIGNAL}
+BATCH_WAIT_SECONDS = 60.0
+SKIP = "skip"
+_CALLS = {
+    ActionKind.CANCEL: "RequestCancelWorkflowExecution",
+    ActionKind.TERMINATE: "TerminateWorkflowExecution",
+    ActionKind.SIGNAL: "SignalWorkflowExecution",
+}
+
+
+def target_request_id(request_id: str, target: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"opsdeck:{request_id}:{target}"))
+
+
+def signal_input(params: Mapping[str, Any]) -> Payloads | None:
+    if "input_json" in params and params["input_json"] not in (None, ""):
+        try:
+            value = json.loads(str(params["input_json"]))
+        except ValueError as e:
+            raise UsageError(f"signal input is not valid JSON: {e}") from None
+    elif "input" in params:
+        value = params["input"]
+    else:
+        return None
+    data = json.dumps(value, separators=(",", ":")).encode()
+    return Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=data)])
+
+
+def _retry_mode(request: ActionRequest) -> str:
+    mode = str(request.params.get("mode", "workflow"))
+    if mode not in ("workflow", "activity"):
+        raise UsageError(f"retry mode must be 'workflow' or 'activity', not {mode!r}")
+    return mode
+
+
+def _validate(request: ActionRequest) -> None:
+    if request.kind == ActionKind.SIGNAL:
+        if not request.params.get("signal"):
+            raise UsageError("signal needs params {'signal': NAME[, 'input': VALUE]}")
+        signal_input(request.params)
+    if request.kind == ActionKind.RETRY:
+        _retry_mode(request)
+    if not request.targets:
+        raise UsageError(f"{request.kind.value} needs at least one execution")
+
+
+async def reset_point(conn: Connection, ref: ExecutionRef) -> tuple[str, int | None]:
+    """(run id, event id to reset to): the last WorkflowTaskCompleted, else first failed one."""
+    run_id = ref.run_id or (await conn.describe(ref)).workflow_execution_info.execution.run_id
+    execution = WorkflowExecution(workflow_id=ref.workflow_id, run_id=run_id)
+    token, earliest_failed = b"", None
+    while True:
+        resp = await conn.call(
+            conn.service.get_workflow_execution_history_reverse,
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=conn.namespace_of(ref),
+                execution=execution,
+                maximum_page_size=500,
+                next_page_token=token,
+            ),
+        )
+        for event in resp.history.events:
+            kind = event_type_name(event)
+            if kind == "WorkflowTaskCompleted":
+                return run_id, event.event_id
+            if kind in ("WorkflowTaskFailed", "WorkflowTaskTimedOut"):
+                earliest_failed = event.event_id
+        token = resp.next_page_token
+        if not token:
+            return run_id, earliest_failed
+
+
+async def _plan_call(conn: Connection, request: ActionRequest, ref: ExecutionRef) -> PlannedCall:
+    base: dict[str, Any] = {
+        "namespace": conn.namespace_of(ref),
+        "workflow_id": ref.workflow_id,
+        "run_id": ref.run_id,
+        "reason": request.reason,
+        "identity": conn.identity,
+    }
+    target = str(ref)
+    if request.kind == ActionKind.RETRY:
+        if _retry_mode(request) == "activity":
+            activity = request.params.get("activity_id")
+            return PlannedCall(
+                target, "ResetActivity", base | {"activity_id": activity or "all pending"}
+            )
+        run_id, event_id = await reset_point(conn, ref)
+        if event_id is None:
+            return PlannedCall(target, SKIP, {"why": "no workflow task to reset to yet"})
+        return PlannedCall(
+            target,
+            "ResetWorkflowExecution",
+            base | {"run_id": run_id, "workflow_task_finish_event_id": event_id,
+                    "reapply": "signals"},
+        )  # fmt: skip
+    params = dict(base)
+    if request.kind == ActionKind.SIGNAL:
+        params["signal"] = request.params["signal"]
+        if "input" in request.params or "input_json" in request.params:
+            payloads = signal_input(request.params)
+            params["input"] = json.loads(payloads.payloads[0].data) if payloads else None
+    return PlannedCall(target, _CALLS[request.kind], params)
+
+
+def _batch_operation(request: ActionRequest) -> str:
+    if request.kind == ActionKind.RETRY:
+        return "reset_activities" if _retry_mode(request) == "activity" else "reset"
+    return {ActionKind.CANCEL: "cancel", ActionKind.TERMINATE: "terminate"}.get(
+        request.kind, "signal"
+    )
+
+
+async def plan(conn: Connection, request: ActionRequest, batch_threshold: int) -> Plan:
+    if request.kind == ActionKind.ROLLBACK:
+        call, notes = await plan_rollback(conn, request)
+        return Plan(request, conn.engine, (call,), warnings=tuple(notes))
+    _validate(request)
+    if len(request.targets) > batch_threshold and request.kind in BATCHABLE:
+        operation = _batch_operation(request)
+        params: dict[str, Any] = {"operation": operation, "reason": request.reason}
+        if request.kind == ActionKind.SIGNAL:
+            params["signal"] = request.params["signal"]
+        calls = tuple(
+            PlannedCall(str(ref), f"StartBatchOperation({operation})", params)
+            for ref in request.targets
+        )
+        warning = (
+            f"{len(calls)} executions (more than the batch threshold {batch_threshold}): "
+            "runs as one server-side batch job that continues if this client goes away"
+        )
+        return Plan(request, conn.engine, calls, batch=True, warnings=(warning,))
+    calls = tuple(await asyncio.gather(*(_plan_call(conn, request, r) for r in request.targets)))
+    warnings = tuple(f"{c.target}: skipped, {c.params.get('why')}" for c in calls if c.call == SKIP)
+    return Plan(request, conn.engine, calls, warnings=warnings)
+
+
+def _execution(params: Mapping[str, Any]) -> WorkflowExecution:
+    return WorkflowExecution(
+        workflow_id=str(params["workflow_id"]), run_id=str(params.get("run_id") or "")
+    )
+
+
+async def _apply_call(conn: Connection, call: PlannedCall, request_id: str) -> TargetOutcome:
+    p = call.params
+    rid = target_request_id(request_id, call.target)
+    details: dict[str, Any] = {"request_id": rid}
+    if call.call == "ResetWorkflowExecution":
+        resp = await conn.call(
+            conn.service.reset_workflow_execution,
+            ResetWorkflowExecutionRequest(
+                namespace=str(p["namespace"]),
+                workflow_execution=_execution(p),
+                reason=str(p.get("reason") or "opsdeck retry"),
+                workflow_task_finish_event_id=int(p["workflow_task_finish_event_id"]),
+                request_id=rid,
+                reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_SIGNAL,
+                identity=conn.identity,
+            ),
+            retry=True,
+        )
+        details["new_run_id"] = resp.run_id
+        message = f"reset to event {p['workflow_task_finish_event_id']}; new run {resp.run_id}"
+        return TargetOutcome(call.target, Outcome.OK, message, details)
+    if call.call == "ResetActivity":
+        activity = p.get("activity_id")
+        one = activity not in (None, "", "all pending")
+        await conn.call(
+            conn.service.reset_activity,
+            ResetActivityRequest(
+                namespace=str(p["namespace"]),
+                execution=_execution(p),
+                identity=conn.identity,
+                id=str(activity) if one else "",
+                match_all=not one,
+            ),
+            retry=True,
+        )
+        what = f"activity {activity}" if one else "pending activities"
+        return TargetOutcome(call.target, Outcome.OK, f"{what} reset to attempt 1", details)
+    if call.call == _CALLS[ActionKind.CANCEL]:
+        await conn.call(
+            conn.service.request_cancel_workflow_execution,
+            RequestCancelWorkflowExecutionRequest(
+                namespace=str(p["namespace"]),
+                workflow_execution=_execution(p),
+                identity=conn.identity,
+                request_id=rid,
+                reason=str(p.get("reason") or ""),
+            ),
+            retry=True,
+        )
+        return TargetOutcome(call.target, Outcome.OK, "cancellation requested", details)
+    if call.call == _CALLS[ActionKind.TERMINATE]:
+        await conn.call(
+            conn.service.terminate_workflow_execution,
+            TerminateWorkflowExecutionRequest(
+                namespace=str(p["namespace"]),
+                workflow_execution=_execution(p),
+                reason=str(p.get("reason") or ""),
+                identity=conn.identity,
+            ),
+            retry=False,
+        )
+        return TargetOutcome(call.target, Outcome.OK, "terminated", details)
+    if call.call == _CALLS[ActionKind.SIGNAL]:
+        payloads = signal_input(p)
+        await conn.call(
+            conn.service.signal_workflow_execution,
+            SignalWorkflowExecutionRequest(
+                namespace=str(p["namespace"]),
+                workflow_execution=_execution(p),
+                signal_name=str(p["signal"]),
+                input=payloads,
+                identity=conn.identity,
+                request_id=rid,
+            ),
+            retry=True,
+        )
+        return TargetOutcome(call.target, Outcome.OK, f"signal {p['signal']} sent", details)
+    raise BackendError(f"unknown planned call {call.call!r}")
+
+
+def _already_closed(error: OpsdeckError) -> bool:
+    return isinstance(error, NotFound) and "already completed" in error.message
+
+
+async def _apply_one(conn: Connection, call: PlannedCall, request_id: str) -> TargetOutcome:
+    if call.call == SKIP:
+        return TargetOutcome(call.target, Outcome.SKIPPED, str(call.params.get("why", "")))
+    try:
+        return await _apply_call(conn, call, request_id)
+    except OpsdeckError as e:
+        if _already_closed(e) and call.call in (
+            _CALLS[ActionKind.CANCEL],
+            _CALLS[ActionKind.TERMINATE],
+        ):
+            return TargetOutcome(call.target, Outcome.SKIPPED, "already closed")
+        return TargetOutcome(call.target, Outcome.FAILED, str(e))
+
+
+def _batch_request(
+    conn: Connection, plan_: Plan, job_id: str, query: str
+) -> StartBatchOperationRequest:
+    request = plan_.request
+    reason = request.reason or f"opsdeck {request.kind.value}"
+    req = StartBatchOperationRequest(
+        namespace=conn.namespace, visibility_query=query, job_id=job_id, reason=reason
+    )
+    operation = _batch_operation(request)
+    if operation == "terminate":
+        req.termination_operation.CopyFrom(BatchOperationTermination(identity=conn.identity))
+    elif operation == "cancel":
+        req.cancellation_operation.CopyFrom(BatchOperationCancellation(identity=conn.identity))
+    elif operation == "signal":
+        req.signal_operation.CopyFrom(
+            BatchOperationSignal(
+                signal=str(request.params["signal"]),
+                input=signal_input(request.params),
+                identity=conn.identity,
+            )
+        )
+    elif operation == "reset":
+        options = ResetOptions(
+            last_workflow_task=Empty(),
+            reset_reapply_type=ResetReapplyType.RESET_REAPPLY_TYPE_SIGNAL,
+        )
+        req.reset_operation.CopyFrom(BatchOperationReset(identity=conn.identity, options=options))
+    else:
+        req.reset_activities_operation.CopyFrom(
+            BatchOperationResetActivities(
+                identity=conn.identity, match_all=True, reset_attempts=True
+            )
+        )
+    return req
+
+
+async def _describe_batch(conn: Connection, job_id: str) -> DescribeBatchOperationResponse | None:
+    try:
+        return await conn.call(
+            conn.service.describe_batch_operation,
+            DescribeBatchOperationRequest(namespace=conn.namespace, job_id=job_id),
+        )
+    except NotFound:
+        return None
+
+
+async def _apply_batch(
+    conn: Connection, plan_: Plan, request_id: str, wait: float
+) -> AsyncIterator[TargetOutcome]:
+    refs = [ExecutionRef.parse(t) for t in plan_.targets]
+    only_running = plan_.request.kind != ActionKind.RETRY
+    query = workflow_ids_query([r.workflow_id for r in refs], only_running=only_running)
+    job_id = request_id
+    try:
+        state = await _describe_batch(conn, job_id)
+        if state is None:  # not a resumed apply: start the job
+            await conn.call(
+                conn.service.start_batch_operation,
+                _batch_request(conn, plan_, job_id, query),
+                retry=True,
+            )
+        deadline = time.monotonic() + wait
+        while True:
+            state = await _describe_batch(conn, job_id)
+            done = state is not None and state.state in (
+                BatchOperationState.BATCH_OPERATION_STATE_COMPLETED,
+                BatchOperationState.BATCH_OPERATION_STATE_FAILED,
+            )
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    except OpsdeckError as e:
+        for target in plan_.targets:
+            yield TargetOutcome(target, Outcome.FAILED, str(e), {"batch_job_id": job_id})
+        return
+    details: dict[str, Any] = {"batch_job_id": job_id, "query": query}
+    if state is None or state.state == BatchOperationState.BATCH_OPERATION_STATE_RUNNING:
+        outcome, message = Outcome.SUBMITTED, f"batch job {job_id} accepted, still running"
+    elif state.state == BatchOperationState.BATCH_OPERATION_STATE_FAILED:
+        outcome, message = Outcome.FAILED, f"batch job {job_id} failed"
+    else:
+        outcome = Outcome.OK
+        message = (
+            f"batch job {job_id} completed: {state.complete_operation_count}/"
+            f"{state.total_operation_count} done, {state.failure_operation_count} failed"
+        )
+    if state is not None:
+        details |= {
+            "total": state.total_operation_count,
+            "completed": state.complete_operation_count,
+            "failed": state.failure_operation_count,
+        }
+    for target in plan_.targets:
+        yield TargetOutcome(target, outcome, message, details)
+
+
+async def apply(
+    conn: Connection, plan_: Plan, request_id: str, *, batch_wait: float = BATCH_WAIT_SECONDS
+) -> AsyncIterator[TargetOutcome]:
+    if plan_.batch:
+        async for outcome in _apply_batch(conn, plan_, request_id, batch_wait):
+            yield outcome
+        return
+    for call in plan_.calls:
+        if plan_.request.kind == ActionKind.ROLLBACK:
+            yield await apply_rollback(conn, call)
+        else:
+            yield await _apply_one(conn, call, request_id)

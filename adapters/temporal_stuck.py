@@ -1,0 +1,203 @@
+"""find_stuck: which running executions need an operator, and why.
+
+Rules (each hit names its rule and human evidence):
+- activity_retrying: a pending activity's attempt >= N (its last failure quoted);
+- workflow_task_failing: the pending workflow task's attempt >= N, i.e. workflow code
+  fails on every try (bug, non-determinism); the WorkflowTaskFailed cause is quoted;
+- no_progress: no history event for longer than T (note: retries of a failing
+  activity or workflow task write no events, so those executions also show here);
+- no_pollers: no worker polled the execution's task queue recently. The server keeps
+  pollers for a few minutes after they vanish, so a poller counts as live only if it
+  polled within POLLER_LIVENESS (long polls last ~60s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.history.v1 import HistoryEvent as ProtoEvent
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeWorkflowExecutionResponse,
+)
+
+from adapters.temporal_client import Connection
+from adapters.temporal_describe import pending_activity
+from adapters.temporal_format import human_duration, time_of
+from adapters.temporal_history import event_type_name, workflow_task_failed_text
+from console.errors import NotFound
+from console.model import Execution, ExecutionStatus, StuckHit, StuckRule, StuckRules
+
+POLLER_LIVENESS = timedelta(minutes=2)
+PARALLEL = 16
+FAILURE_SCAN = 50  # newest events searched for the WorkflowTaskFailed cause
+_DESCRIBE_RULES = {
+    StuckRule.ACTIVITY_RETRYING,
+    StuckRule.WORKFLOW_TASK_FAILING,
+    StuckRule.NO_PROGRESS,
+}
+
+
+class PollerCache:
+    """DescribeTaskQueue once per queue per scan; None means "has live pollers"."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self._seen: dict[str, asyncio.Task[str | None]] = {}
+
+    def evidence(self, task_queue: str) -> asyncio.Task[str | None]:
+        if task_queue not in self._seen:
+            self._seen[task_queue] = asyncio.ensure_future(self._check(task_queue))
+        return self._seen[task_queue]
+
+    async def _check(self, task_queue: str) -> str | None:
+        resp = await self.conn.call(
+            self.conn.service.describe_task_queue,
+            DescribeTaskQueueRequest(
+                namespace=self.conn.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+        )
+        last_polls = [time_of(p, "last_access_time") for p in resp.pollers]
+        known = [t for t in last_polls if t is not None]
+        if any(self.now - t <= POLLER_LIVENESS for t in known):
+            return None
+        if not known:
+            return f"no worker is polling task queue {task_queue!r} for workflow tasks"
+        newest = max(known)
+        return (
+            f"no worker polled task queue {task_queue!r} for "
+            f"{human_duration(self.now - newest)} (pollers seen before have gone)"
+        )
+
+
+def _hit(execution: Execution, rule: StuckRule, evidence: str, **details: Any) -> StuckHit:
+    return StuckHit(execution=execution, rule=rule, evidence=evidence, details=details)
+
+
+def _activity_hits(
+    execution: Execution, resp: DescribeWorkflowExecutionResponse, rules: StuckRules
+) -> list[StuckHit]:
+    hits = []
+    for info in resp.pending_activities:
+        activity = pending_activity(info)
+        if activity.attempt < rules.activity_attempts:
+            continue
+        limit = f"/{activity.maximum_attempts}" if activity.maximum_attempts else " (no limit)"
+        evidence = (
+            f"activity {activity.activity_type} (id {activity.activity_id}) is on attempt "
+            f"{activity.attempt}{limit}, threshold {rules.activity_attempts}"
+        )
+        if activity.last_failure:
+            evidence += f"; last failure: {activity.last_failure}"
+        hits.append(
+            _hit(
+                execution,
+                StuckRule.ACTIVITY_RETRYING,
+                evidence,
+                activity_id=activity.activity_id,
+                activity_type=activity.activity_type,
+                attempt=activity.attempt,
+                last_failure=activity.last_failure,
+            )
+        )
+    return hits
+
+
+def _last_wft_failure(newest_first: list[ProtoEvent]) -> str | None:
+    for event in newest_first:
+        if event_type_name(event) == "WorkflowTaskFailed":
+            return workflow_task_failed_text(event.workflow_task_failed_event_attributes)
+    return None
+
+
+async def _check(
+    conn: Connection,
+    execution: Execution,
+    rules: StuckRules,
+    pollers: PollerCache,
+    now: datetime,
+) -> list[StuckHit]:
+    hits: list[StuckHit] = []
+    if StuckRule.NO_POLLERS in rules.enabled and execution.task_queue:
+        evidence = await pollers.evidence(execution.task_queue)
+        if evidence:
+            hits.append(
+                _hit(execution, StuckRule.NO_POLLERS, evidence, task_queue=execution.task_queue)
+            )
+    if not rules.enabled & _DESCRIBE_RULES:
+        return hits
+    try:
+        resp = await conn.describe(execution.ref)
+    except NotFound:
+        return hits  # deleted since it was listed
+    if resp.workflow_execution_info.status != 1:  # closed since it was listed
+        return hits
+    if StuckRule.ACTIVITY_RETRYING in rules.enabled:
+        hits += _activity_hits(execution, resp, rules)
+    newest: list[ProtoEvent] | None = None
+    wft = resp.pending_workflow_task if resp.HasField("pending_workflow_task") else None
+    if (
+        StuckRule.WORKFLOW_TASK_FAILING in rules.enabled
+        and wft is not None
+        and wft.attempt >= rules.workflow_task_attempts
+    ):
+        newest = await conn.newest_events(execution.ref, FAILURE_SCAN)
+        cause = _last_wft_failure(newest) or "failing without a recorded cause (timing out?)"
+        hits.append(
+            _hit(
+                execution,
+                StuckRule.WORKFLOW_TASK_FAILING,
+                f"workflow task is on attempt {wft.attempt}, threshold "
+                f"{rules.workflow_task_attempts}; {cause}",
+                attempt=wft.attempt,
+                cause=cause,
+            )
+        )
+    if StuckRule.NO_PROGRESS in rules.enabled:
+        newest = newest or await conn.newest_events(execution.ref, 1)
+        last = time_of(newest[0], "event_time") if newest else None
+        if last is not None and now - last > rules.no_progress:
+            hits.append(
+                _hit(
+                    execution,
+                    StuckRule.NO_PROGRESS,
+                    f"no new history event for {human_duration(now - last)} "
+                    f"(threshold {human_duration(rules.no_progress)}); last event: "
+                    f"{event_type_name(newest[0])} #{newest[0].event_id}",
+                    last_event_time=last.isoformat(),
+                    last_event_type=event_type_name(newest[0]),
+                )
+            )
+    return hits
+
+
+async def find_stuck(
+    conn: Connection, executions: AsyncIterator[Execution], rules: StuckRules
+) -> AsyncIterator[StuckHit]:
+    """Check running executions a few at a time; hits come out in list order."""
+    now = datetime.now(UTC)
+    pollers = PollerCache(conn, now)
+    chunk: list[Execution] = []
+
+    async def flush() -> list[StuckHit]:
+        results = await asyncio.gather(*(_check(conn, e, rules, pollers, now) for e in chunk))
+        chunk.clear()
+        return [hit for hits in results for hit in hits]
+
+    async for execution in executions:
+        if execution.status != ExecutionStatus.RUNNING:
+            continue
+        chunk.append(execution)
+        if len(chunk) >= PARALLEL:
+            for hit in await flush():
+                yield hit
+    for hit in await flush():
+        yield hit

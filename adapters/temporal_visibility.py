@@ -1,0 +1,142 @@
+"""Visibility queries and list rows, without temporalio (the fast list path imports this).
+
+Rows are the protobuf-JSON form of WorkflowExecutionInfo, exactly as the HTTP API
+returns it; the SDK path converts its protobuf messages to the same form, so both
+paths share one converter and give identical results.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from console.errors import UsageError
+from console.model import Execution, ExecutionRef, ExecutionStatus, ListQuery
+
+_STATUS_TO_QUERY = {
+    ExecutionStatus.RUNNING: "Running",
+    ExecutionStatus.COMPLETED: "Completed",
+    ExecutionStatus.FAILED: "Failed",
+    ExecutionStatus.CANCELED: "Canceled",
+    ExecutionStatus.TERMINATED: "Terminated",
+    ExecutionStatus.CONTINUED_AS_NEW: "ContinuedAsNew",
+    ExecutionStatus.TIMED_OUT: "TimedOut",
+    ExecutionStatus.PAUSED: "Paused",
+}
+_STATUS_FROM_PROTO = {f"WORKFLOW_EXECUTION_STATUS_{s.name}": s for s in _STATUS_TO_QUERY} | {
+    "WORKFLOW_EXECUTION_STATUS_CANCELED": ExecutionStatus.CANCELED
+}
+_STATUS_FROM_NUMBER = {
+    1: ExecutionStatus.RUNNING,
+    2: ExecutionStatus.COMPLETED,
+    3: ExecutionStatus.FAILED,
+    4: ExecutionStatus.CANCELED,
+    5: ExecutionStatus.TERMINATED,
+    6: ExecutionStatus.CONTINUED_AS_NEW,
+    7: ExecutionStatus.TIMED_OUT,
+    8: ExecutionStatus.PAUSED,
+}
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEPLOYMENT_VERSION_ATTRIBUTE = "TemporalWorkerDeploymentVersion"
+
+
+def quote(value: str) -> str:
+    """A single-quoted visibility-query string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return quote(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def visibility_query(query: ListQuery, *, only_running: bool = False) -> str:
+    """Translate a ListQuery into Temporal's SQL-like visibility query."""
+    clauses: list[str] = []
+    # Stuck detection only looks at open executions, whatever statuses were asked for.
+    statuses = (ExecutionStatus.RUNNING,) if only_running else query.statuses
+    known = [_STATUS_TO_QUERY[s] for s in statuses if s in _STATUS_TO_QUERY]
+    if len(known) == 1:
+        clauses.append(f"ExecutionStatus = {quote(known[0])}")
+    elif known:
+        clauses.append(f"ExecutionStatus IN ({', '.join(quote(s) for s in known)})")
+    if query.workflow_type:
+        clauses.append(f"WorkflowType = {quote(query.workflow_type)}")
+    if query.started_after:
+        clauses.append(f"StartTime >= {_timestamp(query.started_after)}")
+    if query.started_before:
+        clauses.append(f"StartTime < {_timestamp(query.started_before)}")
+    for name, value in sorted(query.search_attributes.items()):
+        if not _ATTRIBUTE_NAME.match(name):
+            raise UsageError(f"{name!r} is not a search attribute name")
+        clauses.append(f"{name} = {quote(value)}")
+    if query.raw and query.raw.strip():
+        clauses.append(f"({query.raw.strip()})" if clauses else query.raw.strip())
+    return " AND ".join(clauses)
+
+
+def workflow_ids_query(workflow_ids: list[str], *, only_running: bool) -> str:
+    """Query selecting exactly these workflow ids (used for server-side batch jobs)."""
+    ids = ", ".join(quote(w) for w in sorted(set(workflow_ids)))
+    text = f"WorkflowId IN ({ids})"
+    return f"{text} AND ExecutionStatus = 'Running'" if only_running else text
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def decode_payload(payload: Mapping[str, Any]) -> Any:
+    """Decode a protobuf-JSON Payload: JSON values as values, anything else described."""
+    metadata = payload.get("metadata") or {}
+    encoding = base64.b64decode(metadata.get("encoding", "")).decode(errors="replace")
+    data = base64.b64decode(payload.get("data", ""))
+    if encoding.startswith("json/"):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode(errors="replace")
+    if encoding == "binary/null":
+        return None
+    return f"<{encoding or 'unknown encoding'}, {len(data)} bytes>"
+
+
+def status_of(value: object) -> ExecutionStatus:
+    if isinstance(value, int):
+        return _STATUS_FROM_NUMBER.get(value, ExecutionStatus.UNKNOWN)
+    return _STATUS_FROM_PROTO.get(str(value), ExecutionStatus.UNKNOWN)
+
+
+def execution_from_json(row: Mapping[str, Any], engine: str, namespace: str) -> Execution:
+    """One WorkflowExecutionInfo (protobuf JSON) as an Execution."""
+    ex = row.get("execution") or {}
+    fields = ((row.get("searchAttributes") or {}).get("indexedFields")) or {}
+    attributes = {name: decode_payload(p) for name, p in fields.items()}
+    version = None
+    deployment = ((row.get("versioningInfo") or {}).get("deploymentVersion")) or {}
+    if deployment.get("buildId"):
+        version = f"{deployment.get('deploymentName', '')}:{deployment['buildId']}"
+    elif isinstance(attributes.get(DEPLOYMENT_VERSION_ATTRIBUTE), str):
+        version = attributes[DEPLOYMENT_VERSION_ATTRIBUTE]
+    length = row.get("historyLength")
+    return Execution(
+        ref=ExecutionRef(engine, namespace, ex.get("workflowId", ""), ex.get("runId") or None),
+        workflow_type=(row.get("type") or {}).get("name", ""),
+        status=status_of(row.get("status")),
+        start_time=parse_time(row.get("startTime")),
+        close_time=parse_time(row.get("closeTime")),
+        task_queue=row.get("taskQueue") or None,
+        history_length=int(length) if length not in (None, "") else None,
+        deployment_version=version,
+        search_attributes=attributes,
+    )
