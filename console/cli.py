@@ -1,0 +1,254 @@
+"""`opsdeck` command line: every verb, -o table|json|yaml, stable exit codes.
+
+Start-up time matters (`opsdeck --version` < 0.3 s, `executions list` within 1.5x of
+the Temporal CLI), so this module imports only argparse; each verb imports what it
+needs when it runs. Exit codes: 0 ok, 1 action failed, 2 usage or config error,
+3 denied by policy, 4 partly done. Any OpsdeckError becomes one line on stderr
+(`opsdeck: <title>: <message>`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_POLICY, EXIT_PARTIAL = 0, 1, 2, 3, 4
+
+
+def _version() -> str:
+    from console import __version__
+
+    return __version__
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Global options, accepted before or after the verb (`opsdeck executions list -o json`)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "-c", "--context", default=default(None), help="context to use (default: current-context)"
+    )
+    group.add_argument(
+        "--config", default=default(None), metavar="FILE", help="config file (or OPSDECK_CONFIG)"
+    )
+    group.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json", "yaml"),
+        default=default("table"),
+        help="output format (json/yaml keys are documented in docs/cli.md)",
+    )
+    group.add_argument(
+        "--read-only",
+        action="store_true",
+        default=default(False),
+        help="refuse every change, whatever the context allows",
+    )
+
+
+def _change_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", default=None, help="why (recorded on the server and in audit)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask y/N")
+    parser.add_argument(
+        "--confirm",
+        metavar="TEXT",
+        help="production contexts: the confirmation text (the target's id) for scripts",
+    )
+    parser.add_argument(
+        "--request-id",
+        help="idempotency key; reuse a failed run's id to resume it (default: a new uuid4)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opsdeck",
+        description="Operations console for workflow engines. Without a verb: the TUI.",
+        epilog="exit codes: 0 ok, 1 failed, 2 usage/config error, 3 denied by policy, "
+        "4 partly done",
+    )
+    parser.add_argument("--version", action="version", version=f"opsdeck {_version()}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def sub(
+        group: Any, name: str, handler: str, help_text: str, **kw: Any
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(
+            name, help=help_text, description=help_text, parents=[common], **kw
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    sub(verbs, "tui", "cli_admin:cmd_tui", "open the terminal UI (the default)")
+
+    # executions
+    ex = verbs.add_parser("executions", aliases=["ex"], help="list, inspect and remediate runs")
+    exv = ex.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    p = sub(exv, "list", "cli_executions:cmd_list", "list executions")
+    p.add_argument("--status", action="append", default=[], help="running, failed, ... (repeat)")
+    p.add_argument("--type", dest="workflow_type", help="workflow type")
+    p.add_argument("--query", help="raw visibility query in the engine's syntax")
+    p.add_argument("--since", help="started within (30m, 2h, 7d) or after an ISO time")
+    p.add_argument(
+        "--attr", action="append", default=[], metavar="KEY=VALUE", help="search attribute"
+    )
+    p.add_argument("--limit", type=int, default=100, help="at most N rows (0: all; default 100)")
+    p.add_argument("--engine", help="only this engine of the context")
+    p = sub(exv, "count", "cli_executions:cmd_count", "count executions")
+    p.add_argument("--status", action="append", default=[])
+    p.add_argument("--type", dest="workflow_type")
+    p.add_argument("--query")
+    p.add_argument("--since")
+    p.add_argument("--engine")
+    p = sub(exv, "describe", "cli_executions:cmd_describe", "one execution in detail")
+    p.add_argument("ref", metavar="REF", help="ENGINE:NAMESPACE/ID[/RUN] or a bare workflow id")
+    p = sub(exv, "history", "cli_executions:cmd_history", "event history, oldest first")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--failed-only", action="store_true", help="only failure events")
+    p = sub(exv, "stuck", "cli_executions:cmd_stuck", "find stuck executions, with evidence")
+    p.add_argument("--activity-attempts", type=int, help="activity attempt >= N (default 5)")
+    p.add_argument("--task-attempts", type=int, help="workflow task attempt >= N (default 3)")
+    p.add_argument("--no-progress", help="no new history event for longer than (default 30m)")
+    p.add_argument(
+        "--rules",
+        help="comma list of: activity_retrying, workflow_task_failing, no_progress, no_pollers",
+    )
+    p.add_argument("--query", help="only among executions matching this visibility query")
+    p.add_argument("--engine")
+    for action, help_text in (
+        ("retry", "reset to the last workflow task (or --activity: reset the pending activity)"),
+        ("cancel", "request cancellation"),
+        ("terminate", "terminate immediately"),
+    ):
+        p = sub(exv, action, "cli_executions:cmd_change", help_text)
+        p.add_argument("refs", nargs="*", metavar="REF")
+        p.add_argument("--query", help="target every execution this visibility query matches")
+        p.add_argument("--limit", type=int, default=1000, help="--query: at most N targets")
+        p.add_argument("--engine")
+        if action == "retry":
+            p.add_argument("--activity", action="store_true", help="reset the pending activity")
+        _change_options(p)
+        p.set_defaults(action=action)
+    p = sub(exv, "signal", "cli_executions:cmd_change", "send a signal")
+    p.add_argument("refs", nargs=1, metavar="REF")
+    p.add_argument("signal", metavar="NAME")
+    p.add_argument("--input", help="signal input as JSON")
+    _change_options(p)
+    p.set_defaults(action="signal", query=None, engine=None)
+
+    # versions
+    ve = verbs.add_parser("versions", help="deployment versions and rollback")
+    vev = ve.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    p = sub(vev, "list", "cli_executions:cmd_versions", "versions with the current/ramping one")
+    p.add_argument("deployment", metavar="DEPLOYMENT")
+    p.add_argument("--engine")
+    p = sub(vev, "rollback", "cli_executions:cmd_rollback", "set the current version back")
+    p.add_argument("deployment", metavar="DEPLOYMENT")
+    p.add_argument("--to", dest="version", help="version (default: the newest before current)")
+    p.add_argument("--engine")
+    _change_options(p)
+
+    # context
+    cx = verbs.add_parser("context", help="named environments from the config")
+    cxv = cx.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    sub(cxv, "list", "cli_admin:cmd_context_list", "list contexts")
+    sub(cxv, "current", "cli_admin:cmd_context_current", "print the current context")
+    p = sub(cxv, "use", "cli_admin:cmd_context_use", "make a context current")
+    p.add_argument("name", metavar="NAME")
+
+    # audit
+    au = verbs.add_parser("audit", help="the append-only audit journal")
+    auv = au.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    p = sub(auv, "list", "cli_admin:cmd_audit_list", "newest records first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--action")
+    p.add_argument("--target", help="substring of the target")
+    p.add_argument("--request-id")
+    p.add_argument("--since", help="30m, 2h, 7d or an ISO time")
+    p = sub(auv, "show", "cli_admin:cmd_audit_show", "one record")
+    p.add_argument("id", type=int, metavar="ID")
+    sub(auv, "verify", "cli_admin:cmd_audit_verify", "check the hash chain")
+    p = sub(auv, "export", "cli_admin:cmd_audit_export", "every record, oldest first")
+    p.add_argument("--format", choices=("jsonl",), default="jsonl")
+    p.add_argument("--file", help="write here instead of stdout")
+
+    # secret
+    se = verbs.add_parser("secret", help="store secrets in the keyring")
+    sev = se.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    p = sub(sev, "set", "cli_admin:cmd_secret_set", "store a secret; prints its reference")
+    p.add_argument("name", metavar="NAME", help="NAME or SERVICE/NAME (service default: opsdeck)")
+    p.add_argument("--stdin", action="store_true", help="read the value from stdin")
+
+    # sandbox
+    sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
+    sbv = sb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    sub(sbv, "up", "cli_admin:cmd_sandbox_up", "start it and write the `sandbox` context")
+    sub(sbv, "down", "cli_admin:cmd_sandbox_down", "stop it")
+    sub(sbv, "status", "cli_admin:cmd_sandbox_status", "is it running, where")
+    return parser
+
+
+def _handler(spec: str) -> Callable[[argparse.Namespace], int]:
+    import importlib
+
+    module, _, name = spec.partition(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"console.{module}"), name
+    )
+    return handler
+
+
+def error_line(exc: BaseException) -> str:
+    from console.errors import OpsdeckError
+
+    if isinstance(exc, OpsdeckError):
+        return f"opsdeck: {exc.title}: {exc}"
+    return f"opsdeck: internal error: {type(exc).__name__}: {exc} (OPSDECK_DEBUG=1 shows more)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == ["--version"]:  # fast path: no parser, no imports
+        print(f"opsdeck {_version()}")
+        return EXIT_OK
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    handler = getattr(args, "handler", "cli_admin:cmd_tui")
+    try:
+        code = _handler(handler)(args)
+    except KeyboardInterrupt:
+        print("opsdeck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `opsdeck ... | head`: stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        from console.errors import OpsdeckError
+
+        if os.environ.get("OPSDECK_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print(error_line(exc), file=sys.stderr)
+        return exc.exit_code if isinstance(exc, OpsdeckError) else EXIT_FAILED
+    return code
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

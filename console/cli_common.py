@@ -1,0 +1,263 @@
+"""Helpers shared by the CLI verbs: sessions, references, times, and the change flow.
+
+Every change goes plan -> print plan (--dry-run stops here, exit 0) -> y/N on the
+terminal unless --yes (no terminal and no --yes: exit 2) -> production: the typed
+phrase -> apply -> outcomes, exit 0/1/4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from console.errors import Aborted, OpsdeckError, PolicyDenied, UsageError
+from console.model import ActionRequest, ExecutionRef, Plan, RefError, TargetOutcome
+from console.output import cell, dump, emit, to_data
+
+if TYPE_CHECKING:
+    from console.actions.runner import ApplyReport
+    from console.ports import WorkflowEngine
+    from console.session import Session
+
+T = TypeVar("T")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def output_format(args: argparse.Namespace) -> str:
+    return str(getattr(args, "output", "table") or "table")
+
+
+def session_for(args: argparse.Namespace) -> Session:
+    from console.session import open_session
+
+    config = getattr(args, "config", None)
+    return open_session(
+        getattr(args, "context", None),
+        read_only=bool(getattr(args, "read_only", False)),
+        config_path=Path(config) if config else None,
+    )
+
+
+def run(session: Session, coro: Awaitable[T]) -> T:
+    """Run one coroutine and close the session's engines on the same loop."""
+
+    async def main() -> T:
+        try:
+            return await coro
+        finally:
+            await session.close()
+
+    return asyncio.run(main())
+
+
+def parse_duration(text: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise UsageError(f"{text!r} is not a duration; write e.g. 45s, 30m, 2h, 7d or 1w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_since(text: str) -> datetime:
+    """'2h' (ago) or an ISO-8601 time (UTC when no offset is given)."""
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[smhdw]\s*", text):
+        return datetime.now(UTC) - parse_duration(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is neither a duration (30m, 2h, 7d) nor an ISO time (2026-01-02T03:00Z)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def engine_scope(session: Session, engine: str) -> str:
+    settings = session.context.engine(engine).settings
+    return str(settings.get("namespace") or settings.get("scope") or "default")
+
+
+def pick_engine(session: Session, name: str | None) -> tuple[str, WorkflowEngine]:
+    """The named engine, or the context's only one."""
+    if name:
+        if name not in session.engines:
+            known = ", ".join(sorted(session.engines)) or "none"
+            raise UsageError(
+                f"context {session.context.name!r} has no engine {name!r} (engines: {known})"
+            )
+        return name, session.engines[name]
+    if len(session.engines) == 1:
+        return next(iter(session.engines.items()))
+    if not session.engines:
+        raise UsageError(f"context {session.context.name!r} has no engines")
+    raise UsageError(
+        f"context {session.context.name!r} has engines {', '.join(sorted(session.engines))}; "
+        "pick one with --engine NAME"
+    )
+
+
+def resolve_ref(session: Session, text: str) -> ExecutionRef:
+    """``engine:namespace/id[/run]``, or a bare workflow id when the context has one engine."""
+    engine, sep, _ = text.partition(":")
+    if sep and engine in session.engines:
+        try:
+            return ExecutionRef.parse(text)
+        except RefError as exc:
+            raise UsageError(str(exc)) from None
+    if len(session.engines) != 1:
+        raise UsageError(
+            f"{text!r}: a bare workflow id needs a context with one engine; "
+            f"write ENGINE:NAMESPACE/ID (engines: {', '.join(sorted(session.engines))})"
+        )
+    name = next(iter(session.engines))
+    if not text:
+        raise UsageError("an empty execution reference")
+    return ExecutionRef(name, engine_scope(session, name), text)
+
+
+def parse_json(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plan_data(session: Session, plan: Plan) -> dict[str, Any]:
+    runner = session.runner
+    request = plan.request
+    return {
+        "context": session.context.name,
+        "engine": plan.engine,
+        "action": request.kind.value,
+        "reason": request.reason,
+        "batch": plan.batch,
+        "targets": list(plan.targets),
+        "calls": [
+            {"target": c.target, "call": c.call, "params": runner.display_params(c.params)}
+            for c in plan.calls
+        ],
+        "warnings": list(plan.warnings),
+        "confirmation": runner.confirmation_phrase(plan),
+    }
+
+
+def print_plan_table(data: dict[str, Any], out: Any) -> None:
+    count = len(data["calls"])
+    where = f"context {data['context']}, engine {data['engine']}"
+    batch = " as one server-side batch job" if data["batch"] else ""
+    out.write(f"Plan: {data['action']} {count} target(s){batch} ({where})\n")
+    if data["reason"]:
+        out.write(f"Reason: {data['reason']}\n")
+    rows = [
+        {"target": c["target"], "call": c["call"], "params": c["params"]} for c in data["calls"]
+    ]
+    emit(
+        rows,
+        "table",
+        columns=[("TARGET", "target"), ("CALL", "call"), ("PARAMS", "params")],
+        out=out,
+    )
+    for warning in data["warnings"]:
+        out.write(f"Warning: {warning}\n")
+
+
+def outcome_line(outcome: TargetOutcome) -> str:
+    message = f"  {cell(outcome.message, 200)}" if outcome.message else ""
+    return f"{outcome.outcome.value.upper():<9} {outcome.target}{message}"
+
+
+def report_data(report: ApplyReport) -> dict[str, Any]:
+    return {
+        "request_id": report.request_id,
+        "exit_code": report.exit_code,
+        "outcomes": [to_data(o) for o in report.outcomes],
+        "audit_ids": list(report.audit_ids),
+        "error": str(report.error) if report.error else None,
+    }
+
+
+def _ask(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise Aborted("no answer (end of input); nothing changed")
+    return line.strip()
+
+
+async def execute_change(
+    session: Session, args: argparse.Namespace, engine: str, request: ActionRequest
+) -> int:
+    fmt = output_format(args)
+    runner = session.runner
+    plan = await runner.plan(engine, request)
+    data = plan_data(session, plan)
+    if args.dry_run:
+        if fmt == "table":
+            print_plan_table(data, sys.stdout)
+            sys.stdout.write("Dry run: nothing changed.\n")
+        else:
+            dump({"dry_run": True, "plan": data}, fmt)
+        return 0
+    # People read the plan before they answer; scripts get it in the final document.
+    preview = sys.stdout if fmt == "table" else sys.stderr
+    if fmt == "table" or not args.yes:
+        print_plan_table(data, preview)
+    if not args.yes:
+        if not _stdin_is_tty():
+            raise UsageError(
+                "not applying without confirmation: no terminal to ask on",
+                hint="review with --dry-run, then pass --yes",
+            )
+        if _ask("Apply this plan? [y/N] ").lower() not in ("y", "yes"):
+            raise Aborted("not confirmed; nothing changed")
+    typed = args.confirm
+    phrase = data["confirmation"]
+    if phrase is not None and typed is None:
+        if not _stdin_is_tty():
+            raise PolicyDenied(
+                f"context {session.context.name!r} is production: confirmation text required",
+                hint=f"pass --confirm {phrase!r}",
+            )
+        typed = _ask(f"Production context {session.context.name!r}: type {phrase!r} to apply: ")
+
+    def progress(outcome: TargetOutcome) -> None:
+        if fmt == "table":
+            print(outcome_line(outcome), flush=True)
+
+    report = await runner.apply(
+        plan, typed_confirmation=typed, on_outcome=progress, request_id=args.request_id
+    )
+    if fmt == "table":
+        failed = len(report.failed)
+        print(
+            f"{len(report.outcomes) - failed} done, {failed} failed; "
+            f"request id {report.request_id} (audit: opsdeck audit list --request-id "
+            f"{report.request_id})"
+        )
+    else:
+        dump({"dry_run": False, "plan": data, "report": report_data(report)}, fmt)
+    if report.error is not None:
+        print(f"opsdeck: {report.error.title}: {report.error}", file=sys.stderr)
+    return report.exit_code
+
+
+def fail_on(exc: OpsdeckError) -> int:
+    print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
+    return exc.exit_code
