@@ -1,0 +1,242 @@
+"""Demo workers and seeding for the sandbox.
+
+Run as a detached process: ``python -m console.sandbox.workers --address HOST:PORT
+--namespace default``. It polls task queue ``demo`` (unversioned) and ``orders`` with
+two worker-deployment versions, ``orders``/``v1`` and ``orders``/``v2``. Nothing polls
+``demo-no-worker``. ``seed()`` then starts one workflow of each kind, with stable ids:
+
+=========================  ==================================================
+demo-completed             completes (one activity)
+demo-failed                fails: non-retryable application error
+demo-stuck-activity        activity fails every second, forever (attempt grows)
+demo-wft-failing           workflow code raises: the workflow task keeps failing
+demo-awaiting-signal       waits for signal ``approve``: no progress
+demo-no-worker             on task queue ``demo-no-worker``: no pollers
+demo-orders                pinned to deployment ``orders`` version ``v2``
+=========================  ==================================================
+
+v1 is made current first and then v2, so rolling back to v1 is meaningful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkerDeploymentRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
+)
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    VersioningBehavior,
+    WorkerDeploymentVersion,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+from temporalio.worker import Worker, WorkerDeploymentConfig
+
+from console.sandbox import workflows as wf
+
+DEPLOYMENT_BUILDS = ("v1", "v2")
+SEED_IDENTITY = "opsdeck-sandbox"
+
+
+@dataclass(frozen=True)
+class DemoIds:
+    """Workflow ids started by ``seed``; stable so docs, demos and tests can name them."""
+
+    completed: str = "demo-completed"
+    failed: str = "demo-failed"
+    stuck_activity: str = "demo-stuck-activity"
+    wft_failing: str = "demo-wft-failing"
+    awaiting_signal: str = "demo-awaiting-signal"
+    no_worker: str = "demo-no-worker"
+    orders: str = "demo-orders"
+    deployment: str = wf.ORDERS_DEPLOYMENT
+    current_build: str = DEPLOYMENT_BUILDS[-1]
+    previous_build: str = DEPLOYMENT_BUILDS[0]
+
+
+DEMO_IDS = DemoIds()
+
+
+def build_workers(client: Client) -> list[Worker]:
+    workers = [
+        Worker(
+            client,
+            task_queue=wf.TASK_QUEUE,
+            workflows=wf.DEMO_WORKFLOWS,
+            activities=wf.DEMO_ACTIVITIES,
+        )
+    ]
+    for build_id in DEPLOYMENT_BUILDS:
+        config = WorkerDeploymentConfig(
+            version=WorkerDeploymentVersion(wf.ORDERS_DEPLOYMENT, build_id),
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.PINNED,
+        )
+        workers.append(
+            Worker(
+                client,
+                task_queue=wf.ORDERS_TASK_QUEUE,
+                workflows=[wf.OrderWorkflow],
+                deployment_config=config,
+                identity=f"sandbox-orders-{build_id}",
+            )
+        )
+    return workers
+
+
+async def run_workers(address: str, namespace: str) -> None:
+    client = await Client.connect(address, namespace=namespace, identity="opsdeck-sandbox")
+    workers = build_workers(client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = [asyncio.create_task(w.run()) for w in workers]
+    await stop.wait()
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _start(
+    client: Client,
+    workflow: str,
+    workflow_id: str,
+    task_queue: str,
+    task_timeout: timedelta | None = None,
+) -> None:
+    """Start unless a run with this id exists already (seeding is idempotent)."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            workflow,
+            workflow_id,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=task_timeout,
+        )
+
+
+async def _wait_for_versions(client: Client, timeout: float) -> bytes:
+    """Wait until both builds have polled (registered); return the conflict token."""
+    request = DescribeWorkerDeploymentRequest(
+        namespace=client.namespace, deployment_name=wf.ORDERS_DEPLOYMENT
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            resp = await client.workflow_service.describe_worker_deployment(request)
+            seen = {
+                s.deployment_version.build_id for s in resp.worker_deployment_info.version_summaries
+            }
+            if seen.issuperset(DEPLOYMENT_BUILDS):
+                return bytes(resp.conflict_token)
+        except RPCError:
+            pass  # deployment not created until the first poll
+        if time.monotonic() > deadline:
+            raise TimeoutError("demo workers did not register deployment versions in time")
+        await asyncio.sleep(0.2)
+
+
+async def _current_build(client: Client) -> str:
+    resp = await client.workflow_service.describe_worker_deployment(
+        DescribeWorkerDeploymentRequest(
+            namespace=client.namespace, deployment_name=wf.ORDERS_DEPLOYMENT
+        )
+    )
+    routing = resp.worker_deployment_info.routing_config
+    return str(routing.current_deployment_version.build_id)
+
+
+async def _make_current(client: Client, build_id: str, token: bytes) -> bytes:
+    resp = await client.workflow_service.set_worker_deployment_current_version(
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace,
+            deployment_name=wf.ORDERS_DEPLOYMENT,
+            build_id=build_id,
+            conflict_token=token,
+            identity=SEED_IDENTITY,
+        )
+    )
+    return bytes(resp.conflict_token)
+
+
+async def seed(client: Client, *, timeout: float = 30.0) -> DemoIds:
+    """Start one workflow of each demo kind and set up the `orders` deployment.
+
+    Needs the workers process running (the deployment exists once its workers poll).
+    """
+    ids = DEMO_IDS
+    await _start(client, "DemoCompleted", ids.completed, wf.TASK_QUEUE)
+    await _start(client, "DemoFailed", ids.failed, wf.TASK_QUEUE)
+    await _start(client, "DemoStuckActivity", ids.stuck_activity, wf.TASK_QUEUE)
+    # The SDK reports a failing workflow task once, then lets retries time out: a short
+    # task timeout makes the attempt count grow every ~2s.
+    await _start(client, "DemoBrokenWorkflow", ids.wft_failing, wf.TASK_QUEUE, timedelta(seconds=2))
+    await _start(client, "DemoAwaitSignal", ids.awaiting_signal, wf.TASK_QUEUE)
+    await _start(client, "DemoAwaitSignal", ids.no_worker, wf.NO_WORKER_TASK_QUEUE)
+    token = await _wait_for_versions(client, timeout)
+    if not await _current_build(client):
+        for build_id in DEPLOYMENT_BUILDS:  # v1 then v2: v1 becomes "the previous one"
+            token = await _make_current(client, build_id, token)
+    await _start(client, "OrderWorkflow", ids.orders, wf.ORDERS_TASK_QUEUE)
+    return ids
+
+
+async def seed_address(address: str, namespace: str, *, timeout: float = 30.0) -> DemoIds:
+    client = await Client.connect(address, namespace=namespace, identity=SEED_IDENTITY)
+    return await seed(client, timeout=timeout)
+
+
+async def wait_until_closed(client: Client, workflow_id: str, timeout: float = 15.0) -> None:
+    """Poll until the newest run of ``workflow_id`` is closed (used by tests and demos)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{workflow_id} still running after {timeout}s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="opsdeck sandbox demo workers")
+    parser.add_argument("--address", required=True, help="Temporal frontend HOST:PORT")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--seed", action="store_true", help="seed demo workflows once running")
+    parser.add_argument(
+        "--ready-file", type=Path, help="write the demo ids here (JSON) once seeded"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    # The demo fails on purpose every second; keep the log to real problems.
+    for noisy in ("temporalio.activity", "temporalio.workflow", "temporalio.worker"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    async def run() -> None:
+        workers = asyncio.create_task(run_workers(args.address, args.namespace))
+        if args.seed:
+            ids = await seed_address(args.address, args.namespace)
+            if args.ready_file:
+                tmp = args.ready_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(asdict(ids)))
+                tmp.replace(args.ready_file)  # atomic: readers never see half a file
+        await workers
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

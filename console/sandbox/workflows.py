@@ -1,0 +1,111 @@
+"""Demo workflows and activities for the sandbox: one of each kind an operator meets.
+
+Each misbehaves deterministically so the stuck rules can be shown and tested:
+an activity that fails forever (attempt grows every second), workflow code that
+raises (the workflow task fails on every attempt), a workflow parked on a signal,
+and an order workflow served by two worker-deployment versions.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.exceptions import ApplicationError
+
+TASK_QUEUE = "demo"
+NO_WORKER_TASK_QUEUE = "demo-no-worker"
+ORDERS_TASK_QUEUE = "orders"
+ORDERS_DEPLOYMENT = "orders"
+APPROVE_SIGNAL = "approve"
+
+# Retries quickly and never gives up, so "attempt >= N" is reached within seconds.
+FAST_FOREVER = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=1.0, maximum_attempts=0
+)
+
+
+@activity.defn(name="charge_card")
+async def charge_card(order_id: str) -> str:
+    return f"charged {order_id}"
+
+
+@activity.defn(name="call_payment_gateway")
+async def call_payment_gateway(order_id: str) -> str:
+    raise ApplicationError(f"payment gateway timed out for {order_id}", type="GatewayTimeout")
+
+
+@workflow.defn(name="DemoCompleted")
+class DemoCompleted:
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        return await workflow.execute_activity(
+            charge_card, order_id, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+@workflow.defn(name="DemoFailed")
+class DemoFailed:
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        raise ApplicationError(f"order {order_id} rejected: card declined", non_retryable=True)
+
+
+@workflow.defn(name="DemoStuckActivity")
+class DemoStuckActivity:
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        return await workflow.execute_activity(
+            call_payment_gateway,
+            order_id,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FAST_FOREVER,
+        )
+
+
+@workflow.defn(name="DemoBrokenWorkflow")
+class DemoBrokenWorkflow:
+    """A bug in workflow code: not a Temporal failure, so the workflow task fails and retries."""
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        raise RuntimeError(f"demo bug: total of order {order_id} is negative")
+
+
+@workflow.defn(name="DemoAwaitSignal")
+class DemoAwaitSignal:
+    """Waits for an operator's `approve` signal; makes no progress until then."""
+
+    def __init__(self) -> None:
+        self.approval: object = None
+
+    @workflow.signal(name=APPROVE_SIGNAL)
+    def approve(self, approval: object = True) -> None:
+        self.approval = approval
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        await workflow.wait_condition(lambda: self.approval is not None)
+        return f"{order_id} approved: {self.approval}"
+
+
+@workflow.defn(name="OrderWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class OrderWorkflow:
+    """Served by deployment `orders` builds v1 and v2; waits for approval like the above."""
+
+    def __init__(self) -> None:
+        self.approval: object = None
+
+    @workflow.signal(name=APPROVE_SIGNAL)
+    def approve(self, approval: object = True) -> None:
+        self.approval = approval
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        await workflow.wait_condition(lambda: self.approval is not None)
+        return f"{order_id} shipped"
+
+
+DEMO_WORKFLOWS = [DemoCompleted, DemoFailed, DemoStuckActivity, DemoBrokenWorkflow, DemoAwaitSignal]
+DEMO_ACTIVITIES = [charge_card, call_payment_gateway]
