@@ -1,0 +1,283 @@
+"""The opsdeck TUI: `OpsdeckApp(session)`.
+
+``session`` is a console.session.Session, or any object with ``.context``,
+``.engines`` (name -> WorkflowEngine), ``.runner`` (ActionRunner) and ``.read_only``.
+Every backend call runs in an exclusive async worker and comes back as a message;
+changes go plan -> confirmation (showing the plan) -> runner.apply, which audits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+
+from console.errors import OpsdeckError
+from console.model import ActionKind, ActionRequest, ExecutionRef, Outcome
+from console.tui.commands import OpsdeckCommands
+from console.tui.messages import DataChanged
+from console.tui.screens.executions import ExecutionsScreen
+
+SessionFactory = Callable[[str], Any]
+
+
+class ActionReported(Message):
+    """An action finished (or failed before apply); plain text, escaped on display."""
+
+    def __init__(self, title: str, text: str, severity: str, changed: bool) -> None:
+        super().__init__()
+        self.title = title
+        self.text = text
+        self.severity = severity
+        self.changed = changed
+
+
+class SessionSwitched(Message):
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+
+
+class OpsdeckApp(App[int]):
+    CSS_PATH = "opsdeck.tcss"
+    TITLE = "opsdeck"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {OpsdeckCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="opsdeck.help"),
+    ]
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        refresh_interval: float = 5.0,
+        engine_timeout: float = 10.0,
+        list_limit: int = 500,
+        clock: Callable[[], datetime] | None = None,
+        session_factory: SessionFactory | None = None,
+        keymap: Mapping[str, str] | None = None,
+        close_session: bool = False,
+        on_first_table: Callable[[], None] | None = None,
+    ) -> None:
+        """``session_factory(name)`` opens another context (enables `:ctx`);
+        ``close_session`` closes sessions on exit (when the app owns them);
+        ``clock`` fixes "now" (snapshots); ``on_first_table`` is a start-up probe."""
+        super().__init__()
+        self.session = session
+        self.refresh_interval = refresh_interval
+        self.engine_timeout = engine_timeout
+        self.list_limit = list_limit
+        self._clock = clock
+        self._session_factory = session_factory
+        self._keymap_config = dict(keymap or {})
+        self._close_session = close_session
+        self.on_first_table = on_first_table
+
+    # -- session facts ----------------------------------------------------------------
+
+    @property
+    def context_name(self) -> str:
+        context = self.session.context
+        return str(getattr(context, "name", None) or context)
+
+    @property
+    def read_only(self) -> bool:
+        context_read_only = getattr(self.session.context, "read_only", False)
+        return bool(getattr(self.session, "read_only", False) or context_read_only)
+
+    @property
+    def production(self) -> bool:
+        return bool(getattr(self.session.context, "production", False))
+
+    def context_names(self) -> list[str]:
+        if self._session_factory is None:
+            return []
+        contexts = getattr(getattr(self.session, "config", None), "contexts", None) or {}
+        return sorted(contexts)
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock else datetime.now(UTC)
+
+    # -- screens ------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        return ExecutionsScreen()
+
+    def on_mount(self) -> None:
+        if self._keymap_config:
+            self.set_keymap(self._keymap_config)
+        self.sub_title = self.context_name
+
+    def show_help(self) -> None:
+        from console.tui.screens.help import HelpScreen
+
+        keys: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            # Only opsdeck's own keys: widget scrolling/editing keys are noise here.
+            if not isinstance(active.node, App | Screen) or not binding.description:
+                continue
+            if (binding.action, binding.key) in seen:
+                continue
+            seen.add((binding.action, binding.key))
+            keys.append((self.get_key_display(binding), binding.description, binding.id or ""))
+        self.push_screen(HelpScreen(keys, read_only=self.read_only))
+
+    def action_help(self) -> None:
+        self.show_help()
+
+    # -- remediation ----------------------------------------------------------------
+
+    def start_action(self, kind: ActionKind, targets: Sequence[ExecutionRef]) -> None:
+        if self.read_only:
+            self.notify("read-only: changes are disabled in this context", severity="warning")
+            return
+        self.remediate(kind, list(targets))
+
+    def _default_reason(self, kind: ActionKind) -> str:
+        who = getattr(getattr(self.session, "config", None), "identity", None)
+        return f"{kind.value} via opsdeck TUI by {who or getpass.getuser()}"
+
+    @work(exclusive=True, group="action", exit_on_error=False)
+    async def remediate(self, kind: ActionKind, targets: list[ExecutionRef]) -> None:
+        """plan -> confirm (modal shows the plan) -> apply, one engine at a time."""
+        from console.tui.screens.confirm import ConfirmScreen, SignalScreen
+
+        params: dict[str, Any] = {}
+        if kind is ActionKind.SIGNAL:
+            signal = await self.push_screen_wait(SignalScreen(len(targets)))
+            if signal is None:
+                return
+            params = {"signal": signal.name, "input": signal.payload}
+        runner = self.session.runner
+        by_engine: dict[str, list[ExecutionRef]] = {}
+        for ref in targets:
+            by_engine.setdefault(ref.engine, []).append(ref)
+        for engine, refs in by_engine.items():
+            label = f"{kind.value} on {engine}"
+            request = ActionRequest(kind, tuple(refs), self._default_reason(kind), params)
+            try:
+                plan = await runner.plan(engine, request)
+                phrase = runner.confirmation_phrase(plan)
+            except Exception as exc:
+                self._report_error(label, exc)
+                continue
+            answer = await self.push_screen_wait(
+                ConfirmScreen(
+                    plan,
+                    phrase=phrase,
+                    context=self.context_name,
+                    production=self.production,
+                    reason=request.reason,
+                    display_params=getattr(runner, "display_params", None),
+                )
+            )
+            if answer is None:
+                self.post_message(
+                    ActionReported(label, "cancelled, nothing changed", "information", False)
+                )
+                continue
+            try:
+                if answer.reason != request.reason:
+                    request = ActionRequest(kind, tuple(refs), answer.reason, params)
+                    plan = await runner.plan(engine, request)
+                report = await runner.apply(plan, typed_confirmation=answer.typed)
+            except Exception as exc:
+                self._report_error(label, exc, changed=True)
+                continue
+            self.post_message(self._summarise(label, report))
+
+    def _report_error(self, label: str, exc: BaseException, *, changed: bool = False) -> None:
+        if isinstance(exc, OpsdeckError):
+            title, text = f"{label}: {exc.title}", str(exc)
+        else:
+            title, text = f"{label}: unexpected error", f"{type(exc).__name__}: {exc}"
+        self.post_message(ActionReported(title, text, "error", changed))
+
+    @staticmethod
+    def _summarise(label: str, report: Any) -> ActionReported:
+        counts: dict[str, int] = {}
+        failures: list[str] = []
+        for outcome in report.outcomes:
+            counts[outcome.outcome.value] = counts.get(outcome.outcome.value, 0) + 1
+            if outcome.outcome is Outcome.FAILED:
+                failures.append(f"{outcome.target}: {outcome.message}")
+        text = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
+        if failures:
+            text += "\n" + "\n".join(failures[:5])
+        error = getattr(report, "error", None)
+        if error is not None:
+            text += f"\nstopped: {error}"
+        text += f"\nrequest {report.request_id}"
+        exit_code = getattr(report, "exit_code", 1 if failures else 0)
+        severity = "information" if exit_code == 0 else "warning" if exit_code == 4 else "error"
+        return ActionReported(label, text, severity, True)
+
+    def on_action_reported(self, message: ActionReported) -> None:
+        self.notify(
+            escape(message.text),
+            title=escape(message.title),
+            severity=message.severity,  # type: ignore[arg-type]
+            timeout=10 if message.severity == "error" else 6,
+        )
+        if message.changed:
+            for screen in self.screen_stack:
+                screen.post_message(DataChanged())
+
+    # -- contexts -------------------------------------------------------------------
+
+    @work(exclusive=True, group="context", exit_on_error=False)
+    async def switch_context(self, name: str) -> None:
+        if not name:
+            known = ", ".join(self.context_names()) or "none known"
+            self.post_message(
+                ActionReported("ctx", f"usage: :ctx NAME ({known})", "warning", False)
+            )
+            return
+        if self._session_factory is None:
+            self.post_message(
+                ActionReported("ctx", "this session cannot switch contexts", "warning", False)
+            )
+            return
+        try:
+            session = await asyncio.to_thread(self._session_factory, name)
+        except Exception as exc:
+            self._report_error(f"ctx {name}", exc)
+            return
+        self.post_message(SessionSwitched(session))
+
+    async def on_session_switched(self, message: SessionSwitched) -> None:
+        old, self.session = self.session, message.session
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        screen = self.screen_stack[0]
+        if isinstance(screen, ExecutionsScreen):
+            screen.reset_engines()
+            screen.action_reload()
+        self.sub_title = self.context_name
+        self.notify(f"context {escape(self.context_name)}", timeout=3)
+        if self._close_session:
+            await self._close(old)
+
+    async def _close(self, session: Any) -> None:
+        close = getattr(session, "close", None)
+        if close is None:
+            return
+        try:
+            await asyncio.wait_for(close(), 3)
+        except Exception:  # closing is best effort; the process is ending anyway
+            self.log.warning("closing the session failed")
+
+    async def on_unmount(self) -> None:
+        if self._close_session:
+            await self._close(self.session)

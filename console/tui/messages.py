@@ -1,0 +1,44 @@
+"""Messages that carry worker results back to the widgets (workers never touch them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from console.model import Execution, StuckHit
+
+
+@dataclass(frozen=True)
+class ListedRow:
+    """One row of the executions table; stuck hits of one execution are merged."""
+
+    execution: Execution
+    hits: tuple[StuckHit, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        return str(self.execution.ref)
+
+
+class EngineLoaded(Message):
+    """One engine answered (``rows``) or failed (``error``, plain text, never markup)."""
+
+    def __init__(
+        self, generation: int, engine: str, rows: list[ListedRow], error: str | None = None
+    ) -> None:
+        super().__init__()
+        self.generation = generation
+        self.engine = engine
+        self.rows = rows
+        self.error = error
+
+
+class RefreshFinished(Message):
+    def __init__(self, generation: int) -> None:
+        super().__init__()
+        self.generation = generation
+
+
+class DataChanged(Message):
+    """An action changed something on a backend: visible data should be reloaded."""

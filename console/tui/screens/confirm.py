@@ -1,0 +1,223 @@
+"""Modal dialogs of the remediation flow: the plan confirmation and the signal input.
+
+The confirmation shows exactly what the runner will do (every planned call and its
+target, batch or not, warnings). In production contexts the apply button stays
+disabled until the operator types the runner's confirmation phrase.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from console.model import ActionKind, Plan
+
+ParamsView = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+DESTRUCTIVE = frozenset({ActionKind.TERMINATE, ActionKind.CANCEL})
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The operator said yes: ``typed`` is the typed phrase (None if none was asked)."""
+
+    typed: str | None
+    reason: str
+
+
+def _params(params: Any) -> str:
+    if not params:
+        return ""
+    try:
+        text = json.dumps(params, default=str, sort_keys=True)
+    except (TypeError, ValueError):
+        text = str(params)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def plan_text(plan: Plan, display_params: ParamsView | None = None) -> Text:
+    """The plan as plain (never markup-parsed) text: one line per call; parameters go
+    through the runner's ``display_params`` so PII never reaches the screen."""
+    text = Text()
+    for call in plan.calls:
+        text.append(call.call, style="bold")
+        text.append(f"  {call.target}")
+        params = _params(display_params(call.params) if display_params else call.params)
+        if params:
+            text.append(f"  {params}", style="dim")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+class ConfirmScreen(ModalScreen[Confirmation | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_plan", "Cancel", id="opsdeck.confirm.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="opsdeck.confirm.apply"),
+    ]
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        phrase: str | None,
+        context: str,
+        production: bool,
+        reason: str,
+        display_params: ParamsView | None = None,
+    ) -> None:
+        super().__init__()
+        self.plan = plan
+        self.phrase = phrase
+        self.context_name = context
+        self.production = production
+        self.reason = reason
+        self.display_params = display_params
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        kind = plan.request.kind
+        count = len(plan.calls)
+        noun = "execution" if count == 1 else "executions"
+        if kind is ActionKind.ROLLBACK:
+            noun = "deployment"
+        title = f"{kind.value.capitalize()} {count} {noun} on {plan.engine}"
+        where = f"context {self.context_name}" + (" (PRODUCTION)" if self.production else "")
+        classes = "-destructive" if kind in DESTRUCTIVE else ""
+        with Vertical(id="confirm-dialog", classes=classes):
+            yield Static(Text(title), id="confirm-title")
+            yield Static(Text(where), id="confirm-context")
+            if plan.batch:
+                yield Static(
+                    Text("Runs as one server-side batch job; it continues if this terminal exits."),
+                    id="confirm-batch",
+                )
+            with VerticalScroll(id="confirm-calls"):
+                yield Static(plan_text(plan, self.display_params), id="confirm-plan")
+            for warning in plan.warnings:
+                yield Static(Text(f"! {warning}"), classes="confirm-warning")
+            yield Label("Reason (recorded on the server and in the audit journal)")
+            yield Input(self.reason, id="confirm-reason")
+            if self.phrase is not None:
+                yield Label(Text(f"Type {self.phrase} to confirm"), id="confirm-phrase-label")
+                yield Input(placeholder=self.phrase, id="confirm-phrase")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel", id="confirm-cancel")
+                yield Button(
+                    f"{kind.value.capitalize()} {count}",
+                    id="confirm-apply",
+                    variant="error" if kind in DESTRUCTIVE else "primary",
+                    disabled=self.phrase is not None,
+                )
+
+    def on_mount(self) -> None:
+        if self.phrase is not None:
+            self.query_one("#confirm-phrase", Input).focus()
+        else:
+            self.query_one("#confirm-apply", Button).focus()
+
+    def _phrase_ok(self) -> bool:
+        if self.phrase is None:
+            return True
+        return self.query_one("#confirm-phrase", Input).value.strip() == self.phrase
+
+    @on(Input.Changed, "#confirm-phrase")
+    def _phrase_changed(self) -> None:
+        self.query_one("#confirm-apply", Button).disabled = not self._phrase_ok()
+
+    @on(Input.Submitted, "#confirm-phrase")
+    def _phrase_submitted(self) -> None:
+        self.action_apply()
+
+    @on(Input.Submitted, "#confirm-reason")
+    def _reason_submitted(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#confirm-apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply()
+
+    @on(Button.Pressed, "#confirm-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_dismiss_plan()
+
+    def action_apply(self) -> None:
+        if not self._phrase_ok():
+            self.notify("the typed text does not match", severity="warning")
+            return
+        reason = self.query_one("#confirm-reason", Input).value.strip() or self.reason
+        typed = self.query_one("#confirm-phrase", Input).value.strip() if self.phrase else None
+        self.dismiss(Confirmation(typed, reason))
+
+    def action_dismiss_plan(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class SignalInput:
+    name: str
+    payload: Any
+
+
+class SignalScreen(ModalScreen[SignalInput | None]):
+    """Asks for the signal name and an optional JSON payload before planning."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_signal", "Cancel", id="opsdeck.signal.cancel"),
+    ]
+
+    def __init__(self, targets: int) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def compose(self) -> ComposeResult:
+        noun = "execution" if self.targets == 1 else "executions"
+        with Vertical(id="signal-dialog"):
+            yield Static(Text(f"Signal {self.targets} {noun}"), id="signal-title")
+            yield Label("Signal name")
+            yield Input(id="signal-name", placeholder="e.g. approve")
+            yield Label("Input (JSON, optional)")
+            yield Input(id="signal-payload", placeholder='e.g. {"approved": true}')
+            yield Static(id="signal-error")
+            with Horizontal(id="signal-buttons"):
+                yield Button("Cancel", id="signal-cancel")
+                yield Button("Plan", id="signal-ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#signal-name", Input).focus()
+
+    @on(Input.Submitted, "#signal-name")
+    def _name_submitted(self) -> None:
+        self.query_one("#signal-payload", Input).focus()
+
+    @on(Input.Submitted, "#signal-payload")
+    @on(Button.Pressed, "#signal-ok")
+    def _submit(self) -> None:
+        name = self.query_one("#signal-name", Input).value.strip()
+        raw = self.query_one("#signal-payload", Input).value.strip()
+        error = self.query_one("#signal-error", Static)
+        if not name:
+            error.update("a signal name is required")
+            return
+        try:
+            payload = json.loads(raw) if raw else None
+        except json.JSONDecodeError as exc:
+            error.update(Text(f"input is not JSON: {exc}"))
+            return
+        self.dismiss(SignalInput(name, payload))
+
+    @on(Button.Pressed, "#signal-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_dismiss_signal(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,322 @@
+"""Execution view: summary, pending work, history (failures in red) and versions.
+
+Describe, history and versions load concurrently in one exclusive worker; each part
+arrives as its own message, so a slow history never hides the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from console.model import (
+    ActionKind,
+    Capability,
+    Execution,
+    ExecutionDetail,
+    HistoryEvent,
+    Version,
+)
+from console.tui.format import clock_time, relative_time
+from console.tui.messages import DataChanged
+from console.tui.problems import explain
+from console.tui.screens.executions import CHANGE_ACTIONS
+from console.tui.widgets.tables import STATUS_CLASSES, StyledTable
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from console.ports import WorkflowEngine
+    from console.tui.app import OpsdeckApp
+
+# Open-only actions: shown disabled once the execution has closed.
+OPEN_ONLY = frozenset({"cancel", "terminate", "signal"})
+HISTORY_LIMIT = 5000
+
+
+def deployment_name(version: str | None) -> str | None:
+    """Deployment part of a Temporal deployment version (``name:build`` or ``name.build``)."""
+    if not version:
+        return None
+    for sep in (":", "."):
+        if sep in version:
+            return version.split(sep, 1)[0] or None
+    return None
+
+
+class PartLoaded(Message):
+    """One part of the view arrived; ``error`` is (title, message), plain text."""
+
+    def __init__(
+        self, part: str, value: object = None, error: tuple[str, str] | None = None
+    ) -> None:
+        super().__init__()
+        self.part = part
+        self.value = value
+        self.error = error
+
+
+class ExecutionScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="opsdeck.back"),
+        Binding("f", "failed_only", "Failed only", id="opsdeck.failed-only"),
+        Binding("ctrl+r", "reload", "Refresh", id="opsdeck.detail-refresh"),
+        Binding("r", "retry", "Retry", id="opsdeck.retry"),
+        Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
+        Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
+        Binding("S", "signal", "Signal", id="opsdeck.signal"),
+        Binding("q", "back", "Back", show=False, id="opsdeck.detail-quit"),
+    ]
+
+    def __init__(self, execution: Execution) -> None:
+        super().__init__()
+        self.execution = execution
+        self.ref = execution.ref
+        self.detail: ExecutionDetail | None = None
+        self.events: list[HistoryEvent] = []
+        self.failed_only = False
+
+    @property
+    def opsdeck(self) -> OpsdeckApp:
+        return cast("OpsdeckApp", self.app)
+
+    @property
+    def engine(self) -> WorkflowEngine | None:
+        engines: dict[str, WorkflowEngine] = self.opsdeck.session.engines
+        return engines.get(self.ref.engine)
+
+    def _has(self, capability: Capability) -> bool:
+        engine = self.engine
+        return engine is not None and capability in engine.capabilities
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(str(self.ref)), id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="summary")
+            yield Label("Pending activities", classes="section")
+            yield StyledTable(id="activities", cursor_type="row")
+            yield Static(id="workflow-task")
+            yield Label("History", id="history-label", classes="section")
+            yield StyledTable(id="history", cursor_type="row")
+            if self._has(Capability.VERSIONS):
+                yield Label("Versions", classes="section")
+                yield StyledTable(id="versions", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        activities = self.query_one("#activities", StyledTable)
+        for label in ("ID", "TYPE", "STATE", "ATTEMPT", "NEXT RETRY", "LAST FAILURE"):
+            activities.add_column(label)
+        history = self.query_one("#history", StyledTable)
+        for label in ("ID", "TIME", "EVENT", "SUMMARY"):
+            history.add_column(label)
+        if self._has(Capability.VERSIONS):
+            versions = self.query_one("#versions", StyledTable)
+            for label in ("VERSION", "CURRENT", "RAMPING", "CREATED", "STATUS"):
+                versions.add_column(label)
+        self._show_summary()
+        self.query_one("#workflow-task", Static).update("Workflow task: loading…")
+        self.action_reload()
+
+    # -- loading ------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def on_data_changed(self, _: DataChanged) -> None:
+        self.action_reload()
+
+    @work(exclusive=True, group="execution", exit_on_error=False)
+    async def load(self) -> None:
+        engine = self.engine
+        name = self.ref.engine
+        timeout = self.opsdeck.engine_timeout
+        if engine is None:
+            self.post_message(PartLoaded("detail", error=(name, "engine not in this context")))
+            return
+
+        async def part(label: str, fetch: Awaitable[object]) -> object:
+            try:
+                value = await asyncio.wait_for(fetch, timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # shown as an error line, never a crash
+                self.post_message(PartLoaded(label, error=explain(name, exc, timeout)))
+                return None
+            self.post_message(PartLoaded(label, value))
+            return value
+
+        async def history() -> list[HistoryEvent]:
+            events: list[HistoryEvent] = []
+            async for event in engine.history(self.ref):
+                events.append(event)
+                if len(events) >= HISTORY_LIMIT:
+                    break
+            return events
+
+        async def detail_and_versions() -> None:
+            detail = await part("detail", engine.describe(self.ref))
+            if not isinstance(detail, ExecutionDetail):
+                return
+            if Capability.VERSIONS not in engine.capabilities:
+                return
+            deployment = deployment_name(detail.execution.deployment_version)
+            if deployment:
+                await part("versions", engine.versions(deployment))
+            else:
+                self.post_message(PartLoaded("versions", []))
+
+        await asyncio.gather(detail_and_versions(), part("history", history()))
+
+    def on_part_loaded(self, message: PartLoaded) -> None:
+        if message.error is not None:
+            title, text = message.error
+            self.notify(escape(text), title=escape(title), severity="error", timeout=8)
+            if message.part == "detail":
+                self.query_one("#workflow-task", Static).update(Text(f"{title}: {text}"))
+            return
+        if message.part == "detail":
+            self.detail = cast(ExecutionDetail, message.value)
+            self.execution = self.detail.execution
+            self._show_summary()
+            self._show_pending()
+            self.refresh_bindings()
+        elif message.part == "history":
+            self.events = cast("list[HistoryEvent]", message.value)
+            self._show_history()
+        elif message.part == "versions":
+            self._show_versions(cast("list[Version]", message.value))
+
+    # -- rendering ----------------------------------------------------------------
+
+    def _show_summary(self) -> None:
+        table = self.query_one("#history", StyledTable)
+        e = self.execution
+        d = self.detail
+        now = self.opsdeck.now()
+        text = Text()
+
+        def line(label: str, value: object, style: str | None = None) -> None:
+            text.append(f"{label:<16}", style=table.style_for("cell--dim"))
+            text.append(str(value), style=table.style_for(style) if style else "")
+            text.append("\n")
+
+        line("Status", e.status.value, STATUS_CLASSES[e.status])
+        line("Type", e.workflow_type)
+        line("Task queue", e.task_queue or "-")
+        line("Run id", e.ref.run_id or "-")
+        line("Build id", (d.build_id if d else None) or "-")
+        line("Deployment", e.deployment_version or "-")
+        line("Started", f"{clock_time(e.start_time)} ({relative_time(e.start_time, now)})")
+        if e.close_time:
+            line("Closed", f"{clock_time(e.close_time)} ({relative_time(e.close_time, now)})")
+        if d and d.last_event_time:
+            line("Last event", relative_time(d.last_event_time, now))
+        if e.history_length is not None:
+            line("History length", e.history_length)
+        if d and d.parent:
+            line("Parent", str(d.parent))
+        if d and d.last_failure:
+            line("Last failure", d.last_failure, "row--failure")
+        text.rstrip()
+        self.query_one("#summary", Static).update(text)
+
+    def _show_pending(self) -> None:
+        assert self.detail is not None
+        now = self.opsdeck.now()
+        table = self.query_one("#activities", StyledTable)
+        table.clear()
+        for a in self.detail.pending_activities:
+            attempt = f"{a.attempt}/{a.maximum_attempts}" if a.maximum_attempts else str(a.attempt)
+            table.add_row(
+                table.text(a.activity_id),
+                table.text(a.activity_type),
+                table.text(a.state),
+                table.text(attempt, "cell--warning" if a.attempt > 1 else None),
+                table.text(relative_time(a.next_attempt_time, now) if a.next_attempt_time else "-"),
+                table.text(a.last_failure or "-", "row--failure" if a.last_failure else None),
+            )
+        task = self.detail.pending_workflow_task
+        widget = self.query_one("#workflow-task", Static)
+        if task is None:
+            widget.update("Workflow task: none pending")
+        else:
+            style = table.style_for("row--failure") if task.attempt > 1 else ""
+            text = Text("Workflow task: ")
+            text.append(f"{task.state}, attempt {task.attempt}", style=style)
+            if task.scheduled_time:
+                text.append(f", scheduled {relative_time(task.scheduled_time, now)}")
+            widget.update(text)
+
+    def _show_history(self) -> None:
+        table = self.query_one("#history", StyledTable)
+        table.clear()
+        events = [e for e in self.events if e.is_failure] if self.failed_only else self.events
+        for event in events:
+            style = "row--failure" if event.is_failure else None
+            table.add_row(
+                table.text(event.event_id, style),
+                table.text(clock_time(event.time), style),
+                table.text(event.event_type, style),
+                table.text(event.summary, style),
+            )
+        failures = sum(1 for e in self.events if e.is_failure)
+        label = f"History ({len(self.events)} events, {failures} failures)"
+        if self.failed_only:
+            label += " · failed only"
+        self.query_one("#history-label", Label).update(Text(label))
+
+    def _show_versions(self, versions: list[Version]) -> None:
+        table = self.query_one("#versions", StyledTable)
+        table.clear()
+        now = self.opsdeck.now()
+        for v in versions:
+            ramping = f"{v.ramping_percentage:g}%" if v.ramping_percentage is not None else "-"
+            table.add_row(
+                table.text(v.version),
+                table.text(
+                    "current" if v.is_current else "", "status--running" if v.is_current else None
+                ),
+                table.text(ramping),
+                table.text(relative_time(v.created_time, now)),
+                table.text(v.status or "-"),
+            )
+
+    # -- actions ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CHANGE_ACTIONS:
+            if self.opsdeck.read_only or not self._has(Capability(action)):
+                return False
+            if action in OPEN_ONLY and not self.execution.status.is_open:
+                return None
+        return True
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_failed_only(self) -> None:
+        self.failed_only = not self.failed_only
+        self._show_history()
+
+    def action_retry(self) -> None:
+        self.opsdeck.start_action(ActionKind.RETRY, [self.ref])
+
+    def action_cancel(self) -> None:
+        self.opsdeck.start_action(ActionKind.CANCEL, [self.ref])
+
+    def action_terminate(self) -> None:
+        self.opsdeck.start_action(ActionKind.TERMINATE, [self.ref])
+
+    def action_signal(self) -> None:
+        self.opsdeck.start_action(ActionKind.SIGNAL, [self.ref])

@@ -1,0 +1,40 @@
+"""DataTable with named styles for statuses, failures and marks.
+
+Colours live in opsdeck.tcss as component classes, so themes and skins can change
+them; cells are built as rich Text with those styles (DataTable has no per-cell CSS).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+
+from console.model import ExecutionStatus
+
+STATUS_CLASSES = {status: f"status--{status.value.replace('_', '-')}" for status in ExecutionStatus}
+
+
+class StyledTable(DataTable[Text | str]):
+    """A DataTable that knows opsdeck's semantic styles."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *DataTable.COMPONENT_CLASSES,
+        *STATUS_CLASSES.values(),
+        "row--failure",
+        "row--marked",
+        "cell--dim",
+        "cell--warning",
+    }
+
+    def style_for(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True)
+
+    def status_text(self, status: ExecutionStatus) -> Text:
+        return Text(status.value, style=self.style_for(STATUS_CLASSES[status]))
+
+    def text(self, value: object, style: str | None = None) -> Text:
+        """Plain cell text (never parsed as markup) with an optional semantic style."""
+        return Text(str(value), style=self.style_for(style) if style else "")
