@@ -8,13 +8,16 @@ on configuration errors.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from console.actions.runner import ActionRunner
-from console.audit import AuditJournal
 from console.config import Config, Context, load_config
-from console.ports import WorkflowEngine
+
+if TYPE_CHECKING:
+    # Imported when a session opens, not with this module: read-only verbs stay fast.
+    from console.actions.runner import ActionRunner
+    from console.audit import AuditJournal
+    from console.ports import WorkflowEngine
 
 
 def resolve_secret(ref: str) -> str:
@@ -24,24 +27,62 @@ def resolve_secret(ref: str) -> str:
     return resolve(ref)
 
 
-@dataclass
 class Session:
-    config: Config
-    context: Context
-    engines: dict[str, WorkflowEngine]
-    audit: AuditJournal
-    runner: ActionRunner
-    read_only: bool
+    """What a CLI verb or the TUI works with.
+
+    ``audit`` and ``runner`` are made on first use: listing and describing never
+    import the journal or the action code, which keeps `opsdeck executions list` fast.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        context: Context,
+        engines: dict[str, WorkflowEngine],
+        audit: AuditJournal | None = None,
+        runner: ActionRunner | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.engines = engines
+        self.read_only = read_only or context.read_only
+        self._audit = audit
+        self._runner = runner
+
+    @property
+    def audit(self) -> AuditJournal:
+        if self._audit is None:
+            from console.audit import AuditJournal
+
+            self._audit = AuditJournal(pii_fields=self.config.pii_fields)
+        return self._audit
+
+    @property
+    def runner(self) -> ActionRunner:
+        if self._runner is None:
+            from console.actions.runner import ActionRunner
+
+            self._runner = ActionRunner(
+                context=self.context,
+                engines=self.engines,
+                audit=self.audit,
+                read_only=self.read_only,
+                identity=self.config.identity,
+                pii_fields=self.config.pii_fields,
+            )
+        return self._runner
 
     @property
     def changes_allowed(self) -> bool:
-        return not (self.read_only or self.context.read_only)
+        return not self.read_only
 
     async def close(self) -> None:
         for engine in self.engines.values():
             with contextlib.suppress(Exception):
                 await engine.close()
-        self.audit.close()
+        if self._audit is not None:
+            self._audit.close()
 
 
 def open_session(
@@ -57,20 +98,9 @@ def open_session(
     config = load_config(config_path)
     chosen = config.context(context)
     engines = build_engines(chosen, resolve_secret)
-    audit = AuditJournal(audit_path, pii_fields=config.pii_fields)
-    runner = ActionRunner(
-        context=chosen,
-        engines=engines,
-        audit=audit,
-        read_only=read_only,
-        identity=config.identity,
-        pii_fields=config.pii_fields,
-    )
-    return Session(
-        config=config,
-        context=chosen,
-        engines=engines,
-        audit=audit,
-        runner=runner,
-        read_only=read_only or chosen.read_only,
-    )
+    audit = None
+    if audit_path is not None:
+        from console.audit import AuditJournal
+
+        audit = AuditJournal(audit_path, pii_fields=config.pii_fields)
+    return Session(config, chosen, engines, audit=audit, read_only=read_only)
