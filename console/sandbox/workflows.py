@@ -9,6 +9,7 @@ and an order workflow served by two worker-deployment versions.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
@@ -78,10 +79,10 @@ class DemoAwaitSignal:
     """Waits for an operator's `approve` signal; makes no progress until then."""
 
     def __init__(self) -> None:
-        self.approval: object = None
+        self.approval: Any = None
 
     @workflow.signal(name=APPROVE_SIGNAL)
-    def approve(self, approval: object = True) -> None:
+    def approve(self, approval: Any = True) -> None:
         self.approval = approval
 
     @workflow.run
@@ -95,10 +96,10 @@ class OrderWorkflow:
     """Served by deployment `orders` builds v1 and v2; waits for approval like the above."""
 
     def __init__(self) -> None:
-        self.approval: object = None
+        self.approval: Any = None
 
     @workflow.signal(name=APPROVE_SIGNAL)
-    def approve(self, approval: object = True) -> None:
+    def approve(self, approval: Any = True) -> None:
         self.approval = approval
 
     @workflow.run
