@@ -76,9 +76,10 @@ async def test_cancel_is_idempotent(temporal_engine: TemporalEngine, demo: Demo)
     assert first[0].outcome == Outcome.OK
     again = [o async for o in temporal_engine.apply(plan, request_id)]
     assert again[0].outcome in (Outcome.OK, Outcome.SKIPPED)
-    assert again[0].details.get("request_id", first[0].details["request_id"]) == first[0].details[
-        "request_id"
-    ]
+    assert (
+        again[0].details.get("request_id", first[0].details["request_id"])
+        == first[0].details["request_id"]
+    )
     await status_becomes(temporal_engine, ref, ExecutionStatus.CANCELED)
 
 

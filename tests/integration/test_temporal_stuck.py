@@ -50,9 +50,7 @@ async def test_workflow_task_failing(temporal_engine: TemporalEngine, demo: Demo
 
 
 async def test_no_progress(temporal_engine: TemporalEngine, demo: Demo) -> None:
-    rules = StuckRules(
-        no_progress=timedelta(seconds=2), enabled=frozenset({StuckRule.NO_PROGRESS})
-    )
+    rules = StuckRules(no_progress=timedelta(seconds=2), enabled=frozenset({StuckRule.NO_PROGRESS}))
     hit = await hit_for(temporal_engine, rules, demo.ids.awaiting_signal, rules_rule(rules))
     assert "no new history event for" in hit.evidence
     assert "WorkflowTaskCompleted" in hit.evidence  # the last thing that happened
