@@ -159,6 +159,11 @@ def _record_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256((canonical + row["prev_hash"]).encode("utf-8")).hexdigest()
 
 
+def _iso(when: datetime) -> str:
+    """Fixed-width UTC ISO-8601 with a Z, so text order is time order."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -219,9 +224,7 @@ class AuditJournal:
             last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
             row: dict[str, Any] = {
                 "id": (last["id"] + 1) if last else 1,
-                "time": (time or datetime.now(UTC))
-                .astimezone(UTC)
-                .isoformat(timespec="microseconds"),
+                "time": _iso(time or datetime.now(UTC)),
                 "os_user": _os_user(),
                 "identity": identity,
                 "context": context,
@@ -272,7 +275,7 @@ class AuditJournal:
             args.append(f"%{target}%")
         if since is not None:
             where.append("time >= ?")
-            args.append(since.astimezone(UTC).isoformat(timespec="microseconds"))
+            args.append(_iso(since))
         sql = "SELECT * FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)

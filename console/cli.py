@@ -10,6 +10,7 @@ needs when it runs. Exit codes: 0 ok, 1 action failed, 2 usage or config error,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -217,6 +218,19 @@ def error_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None and "temporalio" in sys.modules:
+        # The temporalio SDK's Rust runtime threads can crash the interpreter while it
+        # finalizes (SIGSEGV / "PyGILState_Release" abort), turning exit 1 into 139/134.
+        # Output is complete at this point, so leave without finalizing.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list == ["--version"]:  # fast path: no parser, no imports
         print(f"opsdeck {_version()}")

@@ -337,21 +337,29 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _previous_version(versions: list[Any], args: argparse.Namespace) -> str:
-    """The newest version created before the current one."""
+    """The version to go back to: the one most recently current.
+
+    A version that is draining was current (or ramping) until recently, so it wins;
+    then the newest version created before the current one. Anything less clear-cut
+    needs --to.
+    """
     current = next((v for v in versions if v.is_current), None)
     if current is None:
         raise UsageError(f"deployment {args.deployment!r} has no current version; pass --to")
+    others = [v for v in versions if v is not current]
+    draining = [v for v in others if (v.status or "").lower() == "draining"]
+    if len(draining) == 1:
+        return str(draining[0].version)
     older = [
         v
-        for v in versions
-        if v is not current
-        and v.created_time is not None
+        for v in others
+        if v.created_time is not None
         and current.created_time is not None
         and v.created_time < current.created_time
     ]
     if not older:
         raise UsageError(
-            f"no version of {args.deployment!r} older than the current {current.version}; "
-            "pass --to VERSION"
+            f"cannot tell which version of {args.deployment!r} to go back to "
+            f"(current: {current.version}); pass --to VERSION"
         )
     return str(max(older, key=lambda v: v.created_time).version)

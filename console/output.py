@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from console.model import Execution, ExecutionDetail, ExecutionRef, StuckHit
 
 FORMATS = ("table", "json", "yaml")
 MAX_CELL = 80
+MAX_LAST_CELL = 200  # the last column has room to spare: evidence, messages
+_ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|\+00:00)")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -118,7 +121,9 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
     elif isinstance(value, list | tuple):
         text = ", ".join(cell(v, limit) for v in value) or "-"
     elif isinstance(value, float):
-        text = f"{value:g}"
+        text = str(int(value)) if value.is_integer() else str(round(value, 3))
+    elif isinstance(value, str) and (match := _ISO_UTC.fullmatch(value)):
+        text = f"{match.group(1)}Z"  # tables show UTC to the second
     else:
         text = str(value)
     text = " ".join(text.split())
@@ -128,7 +133,14 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """Aligned columns; ``columns`` is (header, key) pairs. The last column is not padded."""
     headers = [header for header, _ in columns]
-    body = [[cell(row.get(key)) for _, key in columns] for row in rows]
+    last = len(columns) - 1
+    body = [
+        [
+            cell(row.get(key), MAX_LAST_CELL if i == last else MAX_CELL)
+            for i, (_, key) in enumerate(columns)
+        ]
+        for row in rows
+    ]
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
     lines = []
     for values in [headers, *body]:

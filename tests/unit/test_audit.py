@@ -44,7 +44,7 @@ def test_records_are_chained(tmp_path: Path) -> None:
     assert first and second
     assert first.prev_hash == GENESIS
     assert second.prev_hash == first.hash
-    assert first.time.endswith("+00:00")
+    assert first.time.endswith("Z") and len(first.time) == 27
     assert first.os_user and first.identity == "alice@example.com"
     assert j.verify() is None
     result = j.verify_detail()
