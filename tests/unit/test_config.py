@@ -181,3 +181,24 @@ def test_upsert_context_creates_file_and_makes_current(tmp_path: Path) -> None:
     assert config.current_context == "sandbox"
     assert config.context().engines[0].settings["address"] == "a:1"
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_parsed_config_is_cached_by_exact_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    first = load_config(path)
+    assert list((tmp_path / "cache" / "opsdeck").glob("config-*.json"))
+    import console.config as config_module
+
+    def no_parse(text: str, p: Path) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(config_module, "parse_config", no_parse)
+    assert load_config(path) == first
+    monkeypatch.undo()
+    path.write_text(GOOD.replace("alice@example.com", "bob@example.com"))
+    assert load_config(path).identity == "bob@example.com"
+    path.write_text(GOOD.replace("current-context: staging", "current-context: nope"))
+    with pytest.raises(ConfigError, match="unknown context 'nope'"):
+        load_config(path)
