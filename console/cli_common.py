@@ -114,6 +114,11 @@ def resolve_ref(session: Session, text: str) -> ExecutionRef:
             f"{text!r}: a bare workflow id needs a context with one engine; "
             f"write ENGINE:NAMESPACE/ID (engines: {', '.join(sorted(session.engines))})"
         )
+    if sep and "/" in text[len(engine) + 1 :] and re.fullmatch(r"[A-Za-z][\w.-]*", engine):
+        raise UsageError(
+            f"{text!r}: no engine {engine!r} in context {session.context.name!r} "
+            f"(engines: {', '.join(sorted(session.engines))})"
+        )
     name = next(iter(session.engines))
     if not text:
         raise UsageError("an empty execution reference")
@@ -241,8 +246,16 @@ async def execute_change(
         if fmt == "table":
             print(outcome_line(outcome), flush=True)
 
+    request_id = args.request_id
+    if request_id is None:
+        import uuid
+
+        request_id = str(uuid.uuid4())
+    if fmt == "table":
+        # Printed before anything changes, so an interrupted apply can be resumed.
+        print(f"Applying (request id {request_id})...", flush=True)
     report = await runner.apply(
-        plan, typed_confirmation=typed, on_outcome=progress, request_id=args.request_id
+        plan, typed_confirmation=typed, on_outcome=progress, request_id=request_id
     )
     if fmt == "table":
         failed = len(report.failed)

@@ -150,6 +150,10 @@ def test_describe_bare_id_and_not_found(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 1 and err == "opsdeck: Not found: execution stub:default/nope not found\n"
     code, _, err = opsdeck(capsys, "-c", "two", "executions", "describe", "wf-0")
     assert code == 2 and "bare workflow id" in err
+    code, _, err = opsdeck(capsys, "executions", "describe", "other:default/wf-0")
+    assert code == 2 and "no engine 'other' in context 'dev' (engines: stub)" in err
+    code, out, _ = opsdeck(capsys, "executions", "describe", "order:42")  # ':' in a bare id
+    assert code == 1
 
 
 def test_history_and_stuck(capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,6 +191,8 @@ def test_yes_applies_and_audits(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = opsdeck(capsys, "ex", "terminate", "wf-0", "--yes", "--reason", "stuck")
     assert code == 0
     assert "OK        stub:default/wf-0" in out and "1 done, 0 failed" in out
+    request_id = out.split("Applying (request id ")[1].split(")")[0]
+    assert f"request id {request_id} (audit:" in out
     assert [a[0] for a in ENGINES[-1].applied] == ["stub:default/wf-0"]
     (record,) = AuditJournal().list()
     assert (record.action, record.target, record.reason) == (
