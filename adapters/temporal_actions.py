@@ -3,7 +3,9 @@
 Idempotency: each target's request id is derived from the apply's request id and
 the target (uuid5), so applying the same plan twice sends the same ids and the server
 de-duplicates. A batch job's id *is* the request id: a resumed apply finds the job
-already running and just watches it.
+already running and just watches it. Batch cancel/terminate/signal select the running
+executions by a `WorkflowId IN (...)` query; batch retry names the exact executions
+(a query would match every older run of each id and reset those too).
 
 Retry means ResetWorkflowExecution to the last completed workflow task (or, when the
 workflow never completed one, to its first failed one); with params {"mode":
@@ -300,13 +302,21 @@ async def _apply_one(conn: Connection, call: PlannedCall, request_id: str) -> Ta
 
 
 def _batch_request(
-    conn: Connection, plan_: Plan, job_id: str, query: str
-) -> StartBatchOperationRequest:
+    conn: Connection, plan_: Plan, job_id: str, refs: list[ExecutionRef]
+) -> tuple[StartBatchOperationRequest, str]:
+    """The job and what it selects: running executions by id (cancel, terminate, signal),
+    or the exact executions for a retry (a query would also reset every older run)."""
     request = plan_.request
     reason = request.reason or f"opsdeck {request.kind.value}"
-    req = StartBatchOperationRequest(
-        namespace=conn.namespace, visibility_query=query, job_id=job_id, reason=reason
-    )
+    req = StartBatchOperationRequest(namespace=conn.namespace, job_id=job_id, reason=reason)
+    if request.kind == ActionKind.RETRY:
+        req.executions.extend(
+            WorkflowExecution(workflow_id=r.workflow_id, run_id=r.run_id or "") for r in refs
+        )
+        selection = f"{len(refs)} executions by id and run"
+    else:
+        selection = workflow_ids_query([r.workflow_id for r in refs], only_running=True)
+        req.visibility_query = selection
     operation = _batch_operation(request)
     if operation == "terminate":
         req.termination_operation.CopyFrom(BatchOperationTermination(identity=conn.identity))
@@ -332,7 +342,7 @@ def _batch_request(
                 identity=conn.identity, match_all=True, reset_attempts=True
             )
         )
-    return req
+    return req, selection
 
 
 async def _describe_batch(conn: Connection, job_id: str) -> DescribeBatchOperationResponse | None:
@@ -349,15 +359,14 @@ async def _apply_batch(
     conn: Connection, plan_: Plan, request_id: str, wait: float
 ) -> AsyncIterator[TargetOutcome]:
     refs = [ExecutionRef.parse(t) for t in plan_.targets]
-    only_running = plan_.request.kind != ActionKind.RETRY
-    query = workflow_ids_query([r.workflow_id for r in refs], only_running=only_running)
     job_id = request_id
+    start, selection = _batch_request(conn, plan_, job_id, refs)
     try:
         state = await _describe_batch(conn, job_id)
         if state is None:  # not a resumed apply: start the job
             await conn.call(
                 conn.service.start_batch_operation,
-                _batch_request(conn, plan_, job_id, query),
+                start,
                 retry=True,
             )
         deadline = time.monotonic() + wait
@@ -374,7 +383,7 @@ async def _apply_batch(
         for target in plan_.targets:
             yield TargetOutcome(target, Outcome.FAILED, str(e), {"batch_job_id": job_id})
         return
-    details: dict[str, Any] = {"batch_job_id": job_id, "query": query}
+    details: dict[str, Any] = {"batch_job_id": job_id, "selection": selection}
     if state is None or state.state == BatchOperationState.BATCH_OPERATION_STATE_RUNNING:
         outcome, message = Outcome.SUBMITTED, f"batch job {job_id} accepted, still running"
     elif state.state == BatchOperationState.BATCH_OPERATION_STATE_FAILED:

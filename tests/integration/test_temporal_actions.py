@@ -22,7 +22,8 @@ from console.model import (
     Outcome,
     TargetOutcome,
 )
-from tests.conftest import Demo, eventually
+from console.sandbox.devserver import DevServer
+from tests.conftest import Demo, eventually, make_temporal_engine
 
 
 async def start(demo: Demo, workflow: str, prefix: str) -> ExecutionRef:
@@ -242,3 +243,27 @@ async def test_rollback_to_unknown_version_is_usage_error(
         await temporal_engine.plan(
             ActionRequest(ActionKind.ROLLBACK, (), "r", {"deployment": "orders", "version": "v9"})
         )
+
+
+async def test_batch_retry_resets_exactly_the_given_runs(
+    temporal_server: DevServer, demo: Demo
+) -> None:
+    engine = make_temporal_engine(temporal_server, **{"batch-threshold": 3})
+    refs = [await start(demo, "DemoFailed", "batch-retry") for _ in range(4)]
+    first_runs = {}
+    for ref in refs:
+        await status_becomes(engine, ref, ExecutionStatus.FAILED)
+        first_runs[ref.workflow_id] = (await engine.describe(ref)).execution.ref.run_id
+    pinned = tuple(
+        ExecutionRef(r.engine, r.scope, r.workflow_id, first_runs[r.workflow_id]) for r in refs
+    )
+    plan = await engine.plan(ActionRequest(ActionKind.RETRY, pinned, "batch retry"))
+    assert plan.batch
+    outcomes = [o async for o in engine.apply(plan, str(uuid.uuid4()))]
+    assert {o.outcome for o in outcomes} <= {Outcome.OK, Outcome.SUBMITTED}
+
+    async def all_reset() -> bool:
+        latest = [(await engine.describe(r)).execution.ref.run_id for r in refs]
+        return all(run != first_runs[r.workflow_id] for run, r in zip(latest, refs, strict=True))
+
+    await eventually(all_reset, what="a new run for each of the 4", timeout=60)
