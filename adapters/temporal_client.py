@@ -84,6 +84,8 @@ def rpc_errors(address: str, *, query: bool = False) -> Iterator[None]:
 
 def _tls_config(settings: TemporalSettings, resolve: SecretResolver) -> bool | TLSConfig | None:
     tls = settings.tls
+    if settings.tls_disabled:
+        return False
     if tls is None:
         return None  # the SDK turns TLS on by itself when an API key is set
     ca: bytes | None = None
@@ -110,6 +112,8 @@ async def connect(settings: TemporalSettings, resolve: SecretResolver) -> Client
                 api_key=api_key,
                 tls=_tls_config(settings, resolve),
                 identity=settings.identity,
+                # Temporal Cloud's regional API-key endpoints route by this header.
+                rpc_metadata={"temporal-namespace": settings.namespace} if api_key else {},
                 # Fail in seconds, not the SDK's default minute: an operator is waiting.
                 retry_config=RetryConfig(max_elapsed_time_millis=3000, max_retries=3),
                 connect_timeout=timedelta(seconds=settings.rpc_timeout),

@@ -41,6 +41,7 @@ class TemporalSettings:
     batch_threshold: int = 10
     identity: str = ""
     rpc_timeout: float = 10.0
+    tls_disabled: bool = False  # `tls: false`: plain text even with an API key (local proxies)
 
     @property
     def http_base(self) -> str | None:
@@ -49,7 +50,7 @@ class TemporalSettings:
             return None
         if "://" in self.http_address:
             return self.http_address.rstrip("/")
-        secure = self.tls is not None or self.api_key_ref is not None
+        secure = not self.tls_disabled and (self.tls is not None or self.api_key_ref is not None)
         return f"{'https' if secure else 'http'}://{self.http_address}"
 
 
@@ -141,4 +142,5 @@ def parse_settings(settings: Mapping[str, object]) -> TemporalSettings:
         batch_threshold=threshold,
         identity=_text(settings, "identity") or default_identity(),
         rpc_timeout=_positive(settings, "rpc-timeout", 10.0),
+        tls_disabled=settings.get("tls") is False,
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.temporal import TemporalEngine
-from console.errors import ConfigError
+from console.errors import ConfigError, NotFound
+from console.model import ExecutionRef, ListQuery
+from console.sandbox.devserver import DevServer
 
 
 def make(**settings: object) -> TemporalEngine:
@@ -60,3 +62,24 @@ def test_tls_with_keyring_refs() -> None:
     )
     assert engine.settings.tls is not None
     assert engine.settings.tls.client_cert_ref == "keyring:o/cert"
+
+
+async def test_api_key_is_resolved_on_first_use_only(temporal_server: DevServer) -> None:
+    asked: list[str] = []
+
+    def resolve(ref: str) -> str:
+        asked.append(ref)
+        return "test-api-key"
+
+    settings: dict[str, object] = {
+        "address": temporal_server.address,
+        "http-address": temporal_server.http_address,
+        "api-key": "keyring:opsdeck/test",
+        "tls": False,  # the dev server speaks plain text; the key still goes out as Bearer
+    }
+    engine = TemporalEngine.from_config("t", settings, resolve)
+    assert asked == [] and engine.settings.http_base == f"http://{temporal_server.http_address}"
+    assert await engine.count(ListQuery()) >= 0  # HTTP path, Authorization header sent
+    assert asked == ["keyring:opsdeck/test"]
+    with pytest.raises(NotFound):  # the SDK path connected with the key, then asked
+        await engine.describe(ExecutionRef("t", "default", "no-such-workflow"))
