@@ -125,8 +125,8 @@ def _write_state(data_dir: Path, state: SandboxState) -> None:
     tmp.replace(path)
 
 
-def status(data_dir: Path) -> SandboxState | None:
-    """The recorded sandbox with liveness of both processes, or None if never started."""
+def _probe(data_dir: Path) -> SandboxState | None:
+    """The recorded sandbox (running or not) with the liveness of both processes."""
     state = _read_state(data_dir)
     if state is None:
         return None
@@ -135,6 +135,14 @@ def status(data_dir: Path) -> SandboxState | None:
         server_running=_alive(state.server_pid, "temporal"),
         workers_running=_alive(state.workers_pid, WORKERS_MODULE),
     )
+
+
+def status(data_dir: Path) -> SandboxState | None:
+    """The sandbox if any part of it runs (see ``healthy`` for both), else None."""
+    state = _probe(data_dir)
+    if state is None or not (state.server_running or state.workers_running):
+        return None
+    return state
 
 
 def start_workers(
@@ -199,7 +207,7 @@ def _start_server(
 def up(data_dir: Path, *, ui: bool = True, timeout: float = 60.0) -> SandboxState:
     """Start what is not running (server, workers), seed, record; idempotent."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    current = status(data_dir)
+    current = _probe(data_dir)
     if current is not None and current.healthy:
         return current
     if current is not None and current.server_running:  # only the workers are down
@@ -236,7 +244,7 @@ def up(data_dir: Path, *, ui: bool = True, timeout: float = 60.0) -> SandboxStat
 
 def down(data_dir: Path) -> bool:
     """Stop workers and server; True if anything was running. Keeps the server's data."""
-    state = status(data_dir)
+    state = _probe(data_dir)
     if state is None:
         return False
     was_running = False

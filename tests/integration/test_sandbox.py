@@ -39,8 +39,7 @@ async def test_up_status_down(tmp_path: Path) -> None:
         assert detail.execution.workflow_type == "DemoCompleted"
     finally:
         assert sandbox.down(data_dir)
-    after = sandbox.status(data_dir)
-    assert after is not None and not after.server_running and not after.workers_running
+    assert sandbox.status(data_dir) is None
     assert not sandbox.down(data_dir)  # nothing left to stop
 
 
@@ -49,6 +48,8 @@ def test_up_again_restarts_what_died_and_keeps_ports(tmp_path: Path) -> None:
     first = sandbox.up(data_dir, ui=False)
     try:
         stop_process(first.workers_pid)  # workers crashed: only they are restarted
+        half = sandbox.status(data_dir)
+        assert half is not None and half.server_running and not half.healthy
         second = sandbox.up(data_dir, ui=False)
         assert second.server_pid == first.server_pid
         assert second.workers_pid != first.workers_pid and second.healthy
