@@ -90,3 +90,20 @@ def test_value_never_in_config(tmp_path: Path) -> None:
     assert entry.settings["api-key"] == ref
     assert "tok-123456" not in path.read_text()
     assert secrets.resolve_secret(entry.settings["api-key"]) == "tok-123456"
+
+
+def test_file_from_another_scheme_is_a_clear_error() -> None:
+    """A keyring file written with keyrings.alt's weak defaults is refused, not misread."""
+    from keyrings.alt.file import EncryptedKeyring
+
+    path = secrets.file_keyring_path()
+    path.parent.mkdir(parents=True)
+    legacy = EncryptedKeyring()
+    legacy.file_path = str(path)
+    legacy.keyring_key = "correct horse"
+    legacy.set_password("keyring-setting", "password reference", "password reference value")
+    legacy._write_config_value("keyring-setting", "scheme", legacy.scheme)
+    legacy._write_config_value("keyring-setting", "version", legacy.version)
+    legacy.set_password("opsdeck", "x", "old-value")
+    with pytest.raises(ConfigError, match="scheme mismatch"):
+        secrets.resolve_secret("keyring:opsdeck/x")
