@@ -1,0 +1,70 @@
+"""`opsdeck sandbox up|status|down` end to end: the path `make run` takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+OPSDECK = str(Path(sys.executable).parent / "opsdeck")
+
+
+def opsdeck(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OPSDECK, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
+    config_file = tmp_path / "config" / "opsdeck" / "config.yaml"
+    assert opsdeck("sandbox", "status").returncode == 1
+    done = opsdeck("sandbox", "up", "-o", "json")
+    try:
+        assert done.returncode == 0, done.stderr
+        state = json.loads(done.stdout)["state"]
+        assert state["data_dir"] == str(tmp_path / "data" / "opsdeck" / "sandbox")
+        config = yaml.safe_load(config_file.read_text())
+        assert config["current-context"] == "sandbox"
+        (engine,) = config["contexts"]["sandbox"]["engines"]
+        assert engine["address"] == f"127.0.0.1:{state['grpc_port']}"
+        assert engine["http-address"] == f"127.0.0.1:{state['http_port']}"
+
+        deadline = time.monotonic() + 30
+        while True:  # the demo workflows appear as visibility catches up
+            listed = opsdeck("-o", "json", "executions", "list")
+            assert listed.returncode == 0, listed.stderr
+            ids = {row["workflow_id"] for row in json.loads(listed.stdout)}
+            if {"demo-completed", "demo-stuck-activity"} <= ids:
+                break
+            assert time.monotonic() < deadline, ids
+        status = opsdeck("sandbox", "status")
+        assert status.returncode == 0 and "Sandbox is running" in status.stdout
+
+        # a second `up` keeps the user's other contexts and comments
+        text = config_file.read_text().replace(
+            "contexts:\n", "# my notes\ncontexts:\n  mine:\n    engines: []\n", 1
+        )
+        config_file.write_text(text)
+        assert opsdeck("context", "use", "mine").returncode == 0
+        again = opsdeck("sandbox", "up")
+        assert again.returncode == 0, again.stderr
+        after = config_file.read_text()
+        assert "# my notes" in after and "current-context: mine" in after
+        assert yaml.safe_load(after)["contexts"]["sandbox"]["engines"][0] == engine
+    finally:
+        down = opsdeck("sandbox", "down")
+    assert down.returncode == 0, down.stderr
+    assert opsdeck("sandbox", "status").returncode == 1
