@@ -402,6 +402,8 @@ def _join(base: str, key: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    if path.is_symlink():  # a dotfiles-managed config: write the file, keep the link
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -202,3 +202,14 @@ def test_parsed_config_is_cached_by_exact_text(
     path.write_text(GOOD.replace("current-context: staging", "current-context: nope"))
     with pytest.raises(ConfigError, match="unknown context 'nope'"):
         load_config(path)
+
+
+def test_use_context_keeps_a_symlinked_config(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "opsdeck.yaml"
+    real.parent.mkdir()
+    real.write_text(GOOD)
+    link = tmp_path / "config.yaml"
+    link.symlink_to(real)
+    use_context("prod", link)
+    assert link.is_symlink()
+    assert "current-context: prod" in real.read_text()
