@@ -21,6 +21,7 @@ import getpass
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,14 +177,22 @@ class AuditJournal:
         self.path = path or default_audit_path()
         self.pii_fields = tuple(pii_fields)
         self._db: sqlite3.Connection | None = None
+        # One connection, shared by the event loop and any worker thread (the TUI).
+        self._lock = threading.RLock()
 
     def _conn(self) -> sqlite3.Connection:
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         if self._db is None:
             import sqlite3
 
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+                db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=10, check_same_thread=False
+                )
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
@@ -215,30 +224,34 @@ class AuditJournal:
         time: datetime | None = None,
     ) -> AuditRecord:
         """Write one record, chained to the last; returns it with its id and hash."""
+        masked = mask(dict(parameters or {}), self.pii_fields)
+        fields: dict[str, Any] = {
+            "time": _iso(time or datetime.now(UTC)),
+            "os_user": _os_user(),
+            "identity": identity,
+            "context": context,
+            "action": action,
+            "engine": engine,
+            "target": target,
+            "parameters": json.dumps(masked, sort_keys=True, ensure_ascii=False, default=str),
+            "reason": reason,
+            "outcome": outcome,
+            "message": message,
+            "request_id": request_id,
+            "run_id": run_id,
+        }
+        with self._lock:
+            return self._append(fields)
+
+    def _append(self, fields: dict[str, Any]) -> AuditRecord:
         import sqlite3
 
-        masked = mask(dict(parameters or {}), self.pii_fields)
         db = self._conn()
         try:
             db.execute("BEGIN IMMEDIATE")  # one writer at a time keeps the chain linear
             last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            row: dict[str, Any] = {
-                "id": (last["id"] + 1) if last else 1,
-                "time": _iso(time or datetime.now(UTC)),
-                "os_user": _os_user(),
-                "identity": identity,
-                "context": context,
-                "action": action,
-                "engine": engine,
-                "target": target,
-                "parameters": json.dumps(masked, sort_keys=True, ensure_ascii=False, default=str),
-                "reason": reason,
-                "outcome": outcome,
-                "message": message,
-                "request_id": request_id,
-                "run_id": run_id,
-                "prev_hash": last["hash"] if last else GENESIS,
-            }
+            row: dict[str, Any] = {"id": (last["id"] + 1) if last else 1, **fields}
+            row["prev_hash"] = last["hash"] if last else GENESIS
             row["hash"] = _record_hash(row)
             names = ", ".join(row)
             marks = ", ".join(f":{n}" for n in row)
@@ -282,14 +295,18 @@ class AuditJournal:
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_to_record(r) for r in self._conn().execute(sql, args)]
+        with self._lock:
+            return [_to_record(r) for r in self._conn().execute(sql, args)]
 
     def get(self, record_id: int) -> AuditRecord | None:
-        row = self._conn().execute("SELECT * FROM audit WHERE id = ?", (record_id,)).fetchone()
+        with self._lock:
+            row = self._conn().execute("SELECT * FROM audit WHERE id = ?", (record_id,)).fetchone()
         return _to_record(row) if row else None
 
     def _rows(self) -> Iterator[Mapping[str, Any]]:
-        yield from self._conn().execute("SELECT * FROM audit ORDER BY id")
+        with self._lock:
+            rows = self._conn().execute("SELECT * FROM audit ORDER BY id").fetchall()
+        yield from rows
 
     def verify_detail(self) -> VerifyResult:
         """Recompute the chain; the first record whose hash or link is wrong is named."""

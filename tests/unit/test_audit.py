@@ -154,3 +154,16 @@ def test_not_created_until_used(tmp_path: Path) -> None:
     assert not (tmp_path / "audit.db").exists()
     j.list()
     assert (tmp_path / "audit.db").exists()
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    """Threads sharing a journal, and a second journal on the same file, stay linear."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared, other = journal(tmp_path), journal(tmp_path)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = list(
+            pool.map(lambda i: add(shared if i % 2 else other, f"t:default/wf-{i}"), range(30))
+        )
+    assert sorted(ids) == list(range(1, 31))
+    assert shared.verify() is None
