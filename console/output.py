@@ -157,11 +157,24 @@ def key_values(data: Mapping[str, Any], keys: Sequence[tuple[str, str]] | None =
     )
 
 
+def json_text(data: Any) -> str:
+    """Objects indented; lists of objects one object per line.
+
+    ``indent`` makes the json module fall back from its C encoder to pure Python, which
+    costs ~70 ms for a 1,000-row list, a third of the CLI's budget. One compact object
+    per line is as easy to read and to grep, and parses the same.
+    """
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        return "[\n  " + ",\n  ".join(encode(item) for item in data) + "\n]\n"
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def dump(data: Any, fmt: str, out: IO[str] | None = None) -> None:
     """JSON or YAML of already-plain data."""
     out = out or sys.stdout
     if fmt == "json":
-        out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        out.write(json_text(data))
     elif fmt == "yaml":
         import yaml
 

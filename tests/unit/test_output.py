@@ -102,3 +102,13 @@ def test_emit_formats() -> None:
     out = io.StringIO()
     emit({"one_key": 1, "other": "x"}, "table", out=out)
     assert out.getvalue() == "one key: 1\nother:   x\n"
+
+
+def test_json_lists_one_object_per_line() -> None:
+    rows = [to_data(EXECUTION), to_data(EXECUTION)]
+    out = io.StringIO()
+    emit(rows, "json", out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 4
+    assert json.loads(lines[1].rstrip(","))["workflow_id"] == "order/42"
+    assert json.loads(out.getvalue()) == rows
