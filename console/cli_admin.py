@@ -6,12 +6,15 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli_common import output_format, parse_since, session_for
 from console.config import load_config, upsert_context, use_context
 from console.errors import ConfigError, NotFound, UsageError
 from console.output import emit, to_data
+
+if TYPE_CHECKING:
+    from console.session import Session
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
@@ -241,10 +244,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
     session = session_for(args)
     from console.tui.app import OpsdeckApp
 
-    try:
-        OpsdeckApp(session).run()
-    finally:
-        import asyncio
+    def open_context(name: str) -> Session:
+        """For `:ctx NAME`: the same flags, another context."""
+        return session_for(argparse.Namespace(**{**vars(args), "context": name}))
 
-        asyncio.run(session.close())
+    # The app closes its sessions on its own event loop (engines' clients live there).
+    OpsdeckApp(session, session_factory=open_context, close_session=True).run()
     return 0

@@ -19,7 +19,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from console.errors import OpsdeckError
 from console.model import ActionKind, ActionRequest, ExecutionRef, Outcome
@@ -53,6 +53,7 @@ class OpsdeckApp(App[int]):
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {OpsdeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="opsdeck.help"),
+        Binding("colon", "command", "Command", id="opsdeck.command"),
     ]
 
     def __init__(
@@ -136,24 +137,38 @@ class OpsdeckApp(App[int]):
     def action_help(self) -> None:
         self.show_help()
 
+    def action_command(self) -> None:
+        """`:` works everywhere, as in k9s: back to the list, then the command prompt."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        screen = self.screen_stack[0]
+        if self.screen is screen and isinstance(screen, ExecutionsScreen):
+            screen.action_command()
+
     # -- remediation ----------------------------------------------------------------
 
-    def start_action(self, kind: ActionKind, targets: Sequence[ExecutionRef]) -> None:
+    def start_action(
+        self,
+        kind: ActionKind,
+        targets: Sequence[ExecutionRef],
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         if self.read_only:
             self.notify("read-only: changes are disabled in this context", severity="warning")
             return
-        self.remediate(kind, list(targets))
+        self.remediate(kind, list(targets), dict(params or {}))
 
     def _default_reason(self, kind: ActionKind) -> str:
         who = getattr(getattr(self.session, "config", None), "identity", None)
         return f"{kind.value} via opsdeck TUI by {who or getpass.getuser()}"
 
     @work(exclusive=True, group="action", exit_on_error=False)
-    async def remediate(self, kind: ActionKind, targets: list[ExecutionRef]) -> None:
+    async def remediate(
+        self, kind: ActionKind, targets: list[ExecutionRef], params: dict[str, Any]
+    ) -> None:
         """plan -> confirm (modal shows the plan) -> apply, one engine at a time."""
         from console.tui.screens.confirm import ConfirmScreen, SignalScreen
 
-        params: dict[str, Any] = {}
         if kind is ActionKind.SIGNAL:
             signal = await self.push_screen_wait(SignalScreen(len(targets)))
             if signal is None:

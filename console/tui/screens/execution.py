@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from console.tui.app import OpsdeckApp
 
 # Open-only actions: shown disabled once the execution has closed.
-OPEN_ONLY = frozenset({"cancel", "terminate", "signal"})
+OPEN_ONLY = frozenset({"cancel", "terminate", "signal", "retry_activity"})
 HISTORY_LIMIT = 5000
 
 
@@ -70,8 +70,9 @@ class ExecutionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.back"),
         Binding("f", "failed_only", "Failed only", id="opsdeck.failed-only"),
-        Binding("ctrl+r", "reload", "Refresh", id="opsdeck.detail-refresh"),
+        Binding("ctrl+r", "reload", "Refresh", show=False, id="opsdeck.detail-refresh"),
         Binding("r", "retry", "Retry", id="opsdeck.retry"),
+        Binding("a", "retry_activity", "Retry activity", show=False, id="opsdeck.retry-activity"),
         Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
         Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
         Binding("S", "signal", "Signal", id="opsdeck.signal"),
@@ -296,8 +297,11 @@ class ExecutionScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGE_ACTIONS:
-            if self.opsdeck.read_only or not self._has(Capability(action)):
+            capability = Capability.RETRY if action == "retry_activity" else Capability(action)
+            if self.opsdeck.read_only or not self._has(capability):
                 return False
+            if action == "retry_activity" and not (self.detail and self.detail.pending_activities):
+                return None
             if action in OPEN_ONLY and not self.execution.status.is_open:
                 return None
         return True
@@ -311,6 +315,15 @@ class ExecutionScreen(Screen[None]):
 
     def action_retry(self) -> None:
         self.opsdeck.start_action(ActionKind.RETRY, [self.ref])
+
+    def action_retry_activity(self) -> None:
+        """Reset the activity under the cursor (attempts back to 1), else all pending."""
+        params = {"mode": "activity"}
+        table = self.query_one("#activities", StyledTable)
+        pending = self.detail.pending_activities if self.detail else ()
+        if pending and 0 <= table.cursor_row < len(pending):
+            params["activity_id"] = pending[table.cursor_row].activity_id
+        self.opsdeck.start_action(ActionKind.RETRY, [self.ref], params)
 
     def action_cancel(self) -> None:
         self.opsdeck.start_action(ActionKind.CANCEL, [self.ref])

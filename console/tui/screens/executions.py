@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from console.tui.app import OpsdeckApp
 
 # Actions that change a backend; hidden in read-only mode.
-CHANGE_ACTIONS = frozenset({"retry", "cancel", "terminate", "signal"})
+CHANGE_ACTIONS = frozenset({"retry", "retry_activity", "cancel", "terminate", "signal"})
 
 BASE_COLUMNS = (
     ("mark", " "),
@@ -67,16 +67,16 @@ class EngineState:
 class ExecutionsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="opsdeck.filter"),
-        Binding("colon", "command", "Command", id="opsdeck.command"),
         Binding("enter", "open", "Open", id="opsdeck.open"),
         Binding("space", "mark", "Mark", id="opsdeck.mark"),
         Binding("s", "toggle_stuck", "Stuck only", id="opsdeck.stuck"),
         Binding("r", "retry", "Retry", id="opsdeck.retry"),
+        Binding("a", "retry_activity", "Retry activities", show=False, id="opsdeck.retry-activity"),
         Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
         Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
         Binding("S", "signal", "Signal", id="opsdeck.signal"),
-        Binding("ctrl+r", "reload", "Refresh", id="opsdeck.refresh"),
-        Binding("p", "pause", "Pause refresh", id="opsdeck.pause"),
+        Binding("ctrl+r", "reload", "Refresh", show=False, id="opsdeck.refresh"),
+        Binding("p", "pause", "Pause refresh", show=False, id="opsdeck.pause"),
         Binding("escape", "clear", "Clear filter/marks", show=False, id="opsdeck.clear"),
         Binding("q", "app.quit", "Quit", show=False, id="opsdeck.quit"),
     ]
@@ -284,10 +284,7 @@ class ExecutionsScreen(Screen[None]):
         if self.row_filter.active:
             crumbs.append(f"/{self.row_filter.text}")
         interval = app.refresh_interval
-        if self.paused or interval <= 0:
-            crumbs.append(f"refreshed {self.last_refresh}, auto refresh off")
-        else:
-            crumbs.append(f"refreshed {self.last_refresh}, every {interval:g}s")
+        auto = "auto refresh off" if self.paused or interval <= 0 else f"every {interval:g}s"
         self.query_one("#crumbs", Static).update(Text(" · ".join(crumbs)))
         self.query_one(StatusBar).show(
             context=app.context_name,
@@ -295,6 +292,7 @@ class ExecutionsScreen(Screen[None]):
             production=app.production,
             engines=[(name, s.text, s.ok) for name, s in self.engines.items()],
             marked=len(self.marked),
+            refreshed=f"refreshed {self.last_refresh} ({auto})",
         )
 
     @on(DataTable.RowSelected, "#executions")
@@ -426,15 +424,19 @@ class ExecutionsScreen(Screen[None]):
         self._update_status()
         self.action_reload()
 
-    def _remediate(self, kind: ActionKind) -> None:
+    def _remediate(self, kind: ActionKind, params: dict[str, str] | None = None) -> None:
         targets = self.targets()
         if not targets:
             self.notify("no execution selected", severity="warning")
             return
-        self.opsdeck.start_action(kind, targets)
+        self.opsdeck.start_action(kind, targets, params)
 
     def action_retry(self) -> None:
         self._remediate(ActionKind.RETRY)
+
+    def action_retry_activity(self) -> None:
+        """Reset the pending activities' attempts instead of the workflow."""
+        self._remediate(ActionKind.RETRY, {"mode": "activity"})
 
     def action_cancel(self) -> None:
         self._remediate(ActionKind.CANCEL)

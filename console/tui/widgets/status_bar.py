@@ -30,6 +30,7 @@ class StatusBar(Static):
         production: bool,
         engines: list[tuple[str, str, bool]],
         marked: int,
+        refreshed: str,
     ) -> None:
         """``engines`` is (name, state text, ok) per engine; every part is plain text."""
 
@@ -46,4 +47,5 @@ class StatusBar(Static):
             parts += [sep, (f"{marked} marked", style("marked"))]
         for name, state, ok in engines:
             parts += [sep, (f"{name}: {state}", style("ok" if ok else "error"))]
+        parts += [sep, (refreshed, style("dim"))]
         self.update(Text.assemble(*parts))
