@@ -92,6 +92,7 @@ def test_value_never_in_config(tmp_path: Path) -> None:
     assert secrets.resolve_secret(entry.settings["api-key"]) == "tok-123456"
 
 
+@pytest.mark.filterwarnings("ignore:PBKDF2 without:DeprecationWarning")
 def test_file_from_another_scheme_is_a_clear_error() -> None:
     """A keyring file written with keyrings.alt's weak defaults is refused, not misread."""
     from keyrings.alt.file import EncryptedKeyring
