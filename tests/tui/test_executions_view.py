@@ -286,3 +286,18 @@ async def test_unexpected_exception_never_crashes() -> None:
         # Backend text is escaped before it meets markup.
         assert any("RuntimeError: boom \\[red]x\\[/red]" in n for n in notifications(app))
         assert len(ids(app)) == 6
+
+
+async def test_owned_session_is_closed_on_exit() -> None:
+    closed: list[bool] = []
+    session = stub_session()
+
+    async def close() -> None:
+        closed.append(True)
+
+    session.close = close  # type: ignore[method-assign]
+    app = make_app(session, close_session=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+    assert closed == [True]

@@ -38,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
             commands: DataTable[Text] = DataTable(id="help-commands", cursor_type="none")
             yield commands
             note = "Read-only: change actions are hidden." if self.read_only else ""
-            note += (" " if note else "") + "Remap keys by binding id (keys: in config.yaml)."
+            note += (" " if note else "") + "Keys can be remapped by binding id (docs/tui.md)."
             yield Static(note, id="help-note")
 
     def on_mount(self) -> None:
