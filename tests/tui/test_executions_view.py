@@ -101,6 +101,15 @@ async def test_marks_select_targets_and_show_count() -> None:
         assert [r.workflow_id for r in screen.targets()] == [ids(app)[screen.table.cursor_row]]
 
 
+async def test_mark_range() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "space", "down", "down", "ctrl+space")
+        marked = [r.workflow_id for r in executions(app).targets()]
+        assert marked == ["order-2", "payment-7", "refund-3", "ship-9"]
+
+
 async def test_marks_are_dropped_for_rows_the_filter_hides() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -103,3 +103,45 @@ async def test_list_detail_retry_confirm_audit(demo: Demo) -> None:
     finally:
         await client.get_workflow_handle(workflow_id).terminate("tui e2e test done")
         await session.close()
+
+
+async def test_stuck_view_and_versions_on_the_demo(demo: Demo) -> None:
+    write_config(demo)
+    session = open_session("e2e", read_only=True)
+    app = OpsdeckApp(session, refresh_interval=0, engine_timeout=30)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            assert "read-only" in str(executions(app).query_one("#status").render())
+            await pilot.press("s")
+            await settle(pilot)
+            screen = executions(app)
+            deadline = time.monotonic() + 60
+            wanted = {demo.ids.stuck_activity, demo.ids.wft_failing, demo.ids.no_worker}
+            # Attempts grow with time: poll the server until every stuck kind shows.
+            while not wanted <= set(ids(app)):
+                assert time.monotonic() < deadline, f"stuck rows: {ids(app)}"
+                await pilot.pause(0.5)
+                screen.action_reload()
+                await settle(pilot)
+            rules = {row.execution.ref.workflow_id: row.hits for row in screen.shown_rows}
+            assert any(h.rule.value == "activity_retrying" for h in rules[demo.ids.stuck_activity])
+            assert any(h.rule.value == "no_pollers" for h in rules[demo.ids.no_worker])
+            assert all(h.evidence for hits in rules.values() for h in hits)
+
+            await pilot.press("s")
+            await settle(pilot)
+            await pilot.press("slash", *demo.ids.orders, "enter")
+            assert ids(app)[:1] == [demo.ids.orders], ids(app)
+            await pilot.press("enter")
+            await settle(pilot)
+            detail = app.screen
+            assert isinstance(detail, ExecutionScreen)
+            versions = detail.query_one("#versions", DataTable)
+            await until(pilot, lambda: versions.row_count >= 2, "versions listed", 500)
+            cells = [[str(c) for c in versions.get_row_at(i)] for i in range(versions.row_count)]
+            assert [demo.ids.current_build, "current"] in [row[:2] for row in cells], cells
+            # Read-only: no change key on this screen either.
+            assert not {"r", "x", "ctrl+d", "S", "a"} & set(detail.active_bindings)
+    finally:
+        await session.close()

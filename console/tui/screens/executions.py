@@ -69,6 +69,7 @@ class ExecutionsScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="opsdeck.filter"),
         Binding("enter", "open", "Open", id="opsdeck.open"),
         Binding("space", "mark", "Mark", id="opsdeck.mark"),
+        Binding("ctrl+space", "mark_range", "Mark range", show=False, id="opsdeck.mark-range"),
         Binding("s", "toggle_stuck", "Stuck only", id="opsdeck.stuck"),
         Binding("r", "retry", "Retry", id="opsdeck.retry"),
         Binding("a", "retry_activity", "Retry activities", show=False, id="opsdeck.retry-activity"),
@@ -86,6 +87,7 @@ class ExecutionsScreen(Screen[None]):
         self.stuck_only = False
         self.row_filter = RowFilter()
         self.marked: set[str] = set()
+        self._anchor: str | None = None  # last row marked with space: start of a range
         self.paused = False
         self.engines: dict[str, EngineState] = {}
         self.shown_rows: list[ListedRow] = []
@@ -321,6 +323,7 @@ class ExecutionsScreen(Screen[None]):
             self.marked.discard(row.key)
         else:
             self.marked.add(row.key)
+            self._anchor = row.key
         table = self.table
         table.update_cell(
             row.key, "mark", table.text(MARK if row.key in self.marked else "", "row--marked")
@@ -328,6 +331,18 @@ class ExecutionsScreen(Screen[None]):
         if table.cursor_row < len(self.shown_rows) - 1:
             table.move_cursor(row=table.cursor_row + 1, animate=False)
         self._update_status()
+
+    def action_mark_range(self) -> None:
+        """Mark every row between the last row marked with space and the cursor (k9s)."""
+        keys = [row.key for row in self.shown_rows]
+        cursor = self.table.cursor_row
+        if not keys or self._anchor not in keys:
+            self.action_mark()
+            return
+        start = keys.index(self._anchor)
+        low, high = sorted((start, cursor))
+        self.marked.update(keys[low : high + 1])
+        self._render_rows()
 
     def action_clear(self) -> None:
         if self.row_filter.active:
