@@ -17,6 +17,17 @@ from tests.tui.fakes import FakeEngine, stub_session, unreachable
 SIZE = (130, 32)
 
 
+async def painted(pilot: Pilot[Any]) -> None:
+    """Tables size their columns on idle: wait until every table has done so."""
+
+    def done() -> bool:
+        tables = pilot.app.screen.query(DataTable)
+        return not any(t._require_update_dimensions for t in tables)
+
+    await until(pilot, done, "tables sized")
+    await pilot.pause()
+
+
 def test_executions_view(snap_compare: Any) -> None:
     dead = FakeEngine(name="eu-temporal", fail=unreachable("eu-temporal"))
     app = make_app(stub_session(FakeEngine(), dead, production=True))
@@ -25,7 +36,7 @@ def test_executions_view(snap_compare: Any) -> None:
         await settle(pilot)
         app.clear_notifications()
         await pilot.press("down", "space", "down", "space")
-        await pilot.pause()
+        await painted(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -37,6 +48,7 @@ def test_stuck_view(snap_compare: Any) -> None:
         await settle(pilot)
         await pilot.press("s")
         await settle(pilot)
+        await painted(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -57,8 +69,7 @@ def test_execution_view(snap_compare: Any) -> None:
             ),
             "detail loaded",
         )
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
+        await painted(pilot)
 
     assert snap_compare(app, terminal_size=(130, 48), run_before=run_before)
 
@@ -74,5 +85,6 @@ def test_confirmation_in_production(snap_compare: Any) -> None:
             if app.screen.id != app.screen_stack[0].id and app.screen.query("#confirm-phrase"):
                 break
         await pilot.press(*"order")
+        await painted(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
