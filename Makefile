@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	# Byte-compile now: start-up time matters and some shells set PYTHONDONTWRITEBYTECODE.
+	$(BIN)/python -m compileall -q console adapters chaos
 	touch $(STAMP)
 
 install: $(STAMP)
