@@ -21,11 +21,25 @@ class ListedRow:
         return str(self.execution.ref)
 
 
+@dataclass(frozen=True)
+class EngineProblem:
+    """Why an engine gave no rows; plain text, never markup."""
+
+    state: str  # a few words for the status bar
+    title: str  # notification title, names the engine
+    text: str  # notification body: what happened and what to check
+    warning_only: bool = False  # e.g. the engine cannot do this at all
+
+
 class EngineLoaded(Message):
-    """One engine answered (``rows``) or failed (``error``, plain text, never markup)."""
+    """One engine answered (``rows``) or failed (``error``)."""
 
     def __init__(
-        self, generation: int, engine: str, rows: list[ListedRow], error: str | None = None
+        self,
+        generation: int,
+        engine: str,
+        rows: list[ListedRow],
+        error: EngineProblem | None = None,
     ) -> None:
         super().__init__()
         self.generation = generation

@@ -286,6 +286,15 @@ async def test_hanging_engine_leaves_ui_responsive() -> None:
         assert ids(app) == ["ship-9"]
 
 
+async def test_duplicate_rows_from_an_engine_are_listed_once() -> None:
+    engine = FakeEngine()
+    engine.executions = engine.executions + engine.executions[:2]
+    app = make_app(stub_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert len(ids(app)) == 6
+
+
 async def test_unexpected_exception_never_crashes() -> None:
     broken = FakeEngine(name="buggy", fail=RuntimeError("boom [red]x[/red]"))
     app = make_app(stub_session(FakeEngine(), broken))
@@ -310,3 +319,21 @@ async def test_owned_session_is_closed_on_exit() -> None:
         await settle(pilot)
         await pilot.press("q")
     assert closed == [True]
+
+
+async def test_stuck_mode_on_an_engine_that_cannot_says_why() -> None:
+    from console.model import Capability
+
+    plain = FakeEngine(
+        name="basic",
+        executions=demo_executions("basic"),
+        capabilities=frozenset(Capability) - {Capability.FIND_STUCK},
+    )
+    app = make_app(stub_session(FakeEngine(), plain))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert "basic: not supported (temporal cannot find_stuck)" in status_text(app)
+        assert ids(app) == ["order-1", "refund-3"]
+        assert [n.severity for n in app._notifications] == ["warning"]

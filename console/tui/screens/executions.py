@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
+from console.errors import Unsupported
 from console.model import (
     ActionKind,
     Capability,
@@ -29,7 +30,13 @@ from console.model import (
 )
 from console.ports import WorkflowEngine
 from console.tui.format import CommandError, RowFilter, parse_command, relative_time
-from console.tui.messages import DataChanged, EngineLoaded, ListedRow, RefreshFinished
+from console.tui.messages import (
+    DataChanged,
+    EngineLoaded,
+    EngineProblem,
+    ListedRow,
+    RefreshFinished,
+)
 from console.tui.problems import explain, short_state
 from console.tui.widgets.prompt import Prompt
 from console.tui.widgets.status_bar import StatusBar
@@ -153,9 +160,10 @@ class ExecutionsScreen(Screen[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a backend failure must never end the app
-                title, message = explain(name, exc, timeout)
-                error = f"{short_state(exc, timeout)}\n{title}\n{message}"
-                self.post_message(EngineLoaded(generation, name, [], error))
+                title, text = explain(name, exc, timeout)
+                state = short_state(exc, timeout)
+                problem = EngineProblem(state, title, text, isinstance(exc, Unsupported))
+                self.post_message(EngineLoaded(generation, name, [], problem))
             else:
                 self.post_message(EngineLoaded(generation, name, rows))
 
@@ -168,8 +176,6 @@ class ExecutionsScreen(Screen[None]):
             return [ListedRow(execution) async for execution in engine.list(query)]
         reason = engine.describe_capability(Capability.FIND_STUCK)
         if reason is not None:
-            from console.errors import Unsupported
-
             raise Unsupported(reason)
         hits: dict[str, list[StuckHit]] = {}
         async for hit in engine.find_stuck(StuckRules()):
@@ -185,12 +191,17 @@ class ExecutionsScreen(Screen[None]):
             state.text = f"{len(message.rows)} {'stuck' if self.stuck_only else 'rows'}"
             self._reported = {r for r in self._reported if r[0] != message.engine}
         else:
-            short, title, text = message.error.split("\n", 2)
-            state.rows, state.loaded, state.ok, state.text = [], True, False, short
+            problem = message.error
+            state.rows, state.loaded, state.ok, state.text = [], True, False, problem.state
             # Notify once per distinct problem, not on every auto refresh.
-            if (message.engine, short) not in self._reported:
-                self._reported.add((message.engine, short))
-                self.notify(escape(text), title=escape(title), severity="error", timeout=8)
+            if (message.engine, problem.state) not in self._reported:
+                self._reported.add((message.engine, problem.state))
+                self.notify(
+                    escape(problem.text),
+                    title=escape(problem.title),
+                    severity="warning" if problem.warning_only else "error",
+                    timeout=8,
+                )
         self._render_rows()
         probe = self.opsdeck.on_first_table
         if probe is not None and message.error is None:
@@ -229,7 +240,9 @@ class ExecutionsScreen(Screen[None]):
     def _render_rows(self) -> None:
         table = self.table
         cursor_key = self.current_row.key if self.current_row else None
-        rows = [row for state in self.engines.values() for row in state.rows]
+        # One row per key: paging while executions change can list a run twice.
+        unique = {row.key: row for state in self.engines.values() for row in state.rows}
+        rows = list(unique.values())
         rows.sort(
             key=lambda r: r.execution.start_time.timestamp() if r.execution.start_time else 0.0,
             reverse=True,
