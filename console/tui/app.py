@@ -158,13 +158,25 @@ class OpsdeckApp(App[int]):
             return
         self.remediate(kind, list(targets), dict(params or {}))
 
+    def start_rollback(self, engine: str, deployment: str, version: str) -> None:
+        """Set a deployment's current version back; no execution is a target."""
+        if self.read_only:
+            self.notify("read-only: changes are disabled in this context", severity="warning")
+            return
+        params = {"deployment": deployment, "version": version}
+        self.remediate(ActionKind.ROLLBACK, [], params, engine)
+
     def _default_reason(self, kind: ActionKind) -> str:
         who = getattr(getattr(self.session, "config", None), "identity", None)
         return f"{kind.value} via opsdeck TUI by {who or getpass.getuser()}"
 
     @work(exclusive=True, group="action", exit_on_error=False)
     async def remediate(
-        self, kind: ActionKind, targets: list[ExecutionRef], params: dict[str, Any]
+        self,
+        kind: ActionKind,
+        targets: list[ExecutionRef],
+        params: dict[str, Any],
+        engine_name: str | None = None,
     ) -> None:
         """plan -> confirm (modal shows the plan) -> apply, one engine at a time."""
         from console.tui.screens.confirm import ConfirmScreen, SignalScreen
@@ -175,7 +187,7 @@ class OpsdeckApp(App[int]):
                 return
             params = {"signal": signal.name, "input": signal.payload}
         runner = self.session.runner
-        by_engine: dict[str, list[ExecutionRef]] = {}
+        by_engine: dict[str, list[ExecutionRef]] = {engine_name: []} if engine_name else {}
         for ref in targets:
             by_engine.setdefault(ref.engine, []).append(ref)
         for engine, refs in by_engine.items():

@@ -42,6 +42,7 @@ CALLS = {
     ActionKind.CANCEL: "RequestCancelWorkflowExecution",
     ActionKind.TERMINATE: "TerminateWorkflowExecution",
     ActionKind.SIGNAL: "SignalWorkflowExecution",
+    ActionKind.ROLLBACK: "SetWorkerDeploymentCurrentVersion",
 }
 
 
@@ -173,10 +174,11 @@ class FakeEngine:
 
     async def plan(self, request: ActionRequest) -> Plan:
         await self._gate()
-        calls = tuple(
-            PlannedCall(str(ref), CALLS[request.kind], {"reason": request.reason, **request.params})
-            for ref in request.targets
-        )
+        params = {"reason": request.reason, **request.params}
+        if request.kind is ActionKind.ROLLBACK:
+            target = f"{self.name}:default/deployment/{request.params['deployment']}"
+            return Plan(request, self.name, (PlannedCall(target, CALLS[request.kind], params),))
+        calls = tuple(PlannedCall(str(ref), CALLS[request.kind], params) for ref in request.targets)
         return Plan(request, self.name, calls)
 
     async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
@@ -227,6 +229,8 @@ class StubRunner:
     def confirmation_phrase(self, plan: Plan) -> str | None:
         if not self.context.production:
             return None
+        if plan.request.kind is ActionKind.ROLLBACK:
+            return str(plan.request.params["deployment"])
         if len(plan.calls) == 1:
             return plan.request.targets[0].workflow_id
         return f"{len(plan.calls)} executions"

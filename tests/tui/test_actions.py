@@ -152,6 +152,31 @@ async def test_retry_activity_from_the_detail_view() -> None:
         assert dict(plan.request.params) == {"mode": "activity", "activity_id": "5"}
 
 
+async def test_rollback_from_the_versions_table() -> None:
+    session = stub_session(production=True)
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ExecutionScreen)
+        assert not screen.active_bindings["b"].enabled  # v2 is current: nothing to roll back
+        screen.query_one("#versions").focus()
+        await pilot.press("down")  # v1
+        assert screen.active_bindings["b"].enabled
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        text = plan_shown(app)
+        assert "SetWorkerDeploymentCurrentVersion  temporal:default/deployment/shop" in text
+        assert '"version": "v1"' in text
+        await pilot.press(*"shop", "enter")
+        await settle(pilot)
+        assert session.runner.audit == [
+            ("rollback", "temporal:default/deployment/shop", "ok"),
+        ]
+
+
 async def test_plan_error_is_a_notification() -> None:
     engine = FakeEngine(capabilities=frozenset(Capability) - {Capability.SIGNAL})
     session = stub_session(engine)
@@ -184,7 +209,7 @@ async def test_read_only_session_hides_every_change() -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ExecutionScreen)
-        assert not CHANGE_KEYS & set(app.screen.active_bindings)
+        assert not (CHANGE_KEYS | {"b", "a"}) & set(app.screen.active_bindings)
         # Even a direct call is refused before planning.
         app.start_action(ActionKind.RETRY, [app.screen.ref])
         await settle(pilot)

@@ -76,6 +76,7 @@ class ExecutionScreen(Screen[None]):
         Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
         Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
         Binding("S", "signal", "Signal", id="opsdeck.signal"),
+        Binding("b", "rollback", "Roll back to version", show=False, id="opsdeck.rollback"),
         Binding("q", "back", "Back", show=False, id="opsdeck.detail-quit"),
     ]
 
@@ -86,6 +87,8 @@ class ExecutionScreen(Screen[None]):
         self.detail: ExecutionDetail | None = None
         self.events: list[HistoryEvent] = []
         self.failed_only = False
+        self.versions: list[Version] = []
+        self.deployment: str | None = None
 
     @property
     def opsdeck(self) -> OpsdeckApp:
@@ -172,6 +175,7 @@ class ExecutionScreen(Screen[None]):
             if Capability.VERSIONS not in engine.capabilities:
                 return
             deployment = deployment_name(detail.execution.deployment_version)
+            self.deployment = deployment
             if deployment:
                 await part("versions", engine.versions(deployment))
             else:
@@ -278,6 +282,8 @@ class ExecutionScreen(Screen[None]):
         self.query_one("#history-label", Label).update(Text(label))
 
     def _show_versions(self, versions: list[Version]) -> None:
+        self.versions = versions
+        self.refresh_bindings()
         table = self.query_one("#versions", StyledTable)
         table.clear()
         now = self.opsdeck.now()
@@ -295,7 +301,18 @@ class ExecutionScreen(Screen[None]):
 
     # -- actions ------------------------------------------------------------------
 
+    def _chosen_version(self) -> Version | None:
+        if not self.versions or not self._has(Capability.VERSIONS):
+            return None
+        row = self.query_one("#versions", StyledTable).cursor_row
+        return self.versions[row] if 0 <= row < len(self.versions) else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "rollback":
+            if self.opsdeck.read_only or not self._has(Capability.ROLLBACK):
+                return False
+            chosen = self._chosen_version()
+            return None if chosen is None or chosen.is_current else True
         if action in CHANGE_ACTIONS:
             capability = Capability.RETRY if action == "retry_activity" else Capability(action)
             if self.opsdeck.read_only or not self._has(capability):
@@ -324,6 +341,18 @@ class ExecutionScreen(Screen[None]):
         if pending and 0 <= table.cursor_row < len(pending):
             params["activity_id"] = pending[table.cursor_row].activity_id
         self.opsdeck.start_action(ActionKind.RETRY, [self.ref], params)
+
+    def action_rollback(self) -> None:
+        """Make the version under the cursor of the versions table current again."""
+        chosen = self._chosen_version()
+        if chosen is None or chosen.is_current:
+            self.notify("pick a version that is not current in the versions table")
+            return
+        self.opsdeck.start_rollback(self.ref.engine, chosen.deployment, chosen.version)
+
+    def on_data_table_row_highlighted(self, message: StyledTable.RowHighlighted) -> None:
+        if message.data_table.id == "versions":
+            self.refresh_bindings()
 
     def action_cancel(self) -> None:
         self.opsdeck.start_action(ActionKind.CANCEL, [self.ref])
