@@ -153,18 +153,26 @@ class OpsdeckApp(App[int]):
         targets: Sequence[ExecutionRef],
         params: Mapping[str, Any] | None = None,
     ) -> None:
-        if self.read_only:
-            self.notify("read-only: changes are disabled in this context", severity="warning")
+        if self._refuse_action():
             return
         self.remediate(kind, list(targets), dict(params or {}))
 
     def start_rollback(self, engine: str, deployment: str, version: str) -> None:
         """Set a deployment's current version back; no execution is a target."""
-        if self.read_only:
-            self.notify("read-only: changes are disabled in this context", severity="warning")
+        if self._refuse_action():
             return
         params = {"deployment": deployment, "version": version}
         self.remediate(ActionKind.ROLLBACK, [], params, engine)
+
+    def _refuse_action(self) -> bool:
+        """Read-only, or an apply still running: starting another would cancel it midway."""
+        if self.read_only:
+            self.notify("read-only: changes are disabled in this context", severity="warning")
+            return True
+        busy = any(w.group == "action" and not w.is_finished for w in self.workers)
+        if busy:
+            self.notify("an action is still running; wait for its result", severity="warning")
+        return busy
 
     def _default_reason(self, kind: ActionKind) -> str:
         who = getattr(getattr(self.session, "config", None), "identity", None)
@@ -218,6 +226,10 @@ class OpsdeckApp(App[int]):
                 if answer.reason != request.reason:
                     request = ActionRequest(kind, tuple(refs), answer.reason, params)
                     plan = await runner.plan(engine, request)
+                count = len(plan.calls)
+                self.post_message(
+                    ActionReported(label, f"applying to {count} target(s)…", "information", False)
+                )
                 report = await runner.apply(plan, typed_confirmation=answer.typed)
             except Exception as exc:
                 self._report_error(label, exc, changed=True)

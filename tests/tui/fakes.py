@@ -87,6 +87,7 @@ class FakeEngine:
     fail: Exception | None = None
     hang: bool = False
     applied: list[tuple[Plan, str]] = field(default_factory=list)
+    apply_gate: asyncio.Event | None = None  # apply waits for it: a slow batch
 
     def describe_capability(self, capability: Capability) -> str | None:
         if capability in self.capabilities:
@@ -183,6 +184,8 @@ class FakeEngine:
 
     async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
         self.applied.append((plan, request_id))
+        if self.apply_gate is not None:
+            await self.apply_gate.wait()
         for call in plan.calls:
             yield TargetOutcome(call.target, Outcome.OK)
 

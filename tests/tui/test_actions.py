@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.widgets import Button, Input, Static
 
 from console.model import ActionKind, Capability
@@ -175,6 +177,26 @@ async def test_rollback_from_the_versions_table() -> None:
         assert session.runner.audit == [
             ("rollback", "temporal:default/deployment/shop", "ok"),
         ]
+
+
+async def test_second_action_waits_for_a_running_apply() -> None:
+    engine = FakeEngine(apply_gate=asyncio.Event())
+    session = stub_session(engine)
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("enter")
+        await until(pilot, lambda: bool(engine.applied), "apply started")
+        assert any("applying to 1 target(s)" in n for n in notifications(app))
+        await pilot.press("x")  # would cancel the running apply if it were let through
+        await pilot.pause()
+        assert any("an action is still running" in n for n in notifications(app))
+        assert not isinstance(app.screen, ConfirmScreen)
+        engine.apply_gate.set()  # type: ignore[union-attr]
+        await settle(pilot)
+        assert session.runner.audit == [("retry", "temporal:default/order-1/run-order-1", "ok")]
 
 
 async def test_plan_error_is_a_notification() -> None:
