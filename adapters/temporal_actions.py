@@ -21,6 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
@@ -133,6 +134,11 @@ async def reset_point(conn: Connection, ref: ExecutionRef) -> tuple[str, int | N
 
 
 async def _plan_call(conn: Connection, request: ActionRequest, ref: ExecutionRef) -> PlannedCall:
+    if ref.run_id is None and request.kind != ActionKind.RETRY:
+        # A plan names exact targets: pin the run the operator saw, so a run started
+        # between preview and apply is never hit by a change meant for its predecessor.
+        described = await conn.describe(ref)
+        ref = replace(ref, run_id=described.workflow_execution_info.execution.run_id)
     base: dict[str, Any] = {
         "namespace": conn.namespace_of(ref),
         "workflow_id": ref.workflow_id,
@@ -148,6 +154,7 @@ async def _plan_call(conn: Connection, request: ActionRequest, ref: ExecutionRef
                 target, "ResetActivity", base | {"activity_id": activity or "all pending"}
             )
         run_id, event_id = await reset_point(conn, ref)
+        target = str(replace(ref, run_id=run_id))
         if event_id is None:
             return PlannedCall(target, SKIP, {"why": "no workflow task to reset to yet"})
         return PlannedCall(

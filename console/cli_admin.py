@@ -209,8 +209,34 @@ def _print_state(args: argparse.Namespace, state: Any, running: bool) -> None:
     elif state is None:
         print("Sandbox is not running.")
     else:
-        print("Sandbox is running:" if running else "Sandbox:")
-        emit(to_data(state), "table")
+        print(_sandbox_summary(state))
+
+
+def _sandbox_summary(state: Any) -> str:
+    """What a new user needs: is it up, where to point things, what to look at."""
+    from datetime import UTC, datetime
+
+    health = "running" if state.healthy else "degraded"
+    parts = [f"server {'up' if state.server_running else 'DOWN'}"]
+    parts.append(f"workers {'up' if state.workers_running else 'DOWN'}")
+    started = datetime.fromtimestamp(state.started_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [
+        f"Sandbox {health} ({', '.join(parts)}), started {started}",
+        f"  Temporal gRPC:  {state.address}  (namespace {state.namespace})",
+        f"  HTTP API:       {state.http_address}",
+        f"  Web UI:         {state.ui_url}",
+        f"  Data dir:       {state.data_dir}",
+        "  Demo executions:",
+    ]
+    ids = dict(state.demo_ids)
+    deployment = ids.pop("deployment", None)
+    current, previous = ids.pop("current_build", None), ids.pop("previous_build", None)
+    lines += [f"    {wf_id:<22} {kind.replace('_', ' ')}" for kind, wf_id in sorted(ids.items())]
+    if deployment:
+        lines.append(f"  Worker deployment {deployment}: current {current}, previous {previous}")
+    if not state.healthy:
+        lines.append("  Run `opsdeck sandbox up` again to restart what stopped.")
+    return "\n".join(lines)
 
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
@@ -233,8 +259,9 @@ def cmd_sandbox_down(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_status(args: argparse.Namespace) -> int:
     state = _sandbox().status(sandbox_dir())
-    _print_state(args, state, state is not None)
-    return 0 if state is not None else 1
+    running = state is not None and state.healthy
+    _print_state(args, state, running)
+    return 0 if running else 1
 
 
 # --- TUI -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Measure launch -> first rendered executions table of `opsdeck tui` (target < 1.5 s).
 
-    .venv/bin/python -m tests.tui.first_table_probe [--workflows 200] [--runs 5]
+    .venv/bin/python bench/first_table_probe.py [--workflows 200] [--runs 5]
 
 Starts a dev server in a temporary directory, starts N workflows (no worker, so they
 stay running), writes a config, then launches `opsdeck tui` in a fresh interpreter each
