@@ -6,18 +6,22 @@ In CI (CI=true) a missing server binary is a failure, never a skip.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from adapters.temporal import TemporalEngine
 from console.sandbox import start_workers, wait_ready
-from console.sandbox.devserver import DevServer, start_dev_server, stop_process
+from console.sandbox.devserver import DevServer, free_port, start_dev_server, stop_process
 from console.sandbox.workers import DemoIds
 
 T = TypeVar("T")
@@ -110,3 +114,53 @@ async def eventually(
             return last  # type: ignore[return-value]
         await asyncio.sleep(0.2)
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    """A real moto_server process (AWS API emulation over HTTP) for adapter tests."""
+
+    endpoint: str
+    region: str = "us-east-1"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto_server on a free port, with Step Functions executing state machines for real."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    binary = Path(sys.executable).parent / "moto_server"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+            req = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")
+            urllib.request.urlopen(req, timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                tail = log.read_text()[-2000:]
+                raise RuntimeError(f"moto_server did not start: {tail}") from None
+            time.sleep(0.1)
+    try:
+        yield MotoServer(endpoint)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
