@@ -54,6 +54,12 @@ class BackendError(OpsdeckError):
     exit_code = 1
 
 
+class NotAuthorized(BackendError):
+    """The backend refused our credentials (401/403); the message names the scope."""
+
+    title = "Not authorized"
+
+
 class NotFound(OpsdeckError):
     title = "Not found"
     exit_code = 1

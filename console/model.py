@@ -179,6 +179,10 @@ class StuckRule(enum.StrEnum):
     WORKFLOW_TASK_FAILING = "workflow_task_failing"
     NO_PROGRESS = "no_progress"
     NO_POLLERS = "no_pollers"
+    # Step Functions: an activity or callback (task token) task open longer than T.
+    WAITING_ON_TASK = "waiting_on_task"
+    # Step Functions: a Map Run of the execution has failed items.
+    MAP_ITEMS_FAILED = "map_items_failed"
 
 
 @dataclass(frozen=True)
