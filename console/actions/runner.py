@@ -108,7 +108,9 @@ class ActionRunner:
         typed_confirmation: str | None = None,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
         request_id: str | None = None,
+        run_id: str | None = None,
     ) -> ApplyReport:
+        """``run_id``: the runbook run this apply belongs to, written to every audit record."""
         self.check_allowed()
         check_typed_confirmation(self.context, plan, typed_confirmation)
         backend = self.engine(plan.engine)
@@ -138,6 +140,7 @@ class ActionRunner:
                     message=outcome.message,
                     request_id=request_id,
                     identity=self.identity,
+                    run_id=run_id,
                 )
                 report.audit_ids.append(entry.id)
             if on_outcome is not None:
