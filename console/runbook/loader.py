@@ -565,7 +565,7 @@ class _RefContext:
             if len(parts) < 3:
                 return f"{ref.text()!r}: write steps.STEP.FIELD"
             sid, fld = parts[1], parts[2]
-            if self.earlier.get(sid) == "?":
+            if self.earlier.get(str(sid)) == "?":
                 return None
             if sid not in self.earlier:
                 return f"{ref.text()!r}: no earlier step {sid!r} (steps read only earlier steps)"
