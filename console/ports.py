@@ -8,7 +8,8 @@ console.actions, not in adapters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from console.model import (
@@ -24,6 +25,13 @@ from console.model import (
     StuckRules,
     TargetOutcome,
     Version,
+)
+from console.model_telemetry import (
+    Exemplar,
+    LogLine,
+    MetricSeries,
+    Trace,
+    TraceSummary,
 )
 
 ProgressCallback = Callable[[str], None]
@@ -85,3 +93,55 @@ class EngineFactory(Protocol):
     def from_config(
         cls, name: str, settings: dict[str, object], resolve_secret: SecretResolver
     ) -> WorkflowEngine: ...
+
+
+# --- telemetry sources (console.correlate) ----------------------------------------------
+# Entry-point group ``opsdeck.sources``; each names a class with ``from_config(name,
+# settings, resolve_secret)`` that must not connect. Errors are BackendError /
+# BackendUnavailable naming the source.
+
+
+@runtime_checkable
+class TraceSource(Protocol):
+    name: str
+    kind: str
+
+    async def get_trace(self, trace_id: str) -> Trace | None:
+        """The whole trace, or None when the source does not know it."""
+        ...
+
+    async def search(
+        self, tags: Mapping[str, str], start: datetime, end: datetime, limit: int = 20
+    ) -> Sequence[TraceSummary]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    name: str
+    kind: str
+
+    async def query_range(
+        self, query: str, start: datetime, end: datetime, step: float
+    ) -> Sequence[MetricSeries]: ...
+
+    async def query_exemplars(
+        self, query: str, start: datetime, end: datetime
+    ) -> Sequence[Exemplar]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    name: str
+    kind: str
+
+    async def find(
+        self, needles: Sequence[str], start: datetime, end: datetime, limit: int = 500
+    ) -> Sequence[LogLine]:
+        """Log lines in the window that mention any of ``needles`` (ids), oldest first."""
+        ...
+
+    async def close(self) -> None: ...
