@@ -28,7 +28,7 @@ _SECRET_KEY = re.compile(
     r"(^|[-_])(api[-_]?key|password|passwd|token|client[-_]key|private[-_]key|secret)([-_]|$)",
     re.IGNORECASE,
 )
-_CONTEXT_KEYS = {"production", "read-only", "engines", "description"}
+_CONTEXT_KEYS = {"production", "read-only", "engines", "description", "sources"}
 _TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts"}
 
 
@@ -58,6 +58,9 @@ class Context:
     location: str = ""
     # Keys this version does not interpret (backends for later adapters), kept as written.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Telemetry sources (console.correlate): same entry shape as engines, kind from the
+    # ``opsdeck.sources`` entry-point group.
+    sources: tuple[EngineEntry, ...] = ()
 
     def engine(self, name: str) -> EngineEntry:
         for entry in self.engines:
@@ -152,6 +155,7 @@ def _cache_get(path: Path, text: str) -> Config | None:
             name: Context(
                 name=name,
                 engines=tuple(EngineEntry(**entry) for entry in ctx.pop("engines")),
+                sources=tuple(EngineEntry(**entry) for entry in ctx.pop("sources", [])),
                 **ctx,
             )
             for name, ctx in data["contexts"].items()
@@ -176,6 +180,7 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         fields = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
         fields.pop("name")
         fields["engines"] = [dataclasses.asdict(e) for e in ctx.engines]
+        fields["sources"] = [dataclasses.asdict(e) for e in ctx.sources]
         contexts[name] = fields
     data = {
         "path": str(path.resolve()),
@@ -333,6 +338,18 @@ class _Validator:
                     item, f"{base}.engines[{index}].name", f"duplicate engine name {entry.name!r}"
                 )
             engines.append(entry)
+        sources: list[EngineEntry] = []
+        if "sources" in fields:
+            sources_node = fields["sources"][1]
+            if not isinstance(sources_node, self.yaml.SequenceNode):
+                raise self.fail(sources_node, f"{base}.sources", "expected a list of sources")
+            for index, item in enumerate(sources_node.value):
+                entry = self.engine(f"{base}.sources[{index}]", item)
+                if any(e.name == entry.name for e in sources):
+                    raise self.fail(
+                        item, f"{base}.sources[{index}].name", f"duplicate source {entry.name!r}"
+                    )
+                sources.append(entry)
         extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
         self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
         return Context(
@@ -342,6 +359,7 @@ class _Validator:
             read_only=read_only,
             location=self.at(key_node),
             extra=extra,
+            sources=tuple(sources),
         )
 
     def engine(self, base: str, node: Any) -> EngineEntry:
