@@ -190,6 +190,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="NAME or SERVICE/NAME (service default: opsdeck)")
     p.add_argument("--stdin", action="store_true", help="read the value from stdin")
 
+    # runbook
+    rb = verbs.add_parser("runbook", aliases=["rb"], help="guided and scripted runbooks")
+    rbv = rb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    sub(rbv, "list", "cli_runbook:cmd_list", "runbooks on the search path")
+    p = sub(rbv, "show", "cli_runbook:cmd_show", "a runbook's parameters and steps")
+    p.add_argument("name", metavar="NAME|FILE")
+    p = sub(rbv, "lint", "cli_runbook:cmd_lint", "validate runbook files (exit 2 on errors)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub(rbv, "run", "cli_runbook:cmd_run", "run a runbook (journaled, resumable)")
+    p.add_argument("name", metavar="NAME|FILE")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--answer", action="append", default=[], metavar="STEP=CHOICE", help="decision answers"
+    )
+    p.add_argument("--engine", help="engine of the context (default: the only matching one)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="run checks, plan actions, change nothing"
+    )
+    p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
+    p = sub(rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--answer", action="append", default=[], metavar="STEP=CHOICE")
+    p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
+    p.add_argument("--retry-failed", action="store_true", help="run the failed step again")
+    p = sub(rbv, "approve", "cli_runbook:cmd_approve", "approve a step (another identity)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("step", metavar="STEP")
+    p = sub(rbv, "runs", "cli_runbook:cmd_runs", "journaled runs, or one run in detail")
+    p.add_argument("run", nargs="?", metavar="RUN")
+    p.add_argument("--limit", type=int, default=50)
+
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
     sbv = sb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
