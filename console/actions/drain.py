@@ -1,0 +1,668 @@
+"""Draining a dead-letter queue: plan -> preview -> apply, with nothing lost or sent twice.
+
+Order of operations for every batch (see docs/dlq.md):
+
+1. fetch a batch (held by the broker, not removed);
+2. write every message not yet archived to the archive (gzip JSON lines, one gzip
+   member per batch, flushed and fsynced) and journal it as ``archived`` with its target;
+3. publish to the destination and remove from the DLQ (RabbitMQ: one transaction);
+   only after the destination confirmed, journal ``sent`` / ``parked`` / ``dropped``.
+
+The journal (SQLite, WAL) is keyed by ``dedup_id#redrives``, so a resumed drain (same
+drain id) never archives or sends a message twice: a message journaled as sent but
+still in the DLQ (a non-atomic source killed between send and delete) is removed
+without resending. A drain that finishes its pass marks journaled-``archived`` messages
+that are no longer in the DLQ as committed (their batch committed just before a crash).
+A message already redriven ``max_redrives`` times goes to the parking queue instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.audit import mask
+from console.errors import BackendError, UsageError
+from console.model_queues import QueueMessage
+from console.ports_dlq import DrainSource, Send
+
+ORIGINAL = "original"
+NOWHERE = "none"
+PARK = "park"
+
+
+@dataclass(frozen=True)
+class DrainFilter:
+    """Which messages a drain takes; every given criterion must match."""
+
+    reasons: tuple[str, ...] = ()
+    older_than_s: float | None = None
+    newer_than_s: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body_contains: str | None = None
+    jsonpath: str | None = None  # "expr" (exists) or "expr=value"
+
+    @property
+    def is_all(self) -> bool:
+        return self == DrainFilter()
+
+    def describe(self) -> str:
+        parts = []
+        if self.reasons:
+            parts.append("reason in " + ",".join(self.reasons))
+        if self.older_than_s is not None:
+            parts.append(f"older than {self.older_than_s:g}s")
+        if self.newer_than_s is not None:
+            parts.append(f"newer than {self.newer_than_s:g}s")
+        parts += [f"header {k}={v}" for k, v in self.headers]
+        if self.body_contains is not None:
+            parts.append(f"body contains {self.body_contains!r}")
+        if self.jsonpath is not None:
+            parts.append(f"jsonpath {self.jsonpath}")
+        return " and ".join(parts) or "all"
+
+    def matches(self, message: QueueMessage, now: datetime | None = None) -> bool:
+        if self.reasons and message.reason not in self.reasons:
+            return False
+        if self.older_than_s is not None or self.newer_than_s is not None:
+            if message.enqueued is None:
+                return False
+            age = ((now or datetime.now(UTC)) - message.enqueued).total_seconds()
+            if self.older_than_s is not None and age < self.older_than_s:
+                return False
+            if self.newer_than_s is not None and age > self.newer_than_s:
+                return False
+        for key, value in self.headers:
+            have = message.headers.get(key, message.properties.get(key))
+            if have is None or str(have) != value:
+                return False
+        if self.body_contains is not None and self.body_contains not in message.body_text():
+            return False
+        return self.jsonpath is None or _jsonpath_match(self.jsonpath, message.body)
+
+
+_JSONPATH_CACHE: dict[str, Any] = {}
+
+
+def _jsonpath_match(spec: str, body: bytes) -> bool:
+    expr, sep, wanted = spec.partition("=")
+    compiled = _JSONPATH_CACHE.get(expr)
+    if compiled is None:
+        from jsonpath_ng.ext import parse  # type: ignore[attr-defined]
+
+        try:
+            compiled = parse(expr.strip())
+        except Exception as exc:
+            raise UsageError(f"bad JSONPath {expr!r}: {exc}") from None
+        _JSONPATH_CACHE[expr] = compiled
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    values = [m.value for m in compiled.find(doc)]
+    if not sep:
+        return bool(values)
+    return any(str(v) == wanted.strip() for v in values)
+
+
+@dataclass(frozen=True)
+class DrainSpec:
+    adapter: str
+    queue: str
+    filter: DrainFilter = field(default_factory=DrainFilter)
+    destination: str = ORIGINAL  # "original", "none" (archive only) or a queue name
+    rate: float | None = None  # msgs/s
+    batch_size: int = 500
+    max_redrives: int = 3
+    parking_queue: str | None = None  # default: "<queue>.parking"
+    limit: int | None = None
+
+    @property
+    def parking(self) -> str:
+        return self.parking_queue or f"{self.queue}.parking"
+
+    def target(self, message: QueueMessage) -> str | None:
+        """The queue this message goes to (None: archive only)."""
+        if self.destination == NOWHERE:
+            return None
+        if message.redrives >= self.max_redrives:
+            return self.parking
+        if self.destination == ORIGINAL:
+            if not message.death.queue:
+                return self.parking  # nowhere to send it back to: keep it, do not lose it
+            return message.death.queue
+        return self.destination
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["filter"]["headers"] = [list(h) for h in self.filter.headers]
+        data["filter"]["reasons"] = list(self.filter.reasons)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DrainSpec:
+        raw = dict(data)
+        flt = dict(raw.pop("filter"))
+        flt["reasons"] = tuple(flt["reasons"])
+        flt["headers"] = tuple(tuple(h) for h in flt["headers"])
+        return cls(filter=DrainFilter(**flt), **raw)
+
+
+# -- preview ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrainPreview:
+    spec: DrainSpec
+    depth: int
+    scanned: int
+    matched: int
+    by_reason: Mapping[str, int]
+    by_destination: Mapping[str, int]
+    samples: Sequence[Mapping[str, Any]]
+
+
+def sample_data(message: QueueMessage, pii_fields: Sequence[str] = ()) -> dict[str, Any]:
+    """One message for display, PII masked (body JSON and headers)."""
+    body: Any = message.body_text()
+    with contextlib.suppress(ValueError):
+        body = json.loads(message.body)
+    return {
+        "dedup_id": message.dedup_id,
+        "reason": message.reason,
+        "original_queue": message.death.queue,
+        "routing_keys": list(message.death.routing_keys),
+        "death_count": message.death.count,
+        "redrives": message.redrives,
+        "enqueued": message.enqueued.isoformat().replace("+00:00", "Z")
+        if message.enqueued
+        else None,
+        "headers": mask({k: v for k, v in message.headers.items() if k != "x-death"}, pii_fields),
+        "body": mask(body, pii_fields),
+    }
+
+
+def build_preview(
+    spec: DrainSpec,
+    depth: int,
+    messages: Sequence[QueueMessage],
+    *,
+    samples: int = 5,
+    pii_fields: Sequence[str] = (),
+) -> DrainPreview:
+    """Counts per reason and destination over the peeked head of the queue."""
+    now = datetime.now(UTC)
+    matched = [m for m in messages if spec.filter.matches(m, now)]
+    by_reason = Counter(m.reason for m in matched)
+    by_dest = Counter(spec.target(m) or "(archive only)" for m in matched)
+    return DrainPreview(
+        spec=spec,
+        depth=depth,
+        scanned=len(messages),
+        matched=len(matched),
+        by_reason=dict(by_reason),
+        by_destination=dict(by_dest),
+        samples=[sample_data(m, pii_fields) for m in matched[:samples]],
+    )
+
+
+# -- journal ------------------------------------------------------------------------------
+
+_JOURNAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    key TEXT PRIMARY KEY,
+    dedup_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    target TEXT,
+    reason TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_state ON messages(state);
+"""
+
+DONE_STATES = ("sent", "parked", "dropped")
+
+
+def drains_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "opsdeck" / "drains"
+
+
+class DrainJournal:
+    """Per-drain state of every message, in SQLite (WAL, synchronous=FULL)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_JOURNAL_SCHEMA)
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def states(self, keys: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, state in self.db.execute(
+                f"SELECT key, state FROM messages WHERE key IN ({marks})", chunk
+            ):
+                out[key] = state
+        return out
+
+    def mark(self, rows: Sequence[tuple[str, str, str, str | None, str | None]]) -> None:
+        """(key, dedup_id, state, target, reason) rows, in one transaction."""
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "INSERT INTO messages (key, dedup_id, state, target, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "state = excluded.state, updated = excluded.updated",
+            [(*row, now) for row in rows],
+        )
+        self.db.execute("COMMIT")
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state"))
+
+    def settle_committed(self) -> int:
+        """Archived rows whose batch committed before a crash: now in their done state."""
+        self.db.execute("BEGIN IMMEDIATE")
+        rows = self.db.execute(
+            "SELECT key, target FROM messages WHERE state = 'archived'"
+        ).fetchall()
+        for key, target in rows:
+            state = "dropped" if target is None else ("parked" if target == PARK else "sent")
+            self.db.execute("UPDATE messages SET state = ? WHERE key = ?", (state, key))
+        self.db.execute("COMMIT")
+        return len(rows)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# -- archive ------------------------------------------------------------------------------
+
+
+class DrainArchive:
+    """gzip JSON lines; one file per run, one gzip member per batch (fsynced).
+
+    A run killed mid-write leaves at most a truncated last member, whose messages the
+    journal never recorded as archived, so they are written again by the resumed run.
+    ``read_archive`` tolerates that truncated tail.
+    """
+
+    def __init__(self, directory: Path, drain_id: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        part = 1
+        while (directory / f"{drain_id}.part{part:03d}.jsonl.gz").exists():
+            part += 1
+        self.path = directory / f"{drain_id}.part{part:03d}.jsonl.gz"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.fp = os.fdopen(fd, "wb")
+
+    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
+        if not records:
+            return
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1) as gz:
+            for record in records:
+                gz.write(json.dumps(record, ensure_ascii=False, default=str).encode() + b"\n")
+        self.fp.write(buf.getvalue())
+        self.fp.flush()
+        os.fsync(self.fp.fileno())
+
+    def close(self) -> None:
+        self.fp.close()
+
+
+def archive_record(message: QueueMessage, queue: str, target: str | None, drain_id: str) -> dict:  # type: ignore[type-arg]
+    record: dict[str, Any] = {
+        "dedup_id": message.dedup_id,
+        "queue": queue,
+        "target": target,
+        "drain_id": drain_id,
+        "archived_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "reason": message.reason,
+        "death": {
+            "queue": message.death.queue,
+            "reason": message.death.reason,
+            "routing_keys": list(message.death.routing_keys),
+            "exchange": message.death.exchange,
+            "count": message.death.count,
+            "time": message.death.time.isoformat() if message.death.time else None,
+        },
+        "redrives": message.redrives,
+        "headers": message.headers,
+        "properties": message.properties,
+    }
+    try:
+        record["body"] = message.body.decode("utf-8")
+    except UnicodeDecodeError:
+        record["body_b64"] = base64.b64encode(message.body).decode()
+    return record
+
+
+def read_archive(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of an archive file (a truncated last member is ignored)."""
+    import zlib
+
+    data = path.read_bytes()
+    out: list[dict[str, Any]] = []
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = d.decompress(data)
+        except zlib.error:
+            break
+        if not d.eof:
+            break  # truncated member: a run killed mid-write
+        out.extend(json.loads(line) for line in chunk.splitlines() if line.strip())
+        data = d.unused_data
+    return out
+
+
+# -- apply --------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainProgress:
+    done: int
+    total: int
+    rate: float
+    eta_s: float | None
+
+
+@dataclass
+class DrainReport:
+    drain_id: str
+    spec: DrainSpec
+    matched: int = 0
+    sent: int = 0
+    parked: int = 0
+    dropped: int = 0
+    skipped: int = 0  # did not match the filter: left in the DLQ
+    removed_already_sent: int = 0
+    settled_after_crash: int = 0
+    reconnects: int = 0
+    cancelled: bool = False
+    completed: bool = False
+    elapsed_s: float = 0.0
+    error: str | None = None
+    archive_paths: list[str] = field(default_factory=list)
+    journal_path: str = ""
+    totals: dict[str, int] = field(default_factory=dict)  # all runs of this drain id
+    resumed: bool = False
+
+    @property
+    def moved(self) -> int:
+        return self.sent + self.parked + self.dropped
+
+    @property
+    def rate(self) -> float:
+        return self.moved / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 4 if self.moved else 1
+        if self.cancelled:
+            return 4
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "drain_id": self.drain_id,
+            "queue": self.spec.queue,
+            "adapter": self.spec.adapter,
+            "filter": self.spec.filter.describe(),
+            "destination": self.spec.destination,
+            "matched": self.matched,
+            "sent": self.sent,
+            "parked": self.parked,
+            "archived_only": self.dropped,
+            "left_in_dlq": self.skipped,
+            "removed_already_sent": self.removed_already_sent,
+            "settled_after_crash": self.settled_after_crash,
+            "reconnects": self.reconnects,
+            "cancelled": self.cancelled,
+            "completed": self.completed,
+            "resumed": self.resumed,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rate_per_s": round(self.rate, 1),
+            "error": self.error,
+            "archive_paths": self.archive_paths,
+            "journal": self.journal_path,
+            "totals": self.totals,
+            "exit_code": self.exit_code,
+        }
+
+
+class Drain:
+    """One drain run (new or resumed) against a blocking DrainSource; call ``run``."""
+
+    def __init__(
+        self,
+        source: DrainSource,
+        spec: DrainSpec,
+        *,
+        drain_id: str | None = None,
+        archive_dir: Path | None = None,
+        journal_dir: Path | None = None,
+        recoverable: tuple[type[BaseException], ...] = (),
+        on_progress: Callable[[DrainProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        fetch_timeout: float = 1.0,
+        max_reconnects: int = 20,
+    ) -> None:
+        self.source = source
+        self.drain_id = drain_id or uuid.uuid4().hex[:12]
+        base = journal_dir or drains_dir()
+        self.journal = DrainJournal(base / f"{self.drain_id}.db")
+        stored = self.journal.get_meta("spec")
+        self.resumed = stored is not None
+        if stored is not None:
+            spec = DrainSpec.from_dict(json.loads(stored))  # a resume keeps its first spec
+        else:
+            self.journal.set_meta("spec", json.dumps(spec.as_dict()))
+        self.spec = spec
+        stored_dir = self.journal.get_meta("archive_dir")
+        if stored_dir is None:
+            stored_dir = str(archive_dir or base)
+            self.journal.set_meta("archive_dir", stored_dir)
+        self.archive_dir = Path(stored_dir)
+        self.recoverable = recoverable
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.fetch_timeout = fetch_timeout
+        self.max_reconnects = max_reconnects
+
+    def run(self) -> DrainReport:
+        spec = self.spec
+        report = DrainReport(
+            self.drain_id, spec, journal_path=str(self.journal.path), resumed=self.resumed
+        )
+        started = time.monotonic()
+        archive: DrainArchive | None = None
+        held: list[QueueMessage] = []
+        failures_in_row = 0
+        try:
+            archive = DrainArchive(self.archive_dir, self.drain_id)
+            report.archive_paths.append(str(archive.path))
+            budget = self.source.depth()
+            if spec.destination not in (ORIGINAL, NOWHERE):
+                self.source.ensure_queue(spec.destination)
+            total = budget if spec.limit is None else min(budget, spec.limit)
+            seen = 0
+            while not self.cancel.is_set():
+                want = min(spec.batch_size, budget - seen)
+                if spec.limit is not None:
+                    want = min(want, spec.limit - report.matched)
+                if want <= 0:
+                    report.completed = spec.limit is None or report.matched < spec.limit
+                    break
+                try:
+                    batch = self.source.fetch(want, self.fetch_timeout)
+                    if not batch:
+                        report.completed = True
+                        break
+                    seen += len(batch)
+                    held += self._batch(batch, archive, report)
+                    failures_in_row = 0
+                except self.recoverable as exc:
+                    failures_in_row += 1
+                    report.reconnects += 1
+                    if failures_in_row > self.max_reconnects:
+                        raise BackendError(
+                            f"connection lost {failures_in_row} times: {exc}"
+                        ) from exc
+                    time.sleep(min(0.2 * 2**failures_in_row, 5.0))
+                    held = []  # a dropped connection gave every held message back
+                    report.skipped = 0
+                    self._reconnect()
+                    budget, seen = self.source.depth(), 0
+                    continue
+                self._pace(report, started)
+                elapsed = time.monotonic() - started
+                if self.on_progress is not None:
+                    rate = report.moved / elapsed if elapsed > 0 else 0.0
+                    left = max(total - report.matched - report.skipped, 0)
+                    self.on_progress(
+                        DrainProgress(report.moved, total, rate, left / rate if rate else None)
+                    )
+            report.cancelled = self.cancel.is_set() and not report.completed
+            if report.completed and spec.limit is None:
+                report.settled_after_crash = self.journal.settle_committed()
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+        finally:
+            try:
+                if held:
+                    self.source.release(held)
+            except Exception as exc:  # closing the connection gives them back anyway
+                report.error = report.error or f"releasing held messages: {exc}"
+            self.source.close()
+            if archive is not None:
+                archive.close()
+            report.elapsed_s = time.monotonic() - started
+            report.totals = self.journal.counts()
+            self.journal.close()
+        return report
+
+    def _reconnect(self) -> None:
+        for attempt in range(self.max_reconnects):
+            try:
+                self.source.reconnect()
+                return
+            except self.recoverable:
+                time.sleep(min(0.2 * 2**attempt, 5.0))
+        self.source.reconnect()
+
+    def _pace(self, report: DrainReport, started: float) -> None:
+        rate = self.spec.rate
+        if not rate:
+            return
+        ahead = report.moved / rate - (time.monotonic() - started)
+        while ahead > 0 and not self.cancel.is_set():
+            time.sleep(min(ahead, 0.2))
+            ahead = report.moved / rate - (time.monotonic() - started)
+
+    def _batch(
+        self, batch: Sequence[QueueMessage], archive: DrainArchive, report: DrainReport
+    ) -> list[QueueMessage]:
+        """Handle one fetched batch; returns the messages to hold (not matching)."""
+        spec = self.spec
+        now = datetime.now(UTC)
+        keys = [f"{m.dedup_id}#{m.redrives}" for m in batch]
+        states = self.journal.states(keys)
+        sends: list[Send] = []
+        send_keys: list[str] = []
+        already: list[QueueMessage] = []
+        hold: list[QueueMessage] = []
+        to_archive: list[dict[str, Any]] = []
+        archived_rows: list[tuple[str, str, str, str | None, str | None]] = []
+        for key, message in zip(keys, batch, strict=True):
+            state = states.get(key)
+            if state in DONE_STATES:
+                already.append(message)
+                continue
+            if not spec.filter.matches(message, now):
+                hold.append(message)
+                continue
+            target = spec.target(message)
+            if target is not None and target != spec.parking:
+                self.source.ensure_queue(target)
+            elif target is not None:
+                self.source.ensure_queue(target, create=True)
+            sends.append(Send(message, target))
+            send_keys.append(key)
+            if state is None:
+                to_archive.append(archive_record(message, spec.queue, target, self.drain_id))
+                journal_target = PARK if target == spec.parking else target
+                archived_rows.append(
+                    (key, message.dedup_id, "archived", journal_target, message.reason)
+                )
+        # 1. archive, fsynced, before anything leaves the DLQ
+        archive.write(to_archive)
+        if archived_rows:
+            self.journal.mark(archived_rows)
+        # 2. messages a crashed run already sent (non-atomic sources): remove, do not resend
+        if already:
+            self.source.remove(already)
+            report.removed_already_sent += len(already)
+        # 3. send + remove; journal after the destination confirmed
+        if sends:
+
+            def confirmed() -> None:
+                rows = []
+                for key, send in zip(send_keys, sends, strict=True):
+                    if send.queue is None:
+                        state = "dropped"
+                    elif send.queue == spec.parking:
+                        state = "parked"
+                    else:
+                        state = "sent"
+                    rows.append(
+                        (key, send.message.dedup_id, state, send.queue, send.message.reason)
+                    )
+                self.journal.mark(rows)
+
+            self.source.commit(sends, confirmed)
+            for send in sends:
+                if send.queue is None:
+                    report.dropped += 1
+                elif send.queue == spec.parking:
+                    report.parked += 1
+                else:
+                    report.sent += 1
+            report.matched += len(sends)
+        report.skipped += len(hold)
+        return hold
+
+
+def new_drain_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
