@@ -28,7 +28,7 @@ _SECRET_KEY = re.compile(
     r"(^|[-_])(api[-_]?key|password|passwd|token|client[-_]key|private[-_]key|secret)([-_]|$)",
     re.IGNORECASE,
 )
-_CONTEXT_KEYS = {"production", "read-only", "engines", "description", "sources"}
+_CONTEXT_KEYS = {"production", "read-only", "engines", "description", "sources", "queues"}
 _TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts"}
 
 
@@ -61,6 +61,9 @@ class Context:
     # Telemetry sources (console.correlate): same entry shape as engines, kind from the
     # ``opsdeck.sources`` entry-point group.
     sources: tuple[EngineEntry, ...] = ()
+    # Dead-letter queue backends (console.actions.drain): same entry shape, kind from the
+    # ``opsdeck.queues`` entry-point group.
+    queues: tuple[EngineEntry, ...] = ()
 
     def engine(self, name: str) -> EngineEntry:
         for entry in self.engines:
@@ -156,6 +159,7 @@ def _cache_get(path: Path, text: str) -> Config | None:
                 name=name,
                 engines=tuple(EngineEntry(**entry) for entry in ctx.pop("engines")),
                 sources=tuple(EngineEntry(**entry) for entry in ctx.pop("sources", [])),
+                queues=tuple(EngineEntry(**entry) for entry in ctx.pop("queues", [])),
                 **ctx,
             )
             for name, ctx in data["contexts"].items()
@@ -181,6 +185,7 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         fields.pop("name")
         fields["engines"] = [dataclasses.asdict(e) for e in ctx.engines]
         fields["sources"] = [dataclasses.asdict(e) for e in ctx.sources]
+        fields["queues"] = [dataclasses.asdict(e) for e in ctx.queues]
         contexts[name] = fields
     data = {
         "path": str(path.resolve()),
@@ -350,6 +355,18 @@ class _Validator:
                         item, f"{base}.sources[{index}].name", f"duplicate source {entry.name!r}"
                     )
                 sources.append(entry)
+        queues: list[EngineEntry] = []
+        if "queues" in fields:
+            queues_node = fields["queues"][1]
+            if not isinstance(queues_node, self.yaml.SequenceNode):
+                raise self.fail(queues_node, f"{base}.queues", "expected a list of queue backends")
+            for index, item in enumerate(queues_node.value):
+                entry = self.engine(f"{base}.queues[{index}]", item)
+                if any(e.name == entry.name for e in queues):
+                    raise self.fail(
+                        item, f"{base}.queues[{index}].name", f"duplicate queue {entry.name!r}"
+                    )
+                queues.append(entry)
         extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
         self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
         return Context(
@@ -360,6 +377,7 @@ class _Validator:
             location=self.at(key_node),
             extra=extra,
             sources=tuple(sources),
+            queues=tuple(queues),
         )
 
     def engine(self, base: str, node: Any) -> EngineEntry:
