@@ -1,0 +1,444 @@
+"""Correlation: one context ID in, one timeline out.
+
+``correlate`` parses the ID (console.context_id), then
+
+1. looks executions up in the engines (describe + history, through the WorkflowEngine
+   port) and reads their trace id from the Temporal OpenTelemetry interceptor header
+   of the start event (``_tracer-data`` -> ``traceparent``), search attributes or memo
+   (any key mentioning "trace");
+2. fans out to every configured telemetry source at once (``asyncio.gather``), each
+   under its own timeout: trace sources fetch the traces, log sources search the ids,
+   metric sources run their configured queries and exemplars;
+3. merges execution events, spans, log lines, metric samples and exemplars by time, each
+   tagged with its source. A source that fails or times out is listed in ``statuses``
+   with its error beside the partial result; it never hides the others.
+
+Window: ``window`` wide, centred on the execution's start when one is found (capped at
+now), else the last ``window`` up to now. Spans whose attributes name a workflow id
+(Temporal's interceptor sets ``temporalWorkflowID``) add that execution: from a trace
+to its executions.
+
+Sources are built from the context's ``sources:`` through the entry-point group
+``opsdeck.sources`` (classes with ``from_config(name, settings, resolve_secret)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from console.context_id import IdKind, ParsedId, parse_context_id
+from console.errors import ConfigError, OpsdeckError
+from console.model import ExecutionRef
+from console.model_telemetry import Exemplar, LogLine, MetricSeries, Span, normalise_trace_id
+from console.ports import LogSource, MetricSource, TraceSource
+
+if TYPE_CHECKING:
+    from console.config import Context
+    from console.ports import SecretResolver, WorkflowEngine
+
+GROUP = "opsdeck.sources"
+Source = TraceSource | MetricSource | LogSource
+_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
+_HEX32 = re.compile(r"\b[0-9a-fA-F]{32}\b")
+_WORKFLOW_ATTRS = ("temporalWorkflowID", "temporal.workflow.id", "workflow_id", "workflowId")
+MAX_TRACES = 5
+MAX_EVENTS = 1000
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One row of the merged timeline; ``kind`` is event|span|log|sample|exemplar."""
+
+    time: datetime | None
+    kind: str
+    source: str
+    summary: str
+    trace_id: str | None = None
+    ref: str | None = None
+    error: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """ok | failed | timeout | skipped, with the error text and how long it took."""
+
+    source: str
+    kind: str
+    status: str
+    elapsed: float
+    items: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Correlation:
+    parsed: ParsedId
+    window_start: datetime
+    window_end: datetime
+    trace_ids: tuple[str, ...]
+    executions: tuple[str, ...]
+    timeline: tuple[TimelineItem, ...]
+    statuses: tuple[SourceStatus, ...]
+    spans: tuple[Span, ...] = ()
+    logs: tuple[tuple[str, LogLine], ...] = ()
+    series: tuple[tuple[str, str, MetricSeries], ...] = ()
+    exemplars: tuple[tuple[str, Exemplar], ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def partial(self) -> bool:
+        return any(s.status in ("failed", "timeout") for s in self.statuses)
+
+
+# --- sources from the config -----------------------------------------------------------
+
+
+def build_sources(context: Context, resolve_secret: SecretResolver) -> dict[str, Source]:
+    """One source per ``sources:`` entry; unknown kinds name file:line and the known kinds."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    sources: dict[str, Source] = {}
+    for entry in context.sources:
+        point = found.get(entry.kind)
+        if point is None:
+            known = ", ".join(sorted(found)) or "none installed"
+            raise ConfigError(
+                f"{entry.path}.kind: unknown source kind {entry.kind!r} (known: {known})",
+                location=entry.location,
+            )
+        settings = {k: v for k, v in entry.settings.items() if k not in ("kind", "name")}
+        try:
+            sources[entry.name] = point.load().from_config(entry.name, settings, resolve_secret)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, location=entry.location, hint=exc.hint) from None
+    return sources
+
+
+# --- trace ids from executions ---------------------------------------------------------
+
+
+def trace_ids_in(value: Any, *, key_hint: bool = False) -> list[str]:
+    """Trace ids found in a value: traceparents anywhere, bare 32-hex under 'trace' keys."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += trace_ids_in(item, key_hint=key_hint or "trace" in str(key).lower())
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found += trace_ids_in(item, key_hint=key_hint)
+    elif isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        found += [m.group(1) for m in _TRACEPARENT.finditer(text.lower())]
+        if key_hint and not found:
+            found += [m.group(0).lower() for m in _HEX32.finditer(text)]
+    return found
+
+
+def trace_ids_from_start_event(details: Mapping[str, Any]) -> list[str]:
+    """Temporal's OTel interceptor header: ``header.fields['_tracer-data']`` is a JSON
+    payload (base64 ``data`` in the proto-JSON form) holding ``{"traceparent": ...}``."""
+    fields = ((details.get("header") or {}).get("fields")) or {}
+    found: list[str] = []
+    for payload in fields.values():
+        data = payload.get("data") if isinstance(payload, Mapping) else payload
+        if isinstance(data, str):
+            with contextlib.suppress(ValueError):
+                data = base64.b64decode(data, validate=True)
+        if isinstance(data, bytes):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                data = data.decode("utf-8", "replace")
+        found += trace_ids_in(data, key_hint=True)
+    return found
+
+
+# --- the fan-out -----------------------------------------------------------------------
+
+
+async def _timed(name: str, kind: str, timeout: float, work: Awaitable[int]) -> SourceStatus:
+    started = time.monotonic()
+    try:
+        items = await asyncio.wait_for(work, timeout)
+    except TimeoutError:
+        return SourceStatus(
+            name,
+            kind,
+            "timeout",
+            time.monotonic() - started,
+            error=f"no answer within {timeout:g} s",
+        )
+    except OpsdeckError as exc:
+        return SourceStatus(name, kind, "failed", time.monotonic() - started, error=str(exc))
+    except Exception as exc:  # a source bug must not hide the others
+        return SourceStatus(
+            name, kind, "failed", time.monotonic() - started, error=f"{type(exc).__name__}: {exc}"
+        )
+    return SourceStatus(name, kind, "ok", time.monotonic() - started, items=items)
+
+
+def _kind_of(source: object) -> str:
+    return str(getattr(source, "kind", type(source).__name__))
+
+
+async def correlate(
+    text: str,
+    *,
+    engines: Mapping[str, WorkflowEngine] | None = None,
+    scopes: Mapping[str, str] | None = None,
+    sources: Mapping[str, Source] | None = None,
+    window: timedelta = timedelta(hours=1),
+    timeout: float = 10.0,
+    now: datetime | None = None,
+) -> Correlation:
+    """Everything known about ``text``; never raises for a failing backend."""
+    began = time.monotonic()
+    parsed = parse_context_id(text)
+    engines = engines or {}
+    sources = sources or {}
+    scopes = scopes or {}
+    now = now or datetime.now(UTC)
+    items: list[TimelineItem] = []
+    statuses: list[SourceStatus] = []
+    trace_ids: list[str] = list(parsed.trace_ids)
+    executions: list[str] = []
+    anchor: datetime | None = None
+
+    # 1. executions, through the engines
+    refs: list[ExecutionRef] = []
+    for candidate in parsed.candidates:
+        if candidate.ref is not None and candidate.ref.engine in engines:
+            refs.append(candidate.ref)
+        elif candidate.kind is IdKind.WORKFLOW_ID:
+            refs += [
+                ExecutionRef(name, scopes.get(name, "default"), candidate.value)
+                for name, engine in engines.items()
+                if getattr(engine, "kind", "") == "temporal"
+            ]
+
+    async def lookup(ref: ExecutionRef) -> int:
+        nonlocal anchor
+        from console.errors import NotFound
+
+        engine = engines[ref.engine]
+        try:
+            detail = await engine.describe(ref)
+        except NotFound:
+            return 0
+        execution = detail.execution
+        executions.append(str(execution.ref))
+        anchor = anchor or execution.start_time
+        trace_ids.extend(trace_ids_in(dict(execution.search_attributes), key_hint=False))
+        trace_ids.extend(trace_ids_in(dict(detail.memo), key_hint=False))
+        count = 0
+        async for event in engine.history(execution.ref):
+            if event.event_type == "WorkflowExecutionStarted":
+                trace_ids.extend(trace_ids_from_start_event(event.details))
+            items.append(
+                TimelineItem(
+                    event.time,
+                    "event",
+                    ref.engine,
+                    f"{event.event_type} {event.summary}".strip(),
+                    ref=str(execution.ref),
+                    error=event.is_failure,
+                    details={"event_id": event.event_id},
+                )
+            )
+            count += 1
+            if count >= MAX_EVENTS:
+                break
+        return count
+
+    if refs:
+        statuses += await asyncio.gather(
+            *(_timed(ref.engine, "engine", timeout, lookup(ref)) for ref in refs)
+        )
+    trace_ids = list(dict.fromkeys(normalise_trace_id(t) for t in trace_ids))
+
+    if anchor is not None:
+        start = anchor - window / 2
+        end = min(now, anchor + window / 2)
+    else:
+        start, end = now - window, now
+
+    # 2. every source at once
+    spans: list[Span] = []
+    logs: list[tuple[str, LogLine]] = []
+    series_found: list[tuple[str, str, MetricSeries]] = []
+    exemplars: list[tuple[str, Exemplar]] = []
+    needles = list(
+        dict.fromkeys(
+            trace_ids
+            + [c.value for c in parsed.candidates if c.kind not in _TRACE_KINDS]
+            + [ExecutionRef.parse(r).workflow_id for r in executions]
+        )
+    )
+    step = max(1.0, window.total_seconds() / 120)
+
+    def trace_work(name: str, source: TraceSource) -> Callable[[], Awaitable[int]]:
+        async def work() -> int:
+            count = 0
+            for trace_id in trace_ids[:MAX_TRACES]:
+                trace = await source.get_trace(trace_id)
+                if trace is None:
+                    continue
+                for span in trace.spans:
+                    spans.append(span)
+                    items.append(_span_item(name, span))
+                    count += 1
+            return count
+
+        return work
+
+    def log_work(name: str, source: LogSource) -> Callable[[], Awaitable[int]]:
+        async def work() -> int:
+            found = await source.find(needles, start, end)
+            for line in found:
+                logs.append((name, line))
+                items.append(
+                    TimelineItem(line.time, "log", name, line.line, details=dict(line.labels))
+                )
+            return len(found)
+
+        return work
+
+    def metric_work(name: str, source: MetricSource) -> Callable[[], Awaitable[int]]:
+        async def work() -> int:
+            count = 0
+            for query in getattr(source, "queries", ()):
+                matrix, marks = await asyncio.gather(
+                    source.query_range(query, start, end, step),
+                    source.query_exemplars(query, start, end),
+                )
+                for one in matrix:
+                    series_found.append((name, query, one))
+                    label = _labels_text(one.labels)
+                    for sample in one.samples:
+                        items.append(
+                            TimelineItem(
+                                sample.time,
+                                "sample",
+                                name,
+                                f"{label} = {sample.value:g}",
+                                details={"query": query},
+                            )
+                        )
+                        count += 1
+                for exemplar in marks:
+                    exemplars.append((name, exemplar))
+                    items.append(
+                        TimelineItem(
+                            exemplar.time,
+                            "exemplar",
+                            name,
+                            f"{_labels_text(exemplar.series)} = {exemplar.value:g}",
+                            trace_id=exemplar.trace_id,
+                            details={"query": query, "matches": exemplar.trace_id in trace_ids},
+                        )
+                    )
+                    count += 1
+            return count
+
+        return work
+
+    jobs: list[Awaitable[SourceStatus]] = []
+    for name, source in sources.items():
+        kind = _kind_of(source)
+        if isinstance(source, TraceSource):
+            if not trace_ids:
+                statuses.append(SourceStatus(name, kind, "skipped", 0.0, error="no trace id"))
+                continue
+            jobs.append(_timed(name, kind, timeout, trace_work(name, source)()))
+        elif isinstance(source, LogSource):
+            jobs.append(_timed(name, kind, timeout, log_work(name, source)()))
+        elif isinstance(source, MetricSource):
+            jobs.append(_timed(name, kind, timeout, metric_work(name, source)()))
+        else:
+            problem = "is not a trace, log or metric source (see console/ports.py)"
+            statuses.append(SourceStatus(name, kind, "failed", 0.0, error=problem))
+    statuses += await asyncio.gather(*jobs)
+
+    # 3. from a trace to its executions
+    known = {ExecutionRef.parse(r).workflow_id for r in executions}
+    for span in spans:
+        for key in _WORKFLOW_ATTRS:
+            value = span.attributes.get(key)
+            if value and str(value) not in known:
+                known.add(str(value))
+                executions.append(str(value))
+
+    items.sort(key=lambda item: (item.time is None, item.time or now))
+    return Correlation(
+        parsed=parsed,
+        window_start=start,
+        window_end=end,
+        trace_ids=tuple(trace_ids),
+        executions=tuple(dict.fromkeys(executions)),
+        timeline=tuple(items),
+        statuses=tuple(statuses),
+        spans=tuple(spans),
+        logs=tuple(logs),
+        series=tuple(series_found),
+        exemplars=tuple(exemplars),
+        elapsed=time.monotonic() - began,
+    )
+
+
+_TRACE_KINDS = (IdKind.TRACEPARENT, IdKind.JAEGER_UBER_TRACE_ID, IdKind.TRACE_ID)
+
+
+def _labels_text(labels: Mapping[str, str]) -> str:
+    name = labels.get("__name__", "")
+    rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{rest}}}" if rest else name or "{}"
+
+
+def _span_item(source: str, span: Span) -> TimelineItem:
+    took = f" ({span.duration.total_seconds() * 1000:.1f} ms)" if span.duration else ""
+    service = f"{span.service}: " if span.service else ""
+    return TimelineItem(
+        span.start,
+        "span",
+        source,
+        f"{service}{span.name}{took}",
+        trace_id=span.trace_id,
+        error=span.error,
+        details={"span_id": span.span_id, "parent_id": span.parent_id},
+    )
+
+
+def span_tree(spans: Sequence[Span]) -> list[tuple[int, Span]]:
+    """Spans depth-first under their parents (orphans are roots): (depth, span) rows."""
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str | None, list[Span]] = {}
+    for span in spans:
+        parent = span.parent_id if span.parent_id in by_id else None
+        children.setdefault(parent, []).append(span)
+    rows: list[tuple[int, Span]] = []
+    seen: set[int] = set()
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in sorted(
+            children.get(parent, []), key=lambda s: s.start or datetime.min.replace(tzinfo=UTC)
+        ):
+            if id(span) in seen:
+                continue
+            seen.add(id(span))
+            rows.append((depth, span))
+            if span.span_id != parent:
+                walk(span.span_id, depth + 1)
+
+    walk(None, 0)
+    return rows

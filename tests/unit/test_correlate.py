@@ -1,0 +1,205 @@
+"""console.correlate: fan-out with per-source timeouts, partial results, trace-id lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from console.correlate import correlate, span_tree, trace_ids_from_start_event
+from console.errors import BackendUnavailable, NotFound
+from console.model import (
+    Execution,
+    ExecutionDetail,
+    ExecutionRef,
+    ExecutionStatus,
+    HistoryEvent,
+)
+from console.model_telemetry import (
+    Exemplar,
+    LogLine,
+    MetricSample,
+    MetricSeries,
+    Span,
+    Trace,
+    TraceSummary,
+)
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+
+def otel_header() -> dict[str, Any]:
+    """The start event's header as MessageToDict renders Temporal's OTel interceptor."""
+    data = base64.b64encode(json.dumps({"traceparent": TRACEPARENT}).encode()).decode()
+    encoding = base64.b64encode(b"json/plain").decode()
+    return {
+        "header": {"fields": {"_tracer-data": {"metadata": {"encoding": encoding}, "data": data}}}
+    }
+
+
+class FakeEngine:
+    kind = "temporal"
+    name = "temporal"
+
+    async def describe(self, ref: ExecutionRef) -> ExecutionDetail:
+        if ref.workflow_id != "order-42":
+            raise NotFound("no such workflow")
+        execution = Execution(
+            ExecutionRef("temporal", "default", "order-42", "run-1"),
+            "Order",
+            ExecutionStatus.RUNNING,
+            start_time=T0,
+        )
+        return ExecutionDetail(execution)
+
+    async def history(self, ref: ExecutionRef) -> AsyncIterator[HistoryEvent]:
+        yield HistoryEvent(1, T0, "WorkflowExecutionStarted", "Order", details=otel_header())
+        yield HistoryEvent(5, T0 + timedelta(seconds=3), "ActivityTaskFailed", "boom", True)
+
+
+class FakeTraces:
+    kind = "jaeger"
+
+    def __init__(self, name: str, delay: float = 0.0, fail: bool = False) -> None:
+        self.name, self.delay, self.fail = name, delay, fail
+
+    async def get_trace(self, trace_id: str) -> Trace | None:
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise BackendUnavailable(f"jaeger source {self.name!r}", "http://x", "refused")
+        root = Span(trace_id, "a", "StartWorkflow:Order", "worker", start=T0)
+        child = Span(
+            trace_id,
+            "b",
+            "RunActivity:charge",
+            "worker",
+            parent_id="a",
+            start=T0 + timedelta(seconds=2),
+            duration=timedelta(milliseconds=12),
+            error=True,
+            attributes={"temporalWorkflowID": "order-42"},
+        )
+        return Trace(trace_id, (child, root))
+
+    async def search(
+        self, tags: Any, start: datetime, end: datetime, limit: int = 20
+    ) -> Sequence[TraceSummary]:
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeLogs:
+    kind = "loki"
+    name = "logs"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.asked: list[str] = []
+
+    async def find(
+        self, needles: Sequence[str], start: datetime, end: datetime, limit: int = 500
+    ) -> Sequence[LogLine]:
+        self.asked = list(needles)
+        await asyncio.sleep(self.delay)
+        return [LogLine(T0 + timedelta(seconds=1), f"charging order-42 trace={TRACE}")]
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeMetrics:
+    kind = "prometheus"
+    name = "prom"
+    queries = ("latency",)
+
+    async def query_range(
+        self, query: str, start: datetime, end: datetime, step: float
+    ) -> Sequence[MetricSeries]:
+        return [MetricSeries({"__name__": "latency"}, (MetricSample(T0, 0.5),))]
+
+    async def query_exemplars(
+        self, query: str, start: datetime, end: datetime
+    ) -> Sequence[Exemplar]:
+        return [Exemplar(T0 + timedelta(seconds=4), 2.5, {"trace_id": TRACE})]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_trace_id_from_the_interceptor_header() -> None:
+    assert trace_ids_from_start_event(otel_header()) == [TRACE]
+
+
+async def test_from_a_workflow_id_to_trace_logs_and_metrics_merged_by_time() -> None:
+    logs = FakeLogs()
+    result = await correlate(
+        "order-42",
+        engines={"temporal": FakeEngine()},  # type: ignore[dict-item]
+        sources={"jaeger": FakeTraces("jaeger"), "loki": logs, "prom": FakeMetrics()},
+        now=T0 + timedelta(minutes=5),
+    )
+    assert result.parsed.ambiguous
+    assert result.executions == ("temporal:default/order-42/run-1",)
+    assert result.trace_ids == (TRACE,)
+    assert TRACE in logs.asked and "order-42" in logs.asked
+    kinds = [(item.kind, item.source) for item in result.timeline]
+    assert kinds == [
+        ("event", "temporal"),
+        ("span", "jaeger"),
+        ("sample", "prom"),
+        ("log", "loki"),
+        ("span", "jaeger"),
+        ("event", "temporal"),
+        ("exemplar", "prom"),
+    ]
+    exemplar = result.timeline[-1]
+    assert exemplar.trace_id == TRACE and exemplar.details["matches"] is True
+    assert {s.status for s in result.statuses} == {"ok"}
+    assert not result.partial
+    assert result.window_start == T0 - timedelta(minutes=30)
+
+
+async def test_one_source_down_and_one_slow_gives_a_partial_result_in_bounded_time() -> None:
+    started = time.monotonic()
+    result = await correlate(
+        TRACEPARENT,
+        sources={
+            "down": FakeTraces("down", fail=True),
+            "slow": FakeTraces("slow", delay=5.0),
+            "logs": FakeLogs(delay=0.1),
+        },
+        timeout=0.5,
+    )
+    took = time.monotonic() - started
+    assert took < 1.5, took
+    statuses = {s.source: s for s in result.statuses}
+    assert statuses["down"].status == "failed"
+    assert "jaeger source 'down'" in (statuses["down"].error or "")
+    assert statuses["slow"].status == "timeout"
+    assert statuses["slow"].error == "no answer within 0.5 s"
+    assert statuses["logs"].status == "ok" and statuses["logs"].items == 1
+    assert result.partial
+    assert [item.kind for item in result.timeline] == ["log"]
+
+
+async def test_from_a_trace_to_its_executions() -> None:
+    result = await correlate(TRACE, sources={"jaeger": FakeTraces("jaeger")})
+    assert "order-42" in result.executions
+    rows = span_tree(result.spans)
+    assert [(depth, span.name) for depth, span in rows] == [
+        (0, "StartWorkflow:Order"),
+        (1, "RunActivity:charge"),
+    ]
+
+
+async def test_trace_source_without_a_trace_id_is_skipped() -> None:
+    result = await correlate("order-7", sources={"jaeger": FakeTraces("jaeger")})
+    assert [(s.source, s.status) for s in result.statuses] == [("jaeger", "skipped")]
