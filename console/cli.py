@@ -221,6 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", metavar="RUN")
     p.add_argument("--limit", type=int, default=50)
 
+    # dead-letter queues (console/cli_dlq.py)
+    from console.cli_dlq import add_drain_options
+
+    dq = verbs.add_parser("dlq", help="dead-letter queues: list, peek, drain, archive")
+    dqv = dq.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    p = sub(dqv, "list", "cli_dlq:cmd_list", "dead-letter queues with depth and oldest age")
+    p.add_argument("--backend", help="only this queue backend of the context")
+    p = sub(dqv, "peek", "cli_dlq:cmd_peek", "messages at the head, left in place (PII masked)")
+    p.add_argument("queue", metavar="QUEUE")
+    p.add_argument("-n", "--limit", type=int, default=10)
+    p.add_argument("--backend")
+    p = sub(dqv, "drain", "cli_dlq:cmd_drain", "redrive (or park, or archive) messages safely")
+    add_drain_options(p, archive=False)
+    p = sub(dqv, "archive", "cli_dlq:cmd_drain", "archive messages and remove them from the DLQ")
+    add_drain_options(p, archive=True)
+
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
     sbv = sb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
