@@ -400,6 +400,8 @@ class _Checker:
             on_failure, goto = self.on_failure(
                 fields["on-failure"][1], f"{label}.on-failure", all_ids
             )
+        if text_node is not None and "{{" in str(getattr(text_node, "value", "")):
+            self.template(text_node, f"{label}.text", ctx)  # validated; rendered for display
         step = Step(
             id=step_id,
             kind=kind,

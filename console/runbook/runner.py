@@ -319,6 +319,19 @@ class RunbookRunner:
             return "failed", {}, f"template: {exc}"
         return "done", result, message
 
+    def step_text(self, step: Step) -> str:
+        """The step's Markdown with its templates filled in from what is known so far."""
+        if "{{" not in step.text:
+            return step.text
+        from console.runbook.template import compile_template
+
+        try:
+            return str(
+                compile_template(step.text).render(self.scope(self.journal.steps(self.run.id)))
+            )
+        except (EvalError, ValueError):
+            return step.text
+
     def render(self, value: Any, scope: Mapping[str, Any]) -> Any:
         if isinstance(value, Template):
             return value.render(scope)
@@ -382,6 +395,9 @@ class RunbookRunner:
         request_id = record.request_id if resuming and record else str(uuid.uuid4())
         self.journal.set_step(self.run.id, step.id, "applying", request_id=request_id)
         self._event(f"{step.id}: applying (request id {request_id})", step.id)
+        from datetime import UTC, datetime
+
+        applied_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         phrase = runner.confirmation_phrase(plan)
         report = await runner.apply(
             plan, typed_confirmation=phrase, request_id=request_id, run_id=self.run.id
@@ -397,6 +413,7 @@ class RunbookRunner:
             "failed": counts["failed"],
             "skipped": counts["skipped"],
             "request_id": request_id,
+            "applied_at": applied_at,
             "exit_code": report.exit_code,
             "outcomes": [
                 {"target": o.target, "outcome": o.outcome.value, "message": o.message}
@@ -537,9 +554,18 @@ def _list_query(args: Mapping[str, Any], limit: int | None) -> ListQuery:
         parsed = tuple(ExecutionStatus(str(s)) for s in statuses)
     except ValueError as exc:
         raise StepFailed(f"args.status: {exc}") from None
+    started_after = None
+    if args.get("since"):
+        window = parse_duration(str(args["since"]))
+        if window is None:
+            raise StepFailed(f"args.since: {args['since']!r} is not a duration")
+        from datetime import UTC, datetime
+
+        started_after = datetime.now(UTC) - window
     return ListQuery(
         statuses=parsed,
         workflow_type=args.get("workflow_type") or None,
+        started_after=started_after,
         raw=args.get("query") or None,
         limit=limit,
     )
@@ -565,6 +591,7 @@ async def run_check(
         "refs": [],
         "items": [],
         "by_version": {},
+        "builds": [],
         "current": None,
         "versions": [],
     }
@@ -615,6 +642,9 @@ async def run_check(
                 }
             )
             result["by_version"][version] = result["by_version"].get(version, 0) + 1
+            build = version.rsplit(":", 1)[-1]
+            if ex.deployment_version and build not in result["builds"]:
+                result["builds"].append(build)
         result["count"] = len(result["refs"])
     else:
         deployment = str(args.get("deployment") or "")

@@ -23,8 +23,17 @@ ON_FAILURE = ("stop", "continue", "goto")
 
 # What `steps.<id>.<field>` may read, by step kind; every step also has `state`.
 RESULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "check": ("count", "refs", "items", "by_version", "current", "versions", "ok"),
-    "action": ("done", "failed", "skipped", "targets", "request_id", "outcomes", "exit_code"),
+    "check": ("count", "refs", "items", "by_version", "builds", "current", "versions", "ok"),
+    "action": (
+        "done",
+        "failed",
+        "skipped",
+        "targets",
+        "request_id",
+        "outcomes",
+        "exit_code",
+        "applied_at",
+    ),
     "decision": ("answer",),
     "approval": ("approved_by",),
     "manual": ("confirmed",),
