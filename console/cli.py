@@ -243,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub(sbv, "up", "cli_admin:cmd_sandbox_up", "start it and write the `sandbox` context")
     sub(sbv, "down", "cli_admin:cmd_sandbox_down", "stop it")
     sub(sbv, "status", "cli_admin:cmd_sandbox_status", "is it running, where")
+
+    # correlate
+    p = sub(
+        verbs,
+        "correlate",
+        "cli_correlate:cmd_correlate",
+        "one context ID in: execution events, spans, logs and metrics on one timeline",
+    )
+    p.add_argument("id", metavar="ID", help="trace id, traceparent, execution ref, workflow id...")
+    p.add_argument("--window", default="1h", help="time window around it (default 1h)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per source (default 10)")
     return parser
 
 
