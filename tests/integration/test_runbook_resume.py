@@ -1,0 +1,144 @@
+"""A run killed (SIGKILL, a real process) between two actions resumes without repeating one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from console.audit import AuditJournal, default_audit_path
+from console.runbook.journal import RunJournal, default_journal_path
+from console.runbook.runner import TEST_HOLD_ENV
+from console.sandbox.devserver import DevServer
+
+from .test_cli_executions import OPSDECK, opsdeck
+
+pytestmark = pytest.mark.integration
+
+BOOK = """\
+name: two-actions
+title: Two actions
+engines: [temporal]
+parameters:
+  first: {type: string, required: true}
+  second: {type: string, required: true}
+steps:
+  - id: a
+    kind: action
+    text: Terminate the first.
+    action: terminate
+    targets: "{{ params.first }}"
+  - id: b
+    kind: action
+    text: Terminate the second.
+    action: terminate
+    targets: "{{ params.second }}"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, temporal_server: DevServer) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"""\
+current-context: local
+contexts:
+  local:
+    engines:
+      - kind: temporal
+        address: {temporal_server.address}
+        http-address: {temporal_server.http_address}
+        namespace: default
+"""
+    )
+    return path
+
+
+def run_until_held(args: list[str], config: Path, hold: str) -> str:
+    """Start `opsdeck runbook run`, wait until it holds at ``hold``, SIGKILL it; the run id."""
+    env = dict(os.environ, OPSDECK_CONFIG=str(config), **{TEST_HOLD_ENV: hold})
+    proc = subprocess.Popen(
+        [OPSDECK, "runbook", "run", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    marker_dir = default_journal_path().parent
+    deadline = time.monotonic() + 60
+    try:
+        while not list(marker_dir.glob("hold-*")):
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"exited {proc.returncode} before holding: {out} {err}")
+            assert time.monotonic() < deadline, "the run never reached the hold point"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    (marker,) = marker_dir.glob("hold-*")
+    marker.unlink()
+    return marker.name.removeprefix("hold-")
+
+
+@pytest.mark.parametrize(
+    "hold",
+    ["before:b", "after-apply:a"],
+    ids=["killed-between-the-actions", "killed-after-apply-before-journaling-done"],
+)
+async def test_killed_run_resumes_without_repeating_an_action(
+    tmp_path: Path, config: Path, temporal_server: DevServer, hold: str
+) -> None:
+    client = await Client.connect(temporal_server.address, namespace="default")
+    ids = [f"rb-kill-{uuid.uuid4().hex[:8]}-{n}" for n in ("a", "b")]
+    for wid in ids:
+        await client.start_workflow("Nobody", id=wid, task_queue="rb-no-worker")
+    book = tmp_path / "two-actions.yaml"
+    book.write_text(BOOK)
+    refs = [f"temporal:default/{wid}" for wid in ids]
+    args = [str(book), "--param", f"first={refs[0]}", "--param", f"second={refs[1]}", "--yes"]
+    run_id = run_until_held(args, config, hold)
+
+    journal = RunJournal()
+    steps = journal.steps(run_id)
+    journal.close()
+    if hold == "before:b":
+        assert steps["a"].state == "done" and steps["b"].state == "running"
+    else:
+        assert steps["a"].state == "applying" and steps["a"].request_id
+    first = (await client.get_workflow_handle(ids[0]).describe()).status
+    second = (await client.get_workflow_handle(ids[1]).describe()).status
+    assert first is not None and first.name == "TERMINATED"
+    assert second is not None and second.name == "RUNNING"
+
+    done = opsdeck("runbook", "resume", run_id, "--yes", "-o", "json", config=config)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "done"
+    second = (await client.get_workflow_handle(ids[1]).describe()).status
+    assert second is not None and second.name == "TERMINATED"
+
+    audit = AuditJournal(default_audit_path())
+    records = audit.list(run_id=run_id)
+    audit.close()
+    workflow_ids = sorted(r.target.split("/")[1] for r in records)
+    assert workflow_ids == ids, records  # each action recorded (and sent) once
+    assert {r.outcome for r in records} == {"ok"}
+    events = [
+        e
+        async for e in client.get_workflow_handle(ids[0]).fetch_history_events()
+        if e.HasField("workflow_execution_terminated_event_attributes")
+    ]
+    assert len(events) == 1
+    if hold == "after-apply:a":
+        a = next(s for s in data["steps"] if s["id"] == "a")
+        assert a["result"]["skipped"] == 1 and a["result"]["done"] == 0
