@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit install clean sandbox-down bench
+.PHONY: run test lint unit install clean sandbox-down bench prometheus-bin
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,8 +27,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Debian's prometheus for tests/integration/test_prometheus.py (needs root when missing).
+# The package's postinst may start a service on :9090; it is stopped right after the
+# install (the tests start their own Prometheus on free ports).
+prometheus-bin:
+	@command -v prometheus >/dev/null || ( \
+	  apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus && \
+	  (systemctl disable --now prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true))
+
 # Integration tests start their own Temporal dev server (tests/conftest.py).
-test: lint
+test: lint prometheus-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 sandbox-down: $(STAMP)
