@@ -59,7 +59,9 @@ def first_table_seconds(env: dict[str, str]) -> float:
     """Launch the TUI in a detached tmux session; poll the pane for the first row."""
     session = f"opsdeck-bench-{os.getpid()}"
     env_args = [f"{k}={v}" for k, v in env.items() if k.startswith(("OPSDECK", "XDG"))]
-    cmd = ["env", *env_args, str(BIN / "opsdeck")]
+    # The pane outlives a crash at start, so its message is captured instead of a bare
+    # tmux error (Textual draws on stderr: it cannot be redirected).
+    cmd = ["sh", "-c", f"env {' '.join(env_args)} {BIN / 'opsdeck'}; sleep 30"]
     t0 = time.perf_counter()
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", *cmd], check=True
@@ -72,7 +74,7 @@ def first_table_seconds(env: dict[str, str]) -> float:
             if "bench-0" in pane:
                 return time.perf_counter() - t0
             time.sleep(0.02)
-        raise SystemExit("TUI showed no executions within 20 s:\n" + pane)
+        raise SystemExit(f"TUI showed no executions within 20 s:\n{pane}")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 

@@ -8,6 +8,8 @@ result, so a slow or dead engine never holds back the others, and its state (row
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.markup import escape
@@ -59,6 +61,7 @@ BASE_COLUMNS = (
 )
 STUCK_COLUMNS = (("rule", "RULE"), ("evidence", "EVIDENCE"))
 MARK = "●"
+FIRST_PAGE = 50
 
 
 class EngineState:
@@ -156,7 +159,10 @@ class ExecutionsScreen(Screen[None]):
 
         async def one(name: str, engine: WorkflowEngine) -> None:
             try:
-                rows = await asyncio.wait_for(self._fetch(engine, stuck_only), timeout)
+                rows = await asyncio.wait_for(
+                    self._fetch(engine, stuck_only, partial(self._first_page, generation, name)),
+                    timeout,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a backend failure must never end the app
@@ -170,10 +176,27 @@ class ExecutionsScreen(Screen[None]):
         await asyncio.gather(*(one(n, e) for n, e in app.session.engines.items()))
         self.post_message(RefreshFinished(generation))
 
-    async def _fetch(self, engine: WorkflowEngine, stuck_only: bool) -> list[ListedRow]:
+    def _first_page(self, generation: int, name: str, rows: list[ListedRow]) -> None:
+        if not self.engines[name].loaded:  # only the very first load shows a partial list
+            self.post_message(EngineLoaded(generation, name, rows))
+
+    async def _fetch(
+        self,
+        engine: WorkflowEngine,
+        stuck_only: bool,
+        on_first_page: Callable[[list[ListedRow]], None],
+    ) -> list[ListedRow]:
         if not stuck_only:
-            query = ListQuery(limit=self.opsdeck.list_limit)
-            return [ListedRow(execution) async for execution in engine.list(query)]
+            # A small first page is on screen while the rest is still coming: mid-incident
+            # the newest executions matter first.
+            limit = self.opsdeck.list_limit
+            query = ListQuery(limit=limit, page_size=min(FIRST_PAGE, limit))
+            rows: list[ListedRow] = []
+            async for execution in engine.list(query):
+                rows.append(ListedRow(execution))
+                if len(rows) == FIRST_PAGE:
+                    on_first_page(list(rows))
+            return rows
         reason = engine.describe_capability(Capability.FIND_STUCK)
         if reason is not None:
             raise Unsupported(reason)
