@@ -27,6 +27,20 @@ from console.errors import BackendError, BackendUnavailable, ConfigError
 from console.ports import SecretResolver
 
 SECRET_PREFIX = "keyring:"
+_TLS_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying SSL context per CA bundle, shared by every client.
+
+    Building one loads the CA store (~80 ms, on the event loop); the correlation makes
+    a client per source at once, so without sharing the fan-out would pay it per source.
+    """
+    context = _TLS_CONTEXTS.get(ca_file)
+    if context is None:
+        context = ssl.create_default_context(cafile=ca_file)
+        _TLS_CONTEXTS[ca_file] = context
+    return context
 
 
 class HttpSource:
@@ -88,11 +102,11 @@ class HttpSource:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            verify: ssl.SSLContext | bool = True
-            if self.ca_file:
-                verify = ssl.create_default_context(cafile=self.ca_file)
             self._client = httpx.AsyncClient(
-                base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify
+                base_url=self.url,
+                headers=self.headers,
+                timeout=self.timeout,
+                verify=_tls_context(self.ca_file),
             )
         return self._client
 
