@@ -161,7 +161,12 @@ def test_template_evaluator() -> None:
 
 def test_shipped_runbooks_lint() -> None:
     shipped = sorted((Path(__file__).parents[2] / "runbooks").glob("*.yaml"))
-    assert {p.stem for p in shipped} >= {"stuck-workflows"}
+    assert {p.stem for p in shipped} >= {
+        "stuck-workflows",
+        "bad-deploy-rollback",
+        "timeout-cascade",
+        "message-duplication",
+    }
     for path in shipped:
         book = load_runbook(path)
         assert book.name == path.stem
