@@ -108,8 +108,8 @@ class DeadLetterSetup:
         return out
 
 
-@pytest.fixture
-def rabbit() -> Iterator[DeadLetterSetup]:
+@pytest.fixture(name="rabbit")
+def rabbit_fixture() -> Iterator[DeadLetterSetup]:
     prefix = f"opsdeck-test-{uuid.uuid4().hex[:8]}"
     setup = DeadLetterSetup(
         prefix, f"{prefix}.work", f"{prefix}.dlq", f"{prefix}.other", f"{prefix}.dlx"
