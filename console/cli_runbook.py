@@ -192,10 +192,13 @@ def _ask(prompt: str) -> str | None:
 def _prompt(waiting: Waiting, yes: bool, fmt: str) -> str | None:
     """An answer for what the run waits on, or None when none can be had here."""
     if waiting.kind == "confirm":
-        if yes:
+        phrase = (waiting.plan or {}).get("confirmation")
+        if yes and phrase is None:
             return "yes"
         if waiting.plan is not None and fmt == "table":
             _print_plan(waiting.plan)
+        if phrase is not None:  # production: --yes is not enough, the phrase is typed
+            return _ask(f"Production: type {phrase!r} to apply: ")
         answer = _ask("Apply this plan? [y/N] ")
         return None if answer is None else ("yes" if answer.lower() in ("y", "yes") else "no")
     if waiting.kind == "manual":
@@ -251,7 +254,10 @@ def _finish(progress: Progress, args: argparse.Namespace) -> int:
     if waiting.kind == "approval":
         print(f"opsdeck: waiting: {waiting.prompt}; then: {resume}", file=sys.stderr)
         return EXIT_WAITING
-    what = "--yes" if waiting.kind == "confirm" else f"--answer {waiting.step}=done (or --yes)"
+    what = f"--answer {waiting.step}=done (or --yes)"
+    if waiting.kind == "confirm":
+        phrase = (waiting.plan or {}).get("confirmation")
+        what = "--yes" if phrase is None else f"--answer {waiting.step}={phrase}"
     print(
         f"opsdeck: waiting: {waiting.prompt}; no terminal to ask on: {resume} {what}",
         file=sys.stderr,

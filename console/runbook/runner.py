@@ -377,19 +377,23 @@ class RunbookRunner:
             )
             return base | {"plan": summary, "dry_run": True}, "dry run: not applied"
         resuming = record is not None and record.state == "applying" and record.request_id
+        # Production contexts: the answer must be the typed phrase, never a plain yes.
+        phrase = runner.confirmation_phrase(plan)
+        accepted = (phrase,) if phrase is not None else ("yes", "y", "apply", "confirm")
         if not resuming:
             answer = self.run.answers.get(step.id, "")
-            if answer.lower() not in ("yes", "y", "apply", "confirm"):
-                if answer:
+            if answer.lower() not in accepted and answer not in accepted:
+                if answer and phrase is None:
                     raise StepFailed(f"plan not confirmed (answer {answer!r})", base)
+                how = f"type {phrase!r}" if phrase is not None else "yes/no"
                 raise _Wait(
                     Waiting(
                         step.id,
                         "confirm",
                         f"confirm the plan of step {step.id!r}: {request.kind.value} "
-                        f"{len(plan.calls)} target(s)",
-                        ("yes", "no"),
-                        summary,
+                        f"{len(plan.calls)} target(s) ({how})",
+                        (phrase,) if phrase is not None else ("yes", "no"),
+                        summary | {"confirmation": phrase},
                     )
                 )
         request_id = record.request_id if resuming and record else str(uuid.uuid4())
@@ -398,7 +402,6 @@ class RunbookRunner:
         from datetime import UTC, datetime
 
         applied_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        phrase = runner.confirmation_phrase(plan)
         report = await runner.apply(
             plan, typed_confirmation=phrase, request_id=request_id, run_id=self.run.id
         )

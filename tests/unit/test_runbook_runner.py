@@ -245,3 +245,26 @@ async def test_dry_run_plans_but_does_not_apply(tmp_path: Path) -> None:
     assert progress.status == "done"
     assert progress.steps["retry"].result["dry_run"] is True
     assert engine.applied == []
+
+
+async def test_production_needs_the_typed_phrase_not_yes(tmp_path: Path) -> None:
+    engine = StubEngine()
+    config = Config(path=tmp_path / "c.yaml", contexts={}, identity="alice")
+    context = Context(name="prod", engines=(), production=True)
+    session = Session(config, context, {"stub": engine}, audit=AuditJournal(tmp_path / "a.db"))
+    journal = RunJournal(tmp_path / "runs.db")
+    runner = RunbookRunner.start(
+        session,
+        journal,
+        parse_runbook(BOOK, "t.yaml"),
+        {},
+        answers={"decide": "retry", "retry": "yes"},
+    )
+    approve(journal, runner.run.id, "gate", "bob")
+    progress = await runner.advance()
+    assert progress.waiting is not None and progress.waiting.kind == "confirm"
+    assert progress.waiting.choices == ("wf-0",) and "type 'wf-0'" in progress.waiting.prompt
+    assert engine.applied == []
+    runner.answer("retry", "wf-0")
+    progress = await runner.advance()
+    assert progress.status == "done" and len(engine.applied) == 1
