@@ -47,6 +47,10 @@ class OpsdeckCommands(Provider):
                 commands.append(
                     (f"Switch context: {name}", partial(app.switch_context, name), f":ctx {name}")
                 )
+        from console.tui.screens.runbook import RunbookRunScreen, RunbooksScreen, open_runbooks
+
+        if not isinstance(screen, RunbooksScreen | RunbookRunScreen):
+            commands.append(("Runbooks", partial(open_runbooks, app), ":runbooks"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
         return commands
 

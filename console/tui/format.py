@@ -106,12 +106,15 @@ COMMAND_ALIASES = {
     "refresh": "refresh",
     "help": "help",
     "filter": "filter",
+    "runbooks": "runbooks",
+    "rb": "runbooks",
 }
 
 COMMAND_HELP = {
     "all": "show all executions (leave stuck-only mode)",
     "stuck": "show stuck executions only, with rule and evidence",
     "ctx NAME": "switch to another context of the config file",
+    "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",
     "help": "list the key bindings",

@@ -454,6 +454,10 @@ class ExecutionsScreen(Screen[None]):
             self._set_refresh(command.argument)
         elif command.name == "ctx":
             self.opsdeck.switch_context(command.argument)
+        elif command.name == "runbooks":
+            from console.tui.screens.runbook import open_runbooks
+
+            open_runbooks(self.app, command.argument)
 
     def _set_refresh(self, argument: str) -> None:
         app = self.opsdeck
