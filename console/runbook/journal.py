@@ -132,6 +132,10 @@ class RunJournal:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
+    @staticmethod
+    def new_id() -> str:
+        return "rb-" + uuid.uuid4().hex[:12]
+
     def _conn(self) -> sqlite3.Connection:
         with self._lock:
             if self._db is None:
@@ -178,7 +182,7 @@ class RunJournal:
         cursor: str | None,
         dry_run: bool,
     ) -> RunRecord:
-        run_id = "rb-" + uuid.uuid4().hex[:12]
+        run_id = self.new_id()
         now = _now()
         self._exec(
             "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

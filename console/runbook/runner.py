@@ -156,7 +156,7 @@ class RunbookRunner:
         engine_name = pick_engine(session, runbook, engine)
         for step_id in answers or {}:
             runbook.step(step_id)  # an answer for a step that does not exist is a typo
-        identity = current_identity(session.config.identity)
+        identity = current_identity(getattr(getattr(session, "config", None), "identity", None))
         run = journal.create(
             runbook=runbook.name,
             path=runbook.path,
@@ -221,14 +221,19 @@ class RunbookRunner:
         self.run = self.journal.get(self.run.id)
         return Progress(self.run, self.journal.steps(self.run.id), waiting, list(self.events))
 
-    async def advance(self) -> Progress:
+    async def advance(self, max_steps: int | None = None) -> Progress:
+        """Run until the end, a wait, or ``max_steps`` executed steps (guided mode: 1)."""
         if self.run.status in ("done", "failed"):
             return self.progress()
         self.journal.update_run(self.run.id, status="running", message="")
+        executed = 0
         for _ in range(MAX_STEPS_PER_ADVANCE):
             cursor = self.run.cursor
             if cursor is None:
                 return self._finish("done", "finished")
+            if max_steps is not None and executed >= max_steps:
+                self.journal.update_run(self.run.id, status="paused")
+                return self.progress()
             step = self.book.step(cursor)
             steps = self.journal.steps(self.run.id)
             record = steps.get(step.id)
@@ -247,6 +252,7 @@ class RunbookRunner:
                 self.journal.set_step(self.run.id, step.id, state, result=result, message=message)
                 self._event(f"{step.id}: {state}{f' - {message}' if message else ''}", step.id)
                 record = StepRecord(step.id, state, result, None, message)
+                executed += 1
             nxt, failed = self._following(step, record)
             if failed:
                 return self._finish("failed", f"step {step.id} failed: {record.message}")

@@ -1,0 +1,555 @@
+"""Runbooks in the TUI: the list (`:runbooks`), parameters, and the guided run.
+
+The guided run goes one step at a time (enter), or on its own until it needs the
+operator (`a`; `p` pauses after the current step). The current step's Markdown is
+shown with its live result: a check's count and evidence, an action's plan before the
+operator confirms it. Every step is journaled by the runner, so `escape` leaves the
+run and the runbooks view lists it to resume later (also from `opsdeck runbook
+resume RUN`). Runner calls run in an exclusive worker; results come back as messages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    Markdown,
+    OptionList,
+    RichLog,
+    Static,
+)
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from console.runbook.journal import RunJournal
+    from console.runbook.runner import Progress, RunbookRunner, Waiting
+    from console.runbook.schema import Runbook
+
+STATE_MARK = {
+    "done": "✔",
+    "failed": "✘",
+    "skipped": "-",
+    "waiting": "…",
+    "running": "▶",
+    "applying": "▶",
+    "pending": " ",
+}
+
+
+def open_runbooks(app: Any, argument: str = "") -> None:
+    """`:runbooks [NAME]` and the command palette: the list, or straight to one runbook."""
+    screen = RunbooksScreen()
+    app.push_screen(screen)
+    if argument.strip():
+        screen.call_after_refresh(screen.start_named, argument.strip())
+
+
+def _journal() -> RunJournal:
+    from console.runbook.journal import RunJournal
+
+    return RunJournal()
+
+
+class RunbooksScreen(Screen[None]):
+    """Runbooks on the search path, and journaled runs to resume."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="opsdeck.runbooks.back"),
+        Binding("enter", "open", "Run / resume", id="opsdeck.runbooks.open"),
+        Binding("tab", "switch", "Runbooks/runs", id="opsdeck.runbooks.switch", show=False),
+        Binding("ctrl+r", "reload", "Reload", id="opsdeck.runbooks.reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Any] = []
+        self.runs: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("runbooks", id="crumbs")
+        with Vertical(id="runbooks-body"):
+            yield Label("Runbooks", classes="section")
+            yield DataTable(id="runbooks", cursor_type="row")
+            yield Label("Runs (enter resumes)", classes="section")
+            yield DataTable(id="runbook-runs", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        books = self.query_one("#runbooks", DataTable)
+        books.add_columns("NAME", "TITLE", "SEVERITY", "STEPS", "PROBLEM")
+        runs = self.query_one("#runbook-runs", DataTable)
+        runs.add_columns("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED")
+        self.action_reload()
+        books.focus()
+
+    def action_reload(self) -> None:
+        from console.runbook.catalog import catalog
+
+        self.entries = catalog()
+        books = self.query_one("#runbooks", DataTable)
+        books.clear()
+        for e in self.entries:
+            book = e.runbook
+            books.add_row(
+                Text(e.name),
+                Text(book.title if book else ""),
+                Text(book.severity if book else ""),
+                Text(str(len(book.steps)) if book else ""),
+                Text(e.error or "", style="red"),
+                key=e.name,
+            )
+        journal = _journal()
+        try:
+            context = getattr(self.app, "context_name", "")
+            self.runs = [r for r in journal.runs(50) if not context or r.context == context]
+        finally:
+            journal.close()
+        runs = self.query_one("#runbook-runs", DataTable)
+        runs.clear()
+        for r in self.runs:
+            runs.add_row(
+                Text(r.id),
+                Text(r.runbook),
+                Text(r.status),
+                Text(r.cursor or ""),
+                Text(r.identity),
+                Text(r.updated),
+                key=r.id,
+            )
+
+    def action_switch(self) -> None:
+        books = self.query_one("#runbooks", DataTable)
+        runs = self.query_one("#runbook-runs", DataTable)
+        (runs if books.has_focus else books).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _: DataTable.RowSelected) -> None:
+        self.action_open()  # the table consumes enter; selecting a row opens it
+
+    def action_open(self) -> None:
+        runs = self.query_one("#runbook-runs", DataTable)
+        if runs.has_focus and self.runs:
+            run = self.runs[runs.cursor_row]
+            self.app.push_screen(RunbookRunScreen(resume=run.id))
+            return
+        if not self.entries:
+            return
+        entry = self.entries[self.query_one("#runbooks", DataTable).cursor_row]
+        if entry.runbook is None:
+            self.notify(escape(entry.error or "invalid"), title="invalid runbook", severity="error")
+            return
+        self.start(entry.runbook)
+
+    def start_named(self, name: str) -> None:
+        from console.errors import OpsdeckError
+        from console.runbook.catalog import find
+
+        try:
+            self.start(find(name))
+        except OpsdeckError as exc:
+            self.notify(escape(str(exc)), title=exc.title, severity="error")
+
+    def start(self, book: Runbook) -> None:
+        def chosen(params: dict[str, str] | None) -> None:
+            if params is not None:
+                self.app.push_screen(RunbookRunScreen(book=book, params=params))
+
+        if book.parameters:
+            self.app.push_screen(ParamsScreen(book), chosen)
+        else:
+            chosen({})
+
+
+class ParamsScreen(ModalScreen[dict[str, str] | None]):
+    """One input per parameter, prefilled with its default; help text under each."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="opsdeck.runbook.params.cancel"),
+    ]
+
+    def __init__(self, book: Runbook) -> None:
+        super().__init__()
+        self.book = book
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="runbook-params"):
+            yield Static(f"{escape(self.book.title)}: parameters", classes="section")
+            for p in self.book.parameters:
+                yield Label(f"{p.name} ({p.type}{', required' if p.required else ''})")
+                value = "" if p.default is None else str(p.default)
+                yield Input(value=value, id=f"param-{p.name}", placeholder=p.help)
+                if p.help:
+                    yield Static(escape(p.help), classes="help")
+            yield Static("", id="params-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Start", variant="primary", id="params-start")
+                yield Button("Cancel", id="params-cancel")
+
+    def values(self) -> dict[str, str]:
+        return {
+            p.name: self.query_one(f"#param-{p.name}", Input).value for p in self.book.parameters
+        }
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#params-start")
+    def submit(self) -> None:
+        from console.errors import OpsdeckError
+
+        values = self.values()
+        try:
+            self.book.resolve_params(values)
+        except OpsdeckError as exc:
+            self.query_one("#params-error", Static).update(Text(str(exc), style="red"))
+            return
+        self.dismiss(values)
+
+    @on(Button.Pressed, "#params-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RunUpdated(Message):
+    def __init__(self, progress: Progress | None, error: str | None = None) -> None:
+        super().__init__()
+        self.progress = progress
+        self.error = error
+
+
+class RunEvent(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class RunbookRunScreen(Screen[None]):
+    """A guided run: steps with their states, the current step, its result, a transcript."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Leave (resumable)", id="opsdeck.runbook.leave"),
+        Binding("enter", "next", "Next step", id="opsdeck.runbook.next"),
+        Binding("a", "auto", "Run to next stop", id="opsdeck.runbook.auto"),
+        Binding("p", "pause", "Pause", id="opsdeck.runbook.pause"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        book: Runbook | None = None,
+        params: dict[str, str] | None = None,
+        resume: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.book = book
+        self.params = params or {}
+        self.resume_id = resume
+        self.runner: RunbookRunner | None = None
+        self.journal: RunJournal | None = None
+        self.progress: Progress | None = None
+        self.auto = False
+        # The step on display: after running one, its result stays until enter shows
+        # the next one (read, run, read the result, move on). None follows the cursor.
+        self.viewing: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("runbook", id="crumbs")
+        with Horizontal(id="runbook-run"):
+            yield DataTable(id="runbook-steps", cursor_type="row")
+            with Vertical(id="runbook-main"):
+                with VerticalScroll(id="runbook-text-box"):
+                    yield Markdown("", id="runbook-text")
+                yield Static("", id="runbook-result")
+                yield Static("", id="runbook-prompt")
+                yield OptionList(id="runbook-choices")
+                yield Input(id="runbook-phrase", placeholder="type the confirmation text")
+                yield RichLog(id="runbook-transcript", wrap=True, markup=False)
+        yield Static("", id="runbook-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        steps = self.query_one("#runbook-steps", DataTable)
+        steps.add_columns(" ", "STEP", "KIND")
+        # enter belongs to the screen (next step); only the answer widgets take focus
+        steps.can_focus = False
+        self.query_one("#runbook-transcript", RichLog).can_focus = False
+        self.query_one("#runbook-text-box", VerticalScroll).can_focus = False
+        self.query_one("#runbook-choices", OptionList).display = False
+        self.query_one("#runbook-phrase", Input).display = False
+        self.journal = _journal()
+        self.open_run()
+
+    def on_unmount(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    # -- workers ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="runbook", exit_on_error=False)
+    async def open_run(self) -> None:
+        from console.runbook.runner import RunbookRunner
+
+        assert self.journal is not None
+        session = self.app.session  # type: ignore[attr-defined]
+        try:
+            if self.resume_id:
+                self.runner = RunbookRunner.resume(
+                    session, self.journal, self.resume_id, on_event=self._on_event
+                )
+            else:
+                assert self.book is not None
+                self.runner = RunbookRunner.start(
+                    session, self.journal, self.book, self.params, on_event=self._on_event
+                )
+            self.post_message(RunUpdated(self.runner.progress()))
+        except Exception as exc:
+            self.post_message(RunUpdated(None, _error_text(exc)))
+
+    @work(exclusive=True, group="runbook", exit_on_error=False)
+    async def advance(self, max_steps: int | None) -> None:
+        if self.runner is None:
+            return
+        try:
+            progress = await self.runner.advance(max_steps=max_steps)
+        except Exception as exc:
+            self.post_message(RunUpdated(None, _error_text(exc)))
+            return
+        self.post_message(RunUpdated(progress))
+
+    def _on_event(self, text: str) -> None:
+        self.post_message(RunEvent(text))
+
+    # -- messages -----------------------------------------------------------------------
+
+    def on_run_event(self, message: RunEvent) -> None:
+        self.query_one("#runbook-transcript", RichLog).write(message.text)
+
+    def on_run_updated(self, message: RunUpdated) -> None:
+        if message.error is not None:
+            self.notify(escape(message.error), title="runbook", severity="error")
+            self.auto = False
+            self._status()
+            return
+        if message.progress is None or self.runner is None:
+            return
+        self.progress = message.progress
+        self.book = self.runner.book
+        self._show()
+        waiting = message.progress.waiting
+        running = message.progress.status in ("running", "paused")
+        if self.auto and running and waiting is None:
+            self.viewing = None
+            self.advance(1)  # one step at a time, so `p` stops after the current one
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def _show(self) -> None:
+        assert self.progress is not None and self.runner is not None and self.book is not None
+        run = self.progress.run
+        crumbs = f"runbooks > {self.book.name} > run {run.id} ({run.status})"
+        self.query_one("#crumbs", Static).update(Text(crumbs))
+        table = self.query_one("#runbook-steps", DataTable)
+        table.clear()
+        current = 0
+        for i, step in enumerate(self.book.steps):
+            rec = self.progress.steps.get(step.id)
+            state = rec.state if rec else "pending"
+            if step.id == run.cursor:
+                current = i
+            table.add_row(Text(STATE_MARK.get(state, "?")), Text(step.title), Text(step.kind))
+        if table.row_count:
+            table.move_cursor(row=current)
+        shown = self._shown_step()
+        if shown is not None:
+            step = self.book.step(shown)
+            header = f"## {step.title}\n\n*{step.kind}*"
+            if step.when is not None:
+                header += f" — when `{step.when.source.strip()}`"
+            self.query_one("#runbook-text", Markdown).update(
+                f"{header}\n\n{self.runner.step_text(step)}"
+            )
+            self.query_one("#runbook-result", Static).update(self._result_text(shown))
+        self._prompt(self.progress.waiting)
+        self._status()
+
+    def _shown_step(self) -> str | None:
+        """The step the operator should read: the cursor, or the last one at the end."""
+        assert self.progress is not None and self.book is not None
+        if self.progress.waiting is not None:
+            return self.progress.waiting.step
+        if self.viewing is not None:
+            return self.viewing
+        if self.progress.run.cursor:
+            return self.progress.run.cursor
+        done = [s.id for s in self.book.steps if s.id in self.progress.steps]
+        return done[-1] if done else self.book.steps[0].id
+
+    def _result_text(self, step_id: str) -> Text:
+        assert self.progress is not None
+        text = Text()
+        waiting = self.progress.waiting
+        if waiting is not None and waiting.plan is not None and waiting.step == step_id:
+            plan = waiting.plan
+            text.append(f"Plan: {plan['action']} {len(plan['calls'])} target(s)", "bold")
+            text.append(f" (engine {plan['engine']})\n")
+            for call in plan["calls"][:20]:
+                text.append(f"  {call['call']}  {call['target']}\n")
+            if len(plan["calls"]) > 20:
+                text.append(f"  … and {len(plan['calls']) - 20} more\n")
+            for warning in plan["warnings"]:
+                text.append(f"  Warning: {warning}\n", "yellow")
+            return text
+        rec = self.progress.steps.get(step_id)
+        if rec is None or rec.state in ("pending", "running"):
+            return Text("not run yet", style="dim")
+        style = {"done": "green", "failed": "red", "skipped": "dim"}.get(rec.state, "")
+        text.append(f"{rec.state}", style)
+        if rec.message:
+            text.append(f": {rec.message}")
+        text.append("\n")
+        result = rec.result
+        for item in (result.get("items") or [])[:10]:
+            evidence = item.get("evidence") or item.get("status") or ""
+            text.append(f"  {item.get('ref')}  {item.get('rule', item.get('version', ''))}  ")
+            text.append(f"{evidence}\n", "dim")
+        if result.get("by_version"):
+            text.append(f"  by version: {json.dumps(result['by_version'])}\n")
+        if result.get("versions"):
+            versions = ", ".join(
+                f"{v['version']}{' (current)' if v['current'] else ''}" for v in result["versions"]
+            )
+            text.append(f"  versions: {versions}\n")
+        for o in (result.get("outcomes") or [])[:10]:
+            text.append(f"  {o['outcome'].upper()} {o['target']} {o['message']}\n")
+        return text
+
+    def _prompt(self, waiting: Waiting | None) -> None:
+        prompt = self.query_one("#runbook-prompt", Static)
+        choices = self.query_one("#runbook-choices", OptionList)
+        phrase = self.query_one("#runbook-phrase", Input)
+        choices.display = False
+        phrase.display = False
+        if waiting is None:
+            status = self.progress.status if self.progress else ""
+            cursor = self.progress.run.cursor if self.progress else None
+            if status == "done":
+                hint = Text("Run finished.", style="green")
+            elif status == "failed" and self.progress is not None:
+                hint = Text(f"Run failed: {self.progress.run.message}", style="red")
+            elif self.viewing is not None and self.viewing != cursor:
+                hint = Text("enter: show the next step · a: run to the next stop", style="dim")
+            else:
+                hint = Text("enter: run this step · a: run to the next stop", style="dim")
+            prompt.update(hint)
+            self.set_focus(None)
+            return
+        prompt.update(Text(waiting.prompt, style="bold"))
+        confirmation = (waiting.plan or {}).get("confirmation")
+        if waiting.kind == "confirm" and confirmation:
+            phrase.value = ""
+            phrase.display = True
+            phrase.focus()
+            return
+        options: list[str] = []
+        if waiting.kind == "decision":
+            options = list(waiting.choices)
+        elif waiting.kind == "confirm":
+            options = ["apply", "cancel"]
+        elif waiting.kind == "manual":
+            options = ["done"]
+        elif waiting.kind == "approval":
+            options = ["check again"]
+        choices.clear_options()
+        choices.add_options([Option(o, id=o) for o in options])
+        choices.display = True
+        choices.highlighted = 0
+        choices.focus()
+
+    def _status(self) -> None:
+        if self.progress is None:
+            return
+        steps = self.progress.steps
+        finished = sum(1 for r in steps.values() if r.state in ("done", "failed", "skipped"))
+        total = len(self.book.steps) if self.book else 0
+        mode = "auto" if self.auto else "step by step"
+        text = f"{finished}/{total} steps · {self.progress.status} · {mode}"
+        self.query_one("#runbook-status", Static).update(Text(text))
+
+    # -- operator input -------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#runbook-choices")
+    def _chosen(self, message: OptionList.OptionSelected) -> None:
+        waiting = self.progress.waiting if self.progress else None
+        if waiting is None or self.runner is None:
+            return
+        choice = str(message.option.id)
+        if waiting.kind == "approval":
+            self._run_one()
+            return
+        answer = {"apply": "yes", "cancel": "no"}.get(choice, choice)
+        self.runner.answer(waiting.step, answer)
+        self._run_one()
+
+    @on(Input.Submitted, "#runbook-phrase")
+    def _typed(self, message: Input.Submitted) -> None:
+        waiting = self.progress.waiting if self.progress else None
+        if waiting is None or self.runner is None:
+            return
+        self.runner.answer(waiting.step, message.value)
+        self._run_one()
+
+    def action_next(self) -> None:
+        if self.progress is None or self.progress.waiting is not None:
+            return
+        cursor = self.progress.run.cursor
+        if self.viewing is not None and self.viewing != cursor and cursor is not None:
+            self.viewing = None  # show the next step before running it
+            self._show()
+            return
+        self._run_one()
+
+    def _run_one(self) -> None:
+        assert self.progress is not None
+        self.viewing = self.progress.run.cursor
+        self.advance(1)
+
+    def action_auto(self) -> None:
+        self.auto = True
+        self.viewing = None
+        self._status()
+        if self.progress is not None and self.progress.waiting is None:
+            self.advance(1)
+
+    def action_pause(self) -> None:
+        self.auto = False
+        self._status()
+        self.notify("paused: the run stops after the current step", timeout=3)
+
+    def action_leave(self) -> None:
+        run = self.progress.run.id if self.progress else self.resume_id
+        if run and self.progress and self.progress.status not in ("done", "failed"):
+            self.notify(f"run {run} kept; resume it from :runbooks", timeout=4)
+        self.app.pop_screen()
+
+
+def _error_text(exc: BaseException) -> str:
+    from console.errors import OpsdeckError
+
+    if isinstance(exc, OpsdeckError):
+        return f"{exc.title}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
