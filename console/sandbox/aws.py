@@ -17,6 +17,7 @@ This module imports boto3 only inside functions (CLI start-up).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -165,3 +166,107 @@ def clients(endpoint: str, region: str = REGION) -> tuple[Any, Any]:
         session.client("stepfunctions", endpoint_url=endpoint),
         session.client("sqs", endpoint_url=endpoint),
     )
+
+
+# -- lifecycle (called by `opsdeck sandbox up|down|status`) ------------------------------
+
+STATE_FILE = "aws.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return b"moto" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _read(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads((data_dir / STATE_FILE).read_text())
+        return state
+    except (OSError, ValueError):
+        return None
+
+
+def status(data_dir: Path) -> dict[str, Any] | None:
+    """{"pid", "port", "endpoint", "demo_ids"} of the running moto_server, else None."""
+    state = _read(data_dir)
+    if state is None or not _alive(int(state.get("pid", 0))):
+        return None
+    return state
+
+
+def up(data_dir: Path, timeout: float = 30.0) -> dict[str, Any]:
+    """Start moto_server (on the previous port when free) and seed the demo; idempotent.
+
+    moto keeps everything in memory, so a restarted server is seeded afresh.
+    """
+    from console.sandbox.devserver import free_port
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    running = status(data_dir)
+    if running is not None:
+        return running
+    previous = _read(data_dir) or {}
+    port = int(previous.get("port", 0))
+    if not port or not _port_free(port):
+        port = free_port()
+    proc = start_moto(port, data_dir / "moto.log", timeout)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        ids = seed_demo(*clients(endpoint))
+    except Exception as e:
+        proc.kill()
+        raise BackendUnavailable("moto_server", endpoint, f"seeding failed: {e}") from None
+    state = {"pid": proc.pid, "port": port, "endpoint": endpoint, "demo_ids": ids}
+    tmp = data_dir / f"{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(data_dir / STATE_FILE)
+    return state
+
+
+def down(data_dir: Path) -> bool:
+    """Stop moto_server; True if it was running."""
+    state = status(data_dir)
+    if state is None:
+        return False
+    from console.sandbox.devserver import stop_process
+
+    return bool(stop_process(int(state["pid"])))
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def summary(state: dict[str, Any]) -> str:
+    ids = state.get("demo_ids", {})
+    lines = [f"  Step Functions: {state['endpoint']}  (moto_server, engine `stepfunctions`)"]
+    for kind in ("succeed", "fail", "wait"):
+        arn = ids.get(f"{kind}_execution", "")
+        if arn:
+            scope, name = arn.split(":execution:", 1)[-1].rsplit(":", 1)
+            lines.append(f"    stepfunctions:{scope}/{name}")
+    return "\n".join(lines)
+
+
+def try_up(data_dir: Path) -> dict[str, Any] | None:
+    """``up`` for `opsdeck sandbox up`: a failure is a note, never the end of the sandbox
+    (Temporal still works without the Step Functions part)."""
+    import sys
+
+    try:
+        return up(data_dir)
+    except (OSError, BackendUnavailable) as e:
+        print(f"Step Functions sandbox not started: {e}", file=sys.stderr)
+        return None
