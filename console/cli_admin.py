@@ -244,8 +244,14 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
     state = sandbox.up(sandbox_dir())
     settings = dict(sandbox.context_settings(state))
     settings.setdefault("name", settings.get("kind", "temporal"))
-    config = upsert_context("sandbox", [settings], path=_config_path(args))
+    from console.sandbox import aws  # moto_server + demo state machines (Step Functions)
+
+    aws_state = aws.try_up(sandbox_dir())
+    engines = [settings] + ([aws.engine_settings(aws_state["endpoint"])] if aws_state else [])
+    config = upsert_context("sandbox", engines, path=_config_path(args))
     _print_state(args, state, True)
+    if aws_state and output_format(args) == "table":
+        print(aws.summary(aws_state))
     note = "current context" if config.current_context == "sandbox" else "context"
     print(f"Wrote the `sandbox` {note} to {config.path}.", file=sys.stderr)
     return 0
@@ -253,6 +259,9 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_down(args: argparse.Namespace) -> int:
     _sandbox().down(sandbox_dir())
+    from console.sandbox import aws
+
+    aws.down(sandbox_dir())
     print("Sandbox stopped.", file=sys.stderr)
     return 0
 

@@ -38,7 +38,8 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         assert state["data_dir"] == str(tmp_path / "data" / "opsdeck" / "sandbox")
         config = yaml.safe_load(config_file.read_text())
         assert config["current-context"] == "sandbox"
-        (engine,) = config["contexts"]["sandbox"]["engines"]
+        engine, sfn = config["contexts"]["sandbox"]["engines"]
+        assert sfn["kind"] == "stepfunctions" and sfn["endpoint-url"].startswith("http://127.")
         assert engine["address"] == f"127.0.0.1:{state['grpc_port']}"
         assert engine["http-address"] == f"127.0.0.1:{state['http_port']}"
 
@@ -51,7 +52,7 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, ids
         status = opsdeck("sandbox", "status")
-        assert status.returncode == 0 and "Sandbox is running" in status.stdout
+        assert status.returncode == 0 and "Sandbox running" in status.stdout
 
         # a second `up` keeps the user's other contexts and comments
         text = config_file.read_text().replace(
