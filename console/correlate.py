@@ -324,7 +324,7 @@ async def correlate(
                 )
                 for one in matrix:
                     series_found.append((name, query, one))
-                    label = _labels_text(one.labels)
+                    label = labels_text(one.labels)
                     for sample in one.samples:
                         items.append(
                             TimelineItem(
@@ -343,7 +343,7 @@ async def correlate(
                             exemplar.time,
                             "exemplar",
                             name,
-                            f"{_labels_text(exemplar.series)} = {exemplar.value:g}",
+                            f"{labels_text(exemplar.series)} = {exemplar.value:g}",
                             trace_id=exemplar.trace_id,
                             details={"query": query, "matches": exemplar.trace_id in trace_ids},
                         )
@@ -399,7 +399,7 @@ async def correlate(
 _TRACE_KINDS = (IdKind.TRACEPARENT, IdKind.JAEGER_UBER_TRACE_ID, IdKind.TRACE_ID)
 
 
-def _labels_text(labels: Mapping[str, str]) -> str:
+def labels_text(labels: Mapping[str, str]) -> str:
     name = labels.get("__name__", "")
     rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
     return f"{name}{{{rest}}}" if rest else name or "{}"
