@@ -145,6 +145,15 @@ class OpsdeckApp(App[int]):
         if self.screen is screen and isinstance(screen, ExecutionsScreen):
             screen.action_command()
 
+    def open_correlation(self, context_id: str) -> None:
+        """`:corr ID` / `c`: the correlation view (`:ctx` already switches contexts)."""
+        if not context_id.strip():
+            self.notify("usage: :corr ID (trace id, traceparent, execution ref...)")
+            return
+        from console.tui.screens.correlate import CorrelationScreen
+
+        self.push_screen(CorrelationScreen(context_id.strip()))
+
     # -- remediation ----------------------------------------------------------------
 
     def start_action(

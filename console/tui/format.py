@@ -108,12 +108,15 @@ COMMAND_ALIASES = {
     "filter": "filter",
     "runbooks": "runbooks",
     "rb": "runbooks",
+    "corr": "corr",
+    "correlate": "corr",
 }
 
 COMMAND_HELP = {
     "all": "show all executions (leave stuck-only mode)",
     "stuck": "show stuck executions only, with rule and evidence",
     "ctx NAME": "switch to another context of the config file",
+    "corr ID": "correlate a trace id, traceparent, execution ref or workflow id",
     "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",

@@ -77,6 +77,7 @@ class ExecutionScreen(Screen[None]):
         Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
         Binding("S", "signal", "Signal", id="opsdeck.signal"),
         Binding("b", "rollback", "Roll back to version", show=False, id="opsdeck.rollback"),
+        Binding("c", "correlate", "Correlate", show=False, id="opsdeck.detail-correlate"),
         Binding("q", "back", "Back", show=False, id="opsdeck.detail-quit"),
     ]
 
@@ -136,6 +137,9 @@ class ExecutionScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.load()
+
+    def action_correlate(self) -> None:
+        self.opsdeck.open_correlation(str(self.ref))
 
     def on_data_changed(self, _: DataChanged) -> None:
         self.action_reload()

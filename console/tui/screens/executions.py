@@ -81,6 +81,7 @@ class ExecutionsScreen(Screen[None]):
         Binding("space", "mark", "Mark", id="opsdeck.mark"),
         Binding("ctrl+space", "mark_range", "Mark range", show=False, id="opsdeck.mark-range"),
         Binding("s", "toggle_stuck", "Stuck only", id="opsdeck.stuck"),
+        Binding("c", "correlate", "Correlate", show=False, id="opsdeck.correlate"),
         Binding("r", "retry", "Retry", id="opsdeck.retry"),
         Binding("a", "retry_activity", "Retry activities", show=False, id="opsdeck.retry-activity"),
         Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
@@ -351,6 +352,11 @@ class ExecutionsScreen(Screen[None]):
 
         self.app.push_screen(ExecutionScreen(row.execution))
 
+    def action_correlate(self) -> None:
+        row = self.current_row
+        if row is not None:
+            self.opsdeck.open_correlation(str(row.execution.ref))
+
     def action_mark(self) -> None:
         row = self.current_row
         if row is None:
@@ -458,6 +464,8 @@ class ExecutionsScreen(Screen[None]):
             from console.tui.screens.runbook import open_runbooks
 
             open_runbooks(self.app, command.argument)
+        elif command.name == "corr":
+            self.opsdeck.open_correlation(command.argument)
 
     def _set_refresh(self, argument: str) -> None:
         app = self.opsdeck
