@@ -405,8 +405,21 @@ class RabbitDrain:
                 self._publish(send)
         for send in sends:
             channel._impl.basic_ack(send.message.handle[0])
+        self._coalesce_output()
         channel.tx_commit()
         on_confirmed()
+
+    def _coalesce_output(self) -> None:
+        """One socket write for the whole batch instead of one per frame (3 per message).
+
+        Reaches into pika's transport; if that ever changes, this just does nothing.
+        """
+        transport = getattr(getattr(self._connection, "_impl", None), "_transport", None)
+        buffers = getattr(transport, "_tx_buffers", None)
+        if buffers is not None and len(buffers) > 1:
+            joined = b"".join(buffers)
+            buffers.clear()
+            buffers.append(joined)
 
     def remove(self, messages: Sequence[QueueMessage]) -> None:
         channel = self._open()
