@@ -33,8 +33,8 @@ import pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.rabbitmq import RabbitDeadLetterQueues  # noqa: E402
-from console.actions.drain import Drain, DrainSpec  # noqa: E402
+from adapters.rabbitmq import RabbitDeadLetterQueues
+from console.actions.drain import Drain, DrainSpec
 
 
 def connect() -> pika.BlockingConnection:
