@@ -19,6 +19,8 @@ from console.errors import ConfigError
 from console.model_telemetry import LogLine
 from console.ports import SecretResolver
 
+_RE2_SPECIAL = re.compile(r"[\\.+*?()|\[\]{}^$]")
+
 
 class LokiSource(HttpSource):
     kind = "loki"
@@ -46,7 +48,7 @@ class LokiSource(HttpSource):
     def logql(self, needles: Sequence[str]) -> str:
         if not needles:
             return self.selector
-        pattern = "|".join(re.escape(n) for n in needles)
+        pattern = "|".join(_RE2_SPECIAL.sub(r"\\\g<0>", n) for n in needles)
         quoted = pattern.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.selector} |~ "{quoted}"'
 
