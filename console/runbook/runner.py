@@ -136,6 +136,7 @@ class RunbookRunner:
         self.run = run
         self.on_event = on_event
         self.events: list[str] = []
+        self._metric_sources: Mapping[str, Any] | None = None
 
     # -- starting ----------------------------------------------------------------------
 
@@ -191,6 +192,19 @@ class RunbookRunner:
             )
         book = parse_runbook(run.source, run.path)
         return cls(session, journal, book, run, on_event=on_event)
+
+    def metric_sources(self) -> Mapping[str, Any]:
+        """The context's MetricSources (Prometheus), built on first use; tests may preset."""
+        if self._metric_sources is None:
+            from console.correlate import build_sources
+            from console.ports import MetricSource
+            from console.session import resolve_secret
+
+            built = build_sources(self.session.context, resolve_secret)
+            self._metric_sources = {
+                n: src for n, src in built.items() if isinstance(src, MetricSource)
+            }
+        return self._metric_sources
 
     # -- answers -----------------------------------------------------------------------
 
@@ -351,16 +365,20 @@ class RunbookRunner:
         self, step: Step, record: StepRecord | None, scope: Mapping[str, Any]
     ) -> tuple[dict[str, Any], str]:
         args = {k: self.render(v, scope) for k, v in step.args.items()}
-        result = await run_check(self.session, self.run.engine, step.query or "", args)
+        if step.query == "promql":
+            result = await run_promql(self.metric_sources(), args)
+        else:
+            result = await run_check(self.session, self.run.engine, step.query or "", args)
         ok = True
         if step.expect is not None:
             ok = bool(evaluate(step.expect.node, {**scope, "result": result}))
         result["ok"] = ok
-        summary = (
-            f"{result['count']} found"
-            if step.query != "versions"
-            else (f"current {result['current']}")
-        )
+        if step.query == "versions":
+            summary = f"current {result['current']}"
+        elif step.query == "promql":
+            summary = f"value {result['value']} ({result['count']} series)"
+        else:
+            summary = f"{result['count']} found"
         if not ok:
             raise StepFailed(f"{summary}; expected {step.expect.source.strip()!r}", result)  # type: ignore[union-attr]
         return result, summary
@@ -667,6 +685,38 @@ async def run_check(
         result["current"] = current[0] if current else None
         result["count"] = len(versions)
     return result
+
+
+async def run_promql(sources: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """A PromQL range query over ``window`` (default 5m); ``value`` is the newest sample
+    of the first series (None without data), ``series`` each series' labels and value."""
+    from datetime import UTC, datetime
+
+    expr = str(args.get("expr") or "")
+    if not expr:
+        raise StepFailed("a promql check needs args.expr")
+    name = args.get("source")
+    if not sources:
+        raise Unsupported("the context has no metric source (add a prometheus source)")
+    if name:
+        if name not in sources:
+            raise StepFailed(f"args.source: no metric source {name!r} ({', '.join(sources)})")
+        source = sources[name]
+    elif len(sources) == 1:
+        source = next(iter(sources.values()))
+    else:
+        raise StepFailed(f"several metric sources ({', '.join(sources)}): set args.source")
+    window = parse_duration(str(args.get("window") or "5m")) or timedelta(minutes=5)
+    end = datetime.now(UTC)
+    step = max(1.0, window.total_seconds() / 60)
+    found = await source.query_range(expr, end - window, end, step)
+    series = []
+    for s in found:
+        latest = s.samples[-1].value if s.samples else None
+        series.append({"labels": dict(s.labels), "value": latest})
+    value = series[0]["value"] if series else None
+    return {"count": len(series), "refs": [], "items": [], "by_version": {}, "builds": [],
+            "current": None, "versions": [], "value": value, "series": series}  # fmt: skip
 
 
 async def _hold_forever(marker: Any) -> None:

@@ -16,14 +16,25 @@ from console.errors import UsageError
 from console.runbook.template import Node, Template
 
 STEP_KINDS = ("check", "action", "decision", "approval", "manual")
-CHECK_QUERIES = ("find_stuck", "count", "list", "versions")
+CHECK_QUERIES = ("find_stuck", "count", "list", "versions", "promql")
 ACTION_KINDS = ("retry", "cancel", "terminate", "signal", "rollback")
 PARAM_TYPES = ("string", "int", "float", "bool", "duration", "choice", "list")
 ON_FAILURE = ("stop", "continue", "goto")
 
 # What `steps.<id>.<field>` may read, by step kind; every step also has `state`.
 RESULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "check": ("count", "refs", "items", "by_version", "builds", "current", "versions", "ok"),
+    "check": (
+        "count",
+        "refs",
+        "items",
+        "by_version",
+        "builds",
+        "current",
+        "versions",
+        "value",
+        "series",
+        "ok",
+    ),
     "action": (
         "done",
         "failed",

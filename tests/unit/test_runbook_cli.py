@@ -46,7 +46,7 @@ def test_list_and_show_find_shipped_and_user_runbooks(
     assert "unknown step kind" in rows["bad"]["error"]
     assert main(["runbook", "show", "bad-deploy-rollback", "-o", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [s["kind"] for s in data["steps"]][:3] == ["check", "check", "decision"]
+    assert [s["kind"] for s in data["steps"]][:4] == ["check", "check", "check", "decision"]
     assert main(["runbook", "show", "nope"]) == 1
     assert "no runbook 'nope'" in capsys.readouterr().err
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -268,3 +269,48 @@ async def test_production_needs_the_typed_phrase_not_yes(tmp_path: Path) -> None
     runner.answer("retry", "wf-0")
     progress = await runner.advance()
     assert progress.status == "done" and len(engine.applied) == 1
+
+
+PROMQL_BOOK = """\
+name: t3
+title: Error rate
+steps:
+  - id: errors
+    kind: check
+    text: Error rate over 10 minutes.
+    query: promql
+    args: {expr: "sum(rate(errors_total[5m]))", window: 10m}
+    expect: result.value < 0.05
+"""
+
+
+class FakeMetrics:
+    name = "prom"
+    kind = "prometheus"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.asked: list[tuple[str, float]] = []
+
+    async def query_range(self, query: str, start: Any, end: Any, step: float) -> list[Any]:
+        from console.model_telemetry import MetricSample, MetricSeries
+
+        self.asked.append((query, (end - start).total_seconds()))
+        return [MetricSeries({"job": "orders"}, (MetricSample(end, self.value),))]
+
+
+@pytest.mark.parametrize(("value", "status"), [(0.01, "done"), (0.2, "failed")])
+async def test_promql_check_with_expectation(tmp_path: Path, value: float, status: str) -> None:
+    session = make(tmp_path)
+    runner = RunbookRunner.start(
+        session, RunJournal(tmp_path / "runs.db"), parse_runbook(PROMQL_BOOK, "t3.yaml"), {}
+    )
+    metrics = FakeMetrics(value)
+    runner._metric_sources = {"prom": metrics}
+    progress = await runner.advance()
+    assert progress.status == status
+    assert progress.steps["errors"].result["value"] == value
+    assert progress.steps["errors"].result["series"] == [
+        {"labels": {"job": "orders"}, "value": value}
+    ]
+    assert metrics.asked == [("sum(rate(errors_total[5m]))", 600.0)]
