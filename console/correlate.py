@@ -49,7 +49,7 @@ GROUP = "opsdeck.sources"
 Source = TraceSource | MetricSource | LogSource
 _TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
 _HEX32 = re.compile(r"\b[0-9a-fA-F]{32}\b")
-_WORKFLOW_ATTRS = ("temporalWorkflowID", "temporal.workflow.id", "workflow_id", "workflowId")
+WORKFLOW_ATTRS = ("temporalWorkflowID", "temporal.workflow.id", "workflow_id", "workflowId")
 MAX_TRACES = 5
 MAX_EVENTS = 1000
 
@@ -373,7 +373,7 @@ async def correlate(
     # 3. from a trace to its executions
     known = {ExecutionRef.parse(r).workflow_id for r in executions}
     for span in spans:
-        for key in _WORKFLOW_ATTRS:
+        for key in WORKFLOW_ATTRS:
             value = span.attributes.get(key)
             if value and str(value) not in known:
                 known.add(str(value))

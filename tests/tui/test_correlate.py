@@ -28,6 +28,7 @@ from tests.tui.conftest import make_app, settle, until
 from tests.tui.fakes import NOW, FakeEngine, stub_session
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+OTHER_TRACE = "aaaabbbbccccddddeeeeffff00001111"
 START = NOW - timedelta(minutes=2)  # order-1 started two minutes before NOW
 
 
@@ -117,7 +118,10 @@ class Metrics:
     async def query_exemplars(
         self, query: str, start: datetime, end: datetime
     ) -> Sequence[Exemplar]:
-        return [Exemplar(START + timedelta(seconds=45), 2.4, {"trace_id": TRACE})]
+        return [
+            Exemplar(START + timedelta(seconds=45), 2.4, {"trace_id": TRACE}),
+            Exemplar(START + timedelta(seconds=60), 1.9, {"trace_id": OTHER_TRACE}),
+        ]
 
     async def close(self) -> None:
         pass
@@ -244,3 +248,34 @@ def test_correlation_snapshot(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(130, 32), run_before=run_before)
+
+
+async def test_enter_on_a_span_or_an_exemplar_pivots() -> None:
+    from textual.widgets import TabbedContent
+
+    app = traced_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.open_correlation(f"00-{TRACE}-00f067aa0ba902b7-01")
+        screen = await loaded(pilot)
+        screen.query_one(TabbedContent).active = "corr-tab-spans"
+        await pilot.pause()
+        spans = screen.query_one("#corr-spans", DataTable)
+        spans.focus()
+        spans.move_cursor(row=2)  # ChargeCard, which names its workflow
+        await pilot.press("enter")
+        pivot = await loaded(pilot)
+        assert pivot is not screen and pivot.context_id == "order-1"
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, "back to the trace")
+
+        screen.query_one(TabbedContent).active = "corr-tab-metrics"
+        await pilot.pause()
+        exemplars = screen.query_one("#corr-exemplars", DataTable)
+        marks = [str(exemplars.get_row_at(i)[0]) for i in range(exemplars.row_count)]
+        assert marks == ["★", "·"]  # ours, then another trace's
+        exemplars.focus()
+        exemplars.move_cursor(row=1)
+        await pilot.press("enter")
+        other = await loaded(pilot)
+        assert other.context_id == OTHER_TRACE

@@ -32,10 +32,12 @@ from textual.widgets import (
     TabPane,
 )
 
+from console.correlate import WORKFLOW_ATTRS
 from console.tui.format import clock_time
 
 if TYPE_CHECKING:
     from console.correlate import Correlation
+    from console.model_telemetry import Span
     from console.tui.app import OpsdeckApp
 
 BAR_WIDTH = 32
@@ -49,8 +51,8 @@ class CorrelationLoaded(Message):
         self.error = error
 
 
-def waterfall_rows(result: Correlation) -> list[tuple[Text, str, Text]]:
-    """(indented name, duration, bar) per span, parents before children."""
+def waterfall_rows(result: Correlation) -> list[tuple[Text, str, Text, Span]]:
+    """(indented name, duration, bar, span) per span, parents before children."""
     from console.correlate import span_tree
 
     rows = span_tree(result.spans)
@@ -73,7 +75,7 @@ def waterfall_rows(result: Correlation) -> list[tuple[Text, str, Text]]:
             length = (span.duration.total_seconds() if span.duration else 0) / total * BAR_WIDTH
             bar.append(" " * min(offset, BAR_WIDTH - 1))
             bar.append("█" * max(1, int(length)), style="red" if span.error else "cyan")
-        out.append((label, took, bar))
+        out.append((label, took, bar, span))
     return out
 
 
@@ -206,7 +208,7 @@ class CorrelationScreen(Screen[None]):
     def _fill_timeline(self, result: Correlation) -> None:
         table = self.query_one("#corr-timeline", DataTable)
         table.clear()
-        self._pivots.clear()
+        self._pivots.clear()  # timeline first: spans and exemplars add theirs after
         for index, item in enumerate(result.timeline):
             style = "bold red" if item.error else ""
             when = clock_time(item.time) if item.time else "?"
@@ -225,8 +227,14 @@ class CorrelationScreen(Screen[None]):
     def _fill_spans(self, result: Correlation) -> None:
         table = self.query_one("#corr-spans", DataTable)
         table.clear()
-        for label, took, bar in waterfall_rows(result):
-            table.add_row(label, took, bar)
+        for index, (label, took, bar, span) in enumerate(waterfall_rows(result)):
+            key = f"span-{index}"
+            workflow = next(
+                (str(span.attributes[k]) for k in WORKFLOW_ATTRS if span.attributes.get(k)), None
+            )
+            if workflow:
+                self._pivots[key] = workflow
+            table.add_row(label, took, bar, key=key)
 
     def _fill_logs(self) -> None:
         if self.result is None:
@@ -248,25 +256,38 @@ class CorrelationScreen(Screen[None]):
             values = [s.value for s in series.samples]
             widgets.append(Label(Text(f"{source}: {labels_text(series.labels)}  [{query}]")))
             widgets.append(Sparkline(values or [0.0], summary_function=max, classes="corr-spark"))
-        marks = Text()
-        for source, exemplar in result.exemplars:
-            match = exemplar.trace_id in result.trace_ids
-            marks.append("★ " if match else "· ", style="bold yellow" if match else "dim")
-            marks.append(f"{clock_time(exemplar.time)} {source} value {exemplar.value:g}")
-            marks.append(f" trace {exemplar.trace_id or '?'}\n", style="bold" if match else "")
         if result.exemplars:
-            widgets.append(Label("Exemplars", classes="section"))
-            widgets.append(Static(marks))
+            widgets.append(Label("Exemplars (Enter: open the trace)", classes="section"))
+            widgets.append(DataTable(id="corr-exemplars", cursor_type="row"))
         if not widgets:
             widgets.append(Label("no metric sources, or no samples in the window"))
         box.mount_all(widgets)
+        if not result.exemplars:
+            return
+        table = self.query_one("#corr-exemplars", DataTable)
+        for label in ("", "TIME", "SOURCE", "VALUE", "TRACE"):
+            table.add_column(label)
+        for index, (source, exemplar) in enumerate(result.exemplars):
+            match = exemplar.trace_id in result.trace_ids
+            key = f"ex-{index}"
+            if exemplar.trace_id and not match:
+                self._pivots[key] = exemplar.trace_id
+            table.add_row(
+                Text("★" if match else "·", style="bold yellow" if match else "dim"),
+                clock_time(exemplar.time),
+                Text(source, style="cyan"),
+                f"{exemplar.value:g}",
+                Text(exemplar.trace_id or "?", style="bold" if match else ""),
+                key=key,
+            )
 
     @on(Input.Changed, "#corr-search")
     def _search_changed(self, _: Input.Changed) -> None:
         self._fill_logs()
 
-    @on(DataTable.RowSelected, "#corr-timeline")
+    @on(DataTable.RowSelected)
     def _pivot(self, message: DataTable.RowSelected) -> None:
+        """Enter on a timeline row, a span or an exemplar: its execution or trace."""
         target = self._pivots.get(str(message.row_key.value))
         if target:
             self.app.push_screen(CorrelationScreen(target))
