@@ -439,7 +439,11 @@ class _Checker:
                 )
             extra["action"] = action
             if "targets" in fields:
-                extra["targets"] = self.template(fields["targets"][1], f"{label}.targets", ctx)
+                tn = fields["targets"][1]
+                if isinstance(tn, self.yaml.SequenceNode):
+                    extra["targets"] = self.templated_value(tn, f"{label}.targets", ctx)
+                else:
+                    extra["targets"] = self.template(tn, f"{label}.targets", ctx)
             elif action != "rollback":
                 self.problem(node, f"{label}.targets", "missing required field")
             extra["params"] = self.templated_map(fields, "params", label, ctx)

@@ -459,7 +459,10 @@ class RunbookRunner:
         raw = self.render(step.targets, scope) if step.targets is not None else []
         if isinstance(raw, str):
             raw = [t for t in raw.replace(",", " ").split() if t]
-        for text in raw or []:
+        flat: list[Any] = []
+        for item in raw or []:  # a list entry may itself render to a list
+            flat.extend(item if isinstance(item, list) else [item])
+        for text in flat:
             try:
                 targets.append(ExecutionRef.parse(str(text)))
             except ValueError as exc:

@@ -138,7 +138,7 @@ class Step:
     expect: Condition | None = None
     # action
     action: str | None = None
-    targets: Template | None = None
+    targets: Template | list[Any] | None = None  # one template, or a list of refs/templates
     params: Mapping[str, Template | Any] = field(default_factory=dict)
     reason: Template | None = None
     # decision: choice -> next step id ("next": the following step, "end": finish)

@@ -17,6 +17,7 @@ from console.audit import AuditJournal, default_audit_path
 from console.runbook.journal import RunJournal, default_journal_path
 from console.runbook.runner import TEST_HOLD_ENV
 from console.sandbox.devserver import DevServer
+from tests.conftest import Demo
 
 from .test_cli_executions import OPSDECK, opsdeck
 
@@ -96,8 +97,9 @@ def run_until_held(args: list[str], config: Path, hold: str) -> str:
     ids=["killed-between-the-actions", "killed-after-apply-before-journaling-done"],
 )
 async def test_killed_run_resumes_without_repeating_an_action(
-    tmp_path: Path, config: Path, temporal_server: DevServer, hold: str
+    tmp_path: Path, config: Path, temporal_server: DevServer, demo: Demo, hold: str
 ) -> None:
+    """``demo``: a server that already answers (the bare fixture may still be starting)."""
     client = await Client.connect(temporal_server.address, namespace="default")
     ids = [f"rb-kill-{uuid.uuid4().hex[:8]}-{n}" for n in ("a", "b")]
     for wid in ids:

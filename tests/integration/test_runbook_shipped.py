@@ -36,8 +36,7 @@ pytestmark = pytest.mark.integration
 CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
 
 
-@pytest.fixture
-def config(tmp_path: Path, temporal_server: DevServer) -> Path:
+def write_config(tmp_path: Path, server: DevServer) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         f"""\
@@ -47,12 +46,17 @@ contexts:
   local:
     engines:
       - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
+        address: {server.address}
+        http-address: {server.http_address}
         namespace: default
 """
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, temporal_server: DevServer) -> Path:
+    return write_config(tmp_path, temporal_server)
 
 
 @pytest.fixture
