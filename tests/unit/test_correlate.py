@@ -203,3 +203,12 @@ async def test_from_a_trace_to_its_executions() -> None:
 async def test_trace_source_without_a_trace_id_is_skipped() -> None:
     result = await correlate("order-7", sources={"jaeger": FakeTraces("jaeger")})
     assert [(s.source, s.status) for s in result.statuses] == [("jaeger", "skipped")]
+
+
+def test_trace_ids_in_search_attributes_and_memo() -> None:
+    from console.correlate import trace_ids_in
+
+    assert trace_ids_in({"TraceId": TRACE.upper(), "CustomerId": "0" * 31 + "1"}) == [TRACE]
+    assert trace_ids_in({"headers": {"traceparent": TRACEPARENT}}) == [TRACE]
+    assert trace_ids_in({"note": f"see {TRACEPARENT}"}) == [TRACE]
+    assert trace_ids_in({"OrderId": "4bf92f3577b34da6a3ce929d0e0e4736"}) == []
