@@ -222,8 +222,8 @@ class LogicAppsEngine:
         # One status filters server-side; several are filtered here.
         server_status = wanted[0] if len(wanted) == 1 else None
         keep = set(wanted) if len(wanted) > 1 else set()
-        if ExecutionStatus.RUNNING in query.statuses and len(wanted) == 1:
-            keep, server_status = {"Running", "Waiting"}, None
+        if ExecutionStatus.RUNNING in query.statuses:  # Waiting is running too
+            keep, server_status = {*wanted, "Waiting"}, None
         remaining = query.limit
         top = max(1, min(query.page_size, 250, remaining or 250))
         workflows = await self.workflows()

@@ -203,7 +203,7 @@ class Client:
         if isinstance(exc, bx.ClientError):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
-            message = str(error.get("Message", "")) or code
+            message = _one_line(str(error.get("Message", "")) or code)
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in _AUTH_CODES or status in (401, 403):
                 return NotAuthorized(
@@ -217,6 +217,18 @@ class Client:
         if isinstance(exc, bx.BotoCoreError):
             return BackendUnavailable(BACKEND, where, str(exc))
         return BackendError(f"{BACKEND} {_action(operation)}: {type(exc).__name__}: {exc}")
+
+
+def _one_line(message: str) -> str:
+    """A backend message fit for one line: HTML error pages become their title."""
+    if "<html" in message.lower() or "<!doctype" in message.lower():
+        start = message.lower().find("<title>")
+        end = message.lower().find("</title>")
+        if 0 <= start < end:
+            return message[start + 7 : end].strip()
+        return "HTML error page"
+    line = " ".join(message.split())
+    return line if len(line) <= 300 else f"{line[:297]}..."
 
 
 def _is_loopback(url: str | None) -> bool:

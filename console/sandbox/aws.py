@@ -9,7 +9,9 @@ each, so Step Functions can be tried without an AWS account:
 - ``opsdeck-demo-wait``: waits on a callback task token (``sqs:sendMessage
   .waitForTaskToken``) that nobody answers, so it stays RUNNING and shows as stuck.
   moto cannot run activity tasks (GetActivityTask is missing), so the "waiting worker"
-  demo is a callback task, which is the same situation for an operator.
+  demo is a callback task, which is the same situation for an operator;
+- ``opsdeck-demo-sleep``: a one-hour Wait state, to try cancel/terminate on (moto
+  cannot stop a run blocked on a callback: its status stays RUNNING).
 
 This module imports boto3 only inside functions (CLI start-up).
 """
@@ -31,6 +33,7 @@ REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/opsdeck-demo"
 PREFIX = "opsdeck-demo-"
 SUCCEED, FAIL, WAIT = f"{PREFIX}succeed", f"{PREFIX}fail", f"{PREFIX}wait"
+SLEEP = f"{PREFIX}sleep"
 CALLBACK_QUEUE = "opsdeck-demo-callbacks"
 ALIAS = "live"
 
@@ -67,6 +70,11 @@ def definitions(queue_url: str) -> dict[str, dict[str, Any]]:
                     "End": True,
                 }
             },
+        },
+        SLEEP: {
+            "Comment": "opsdeck demo: sleeps an hour (try cancel on it)",
+            "StartAt": "Sleep",
+            "States": {"Sleep": {"Type": "Wait", "Seconds": 3600, "End": True}},
         },
     }
 
@@ -252,7 +260,7 @@ def _port_free(port: int) -> bool:
 def summary(state: dict[str, Any]) -> str:
     ids = state.get("demo_ids", {})
     lines = [f"  Step Functions: {state['endpoint']}  (moto_server, engine `stepfunctions`)"]
-    for kind in ("succeed", "fail", "wait"):
+    for kind in ("succeed", "fail", "wait", "sleep"):
         arn = ids.get(f"{kind}_execution", "")
         if arn:
             scope, name = arn.split(":execution:", 1)[-1].rsplit(":", 1)

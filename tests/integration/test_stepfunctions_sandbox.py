@@ -6,7 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.stepfunctions import StepFunctionsEngine
-from console.model import ExecutionStatus, ListQuery, StuckRule, StuckRules
+from console.model import (
+    ActionKind,
+    ActionRequest,
+    ExecutionStatus,
+    ListQuery,
+    Outcome,
+    StuckRule,
+    StuckRules,
+)
 from console.sandbox import aws
 from tests.conftest import eventually
 
@@ -32,11 +40,17 @@ async def test_sandbox_aws_up_seeds_and_down_stops(tmp_path: Path) -> None:
             aws.SUCCEED: ExecutionStatus.COMPLETED,
             aws.FAIL: ExecutionStatus.FAILED,
             aws.WAIT: ExecutionStatus.RUNNING,
+            aws.SLEEP: ExecutionStatus.RUNNING,
         }
         rules = StuckRules(no_progress=timedelta(0), enabled=frozenset({StuckRule.WAITING_ON_TASK}))
         hits = [h async for h in engine.find_stuck(rules)]
         assert [h.execution.workflow_type for h in hits] == [aws.WAIT]
         assert "stepfunctions:opsdeck-demo-wait/wait-" in aws.summary(state)
+        # the sleeping demo can be cancelled for real (a Wait state, unlike a callback)
+        [sleeping] = [e async for e in engine.list(ListQuery(workflow_type=aws.SLEEP))]
+        plan = await engine.plan(ActionRequest(ActionKind.CANCEL, (sleeping.ref,)))
+        [outcome] = [o async for o in engine.apply(plan, "sandbox-cancel")]
+        assert outcome.outcome is Outcome.OK, outcome.message
     finally:
         assert aws.down(tmp_path)
     assert aws.status(tmp_path) is None
