@@ -16,6 +16,7 @@ Nothing imports boto3 or connects until the first call.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from console.model import (
 )
 from console.ports import SecretResolver
 
+STUCK_PARALLEL = 8  # executions checked at once by find_stuck
 NEWEST_EVENTS = 20  # newest history events read by describe and the stuck scan
 _MEMO_KEYS = (
     "redriveCount", "redriveStatus", "redriveStatusReason", "redriveDate",
@@ -327,9 +329,21 @@ class StepFunctionsEngine:
             page_size=base.page_size,
         )
         now = datetime.now(UTC)
-        async for execution in self.list(running):
-            for hit in await check(self, execution, rules, now):
-                yield hit
+        batch: builtins.list[Execution] = []
+        listed = self.list(running)
+        while True:
+            execution = await anext(listed, None)
+            if execution is not None:
+                batch.append(execution)
+            if batch and (execution is None or len(batch) >= STUCK_PARALLEL):
+                # History reads of a batch run concurrently (boto3 clients are thread-safe).
+                found = await asyncio.gather(*(check(self, e, rules, now) for e in batch))
+                batch = []
+                for hits in found:
+                    for hit in hits:
+                        yield hit
+            if execution is None:
+                return
 
     async def versions(self, workflow: str) -> builtins.list[Version]:
         """Published versions of a state machine and how its aliases route to them.
