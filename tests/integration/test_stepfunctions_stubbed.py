@@ -229,3 +229,95 @@ async def test_rollback_refuses_when_routing_changed(
     )
     [outcome] = [o async for o in engine.apply(plan, "req-rb2")]
     assert outcome.outcome is Outcome.FAILED and "changed since the plan" in outcome.message
+
+
+async def test_list_by_alias_with_redrive_filters(
+    stubbed: tuple[StepFunctionsEngine, Stubber],
+) -> None:
+    engine, stub = stubbed
+    stub.add_response(
+        "list_executions",
+        {"executions": [{
+            "executionArn": EXECUTION, "stateMachineArn": MACHINE, "name": "order-42",
+            "status": "FAILED", "startDate": NOW, "stopDate": NOW, "redriveCount": 2,
+            "stateMachineAliasArn": ALIAS,
+        }]},
+        {"stateMachineArn": ALIAS, "statusFilter": "FAILED", "redriveFilter": "REDRIVEN",
+         "maxResults": 1000},
+    )  # fmt: skip
+    from console.model import ListQuery
+
+    query = ListQuery(raw=f"status=FAILED redrive=REDRIVEN state-machine={ALIAS}")
+    [row] = [e async for e in engine.list(query)]
+    assert row.ref == REF and row.deployment_version == "live"
+    assert row.search_attributes["redriveCount"] == 2
+
+
+async def test_pending_redrive_children_of_a_map_run(
+    stubbed: tuple[StepFunctionsEngine, Stubber],
+) -> None:
+    engine, stub = stubbed
+    map_run = f"arn:aws:states:eu-west-1:{ACCOUNT}:mapRun:orders/fanout:0b1c"
+    child = f"arn:aws:states:eu-west-1:{ACCOUNT}:execution:orders/fanout:item-7"
+    stub.add_response(
+        "list_executions",
+        {"executions": [{"executionArn": child, "stateMachineArn": MACHINE, "name": "item-7",
+                         "status": "PENDING_REDRIVE", "startDate": NOW}]},
+        {"mapRunArn": map_run, "statusFilter": "PENDING_REDRIVE", "maxResults": 1000},
+    )  # fmt: skip
+    from console.model import ExecutionStatus, ListQuery
+
+    [row] = [
+        e async for e in engine.list(ListQuery(raw=f"status=PENDING_REDRIVE map-run={map_run}"))
+    ]
+    assert (
+        row.status is ExecutionStatus.PAUSED
+        and row.search_attributes["status"] == "PENDING_REDRIVE"
+    )
+    assert row.ref == ExecutionRef("sfn", "orders/fanout", "item-7")
+    assert ExecutionRef.parse(str(row.ref)) == row.ref
+    assert await engine.execution_arn(row.ref) == child
+
+
+async def test_map_run_with_failed_items_is_stuck(
+    stubbed: tuple[StepFunctionsEngine, Stubber],
+) -> None:
+    from console.model import StuckRule, StuckRules
+
+    engine, stub = stubbed
+    map_run = f"arn:aws:states:eu-west-1:{ACCOUNT}:mapRun:orders/fanout:0b1c"
+    stub.add_response(
+        "list_executions",
+        {"executions": [{"executionArn": EXECUTION, "stateMachineArn": MACHINE,
+                         "name": "order-42", "status": "RUNNING", "startDate": NOW}]},
+        {"stateMachineArn": MACHINE, "statusFilter": "RUNNING", "maxResults": 1000},
+    )  # fmt: skip
+    stub.add_response(
+        "get_execution_history",
+        {"events": [
+            {"timestamp": NOW, "type": "MapRunStarted", "id": 5, "previousEventId": 4,
+             "mapRunStartedEventDetails": {"mapRunArn": map_run}},
+            {"timestamp": NOW, "type": "MapStateEntered", "id": 4, "previousEventId": 3,
+             "stateEnteredEventDetails": {"name": "FanOut"}},
+        ]},
+        {"executionArn": EXECUTION, "reverseOrder": True, "maxResults": 20},
+    )  # fmt: skip
+    stub.add_response(
+        "list_map_runs",
+        {"mapRuns": [{"executionArn": EXECUTION, "mapRunArn": map_run,
+                      "stateMachineArn": MACHINE, "startDate": NOW}]},
+        {"executionArn": EXECUTION, "maxResults": 100},
+    )  # fmt: skip
+    counts = {"pending": 0, "running": 10, "succeeded": 85, "failed": 5, "timedOut": 0,
+              "aborted": 0, "total": 100, "resultsWritten": 90}  # fmt: skip
+    stub.add_response(
+        "describe_map_run",
+        {"mapRunArn": map_run, "executionArn": EXECUTION, "status": "RUNNING",
+         "startDate": NOW, "maxConcurrency": 10, "toleratedFailurePercentage": 10.0,
+         "toleratedFailureCount": 10, "itemCounts": counts, "executionCounts": counts},
+        {"mapRunArn": map_run},
+    )  # fmt: skip
+    rules = StuckRules(enabled=frozenset({StuckRule.MAP_ITEMS_FAILED}))
+    [hit] = [h async for h in engine.find_stuck(rules)]
+    assert hit.rule is StuckRule.MAP_ITEMS_FAILED
+    assert hit.evidence == "map run 0b1c: 5 of 100 items failed (RUNNING)"
