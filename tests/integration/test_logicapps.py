@@ -277,3 +277,39 @@ async def test_standard_runs_cancel_and_resubmit_from_action(double: LogicAppsDo
     post = double.calls("POST", "/resubmit")[-1]
     assert post.path.endswith(f"/runs/{double.failed_run}/resubmit")
     assert post.body == {"actionsToResubmit": [{"name": "HTTP"}]}
+
+
+async def test_service_principal_secret_from_keyring_ref(
+    double: LogicAppsDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import azure.identity
+
+    made: list[tuple[str, ...]] = []
+    scopes: list[str] = []
+
+    class FakeCredential:
+        def __init__(self, tenant: str, client: str, secret: str) -> None:
+            made.append((tenant, client, secret))
+
+        def get_token(self, scope: str) -> Any:
+            scopes.append(scope)
+            return type("AccessToken", (), {"token": TOKEN})()
+
+    monkeypatch.setattr(azure.identity, "ClientSecretCredential", FakeCredential)
+    resolved: list[str] = []
+
+    def resolve(ref: str) -> str:
+        resolved.append(ref)
+        return "s3cret"
+
+    engine = LogicAppsEngine.from_config(
+        "la",
+        double.settings(**{"credential": "service-principal", "tenant-id": "t1",
+                           "client-id": "c1", "client-secret": "keyring:opsdeck/sp"}),
+        resolve,
+    )  # fmt: skip
+    assert resolved == [] and made == []  # nothing resolved or built before the first call
+    assert await engine.workflows() == ["test-workflow"]
+    assert made == [("t1", "c1", "s3cret")] and resolved == ["keyring:opsdeck/sp"]
+    assert scopes == [f"{double.url}/.default"]
+    assert double.requests[0].authorization == f"Bearer {TOKEN}"
