@@ -264,7 +264,9 @@ class RunbookRunner:
                     self._event(f"waiting: {wait.waiting.prompt}", step.id)
                     return self.progress(wait.waiting)
                 self.journal.set_step(self.run.id, step.id, state, result=result, message=message)
-                self._event(f"{step.id}: {state}{f' - {message}' if message else ''}", step.id)
+                lines = [f"{step.id}: {state}{f' - {message}' if message else ''}"]
+                lines += [f"    {line}" for line in result_lines(result)]
+                self._event("\n".join(lines), step.id)
                 record = StepRecord(step.id, state, result, None, message)
                 executed += 1
             nxt, failed = self._following(step, record)
@@ -319,7 +321,8 @@ class RunbookRunner:
         hold = os.environ.get(TEST_HOLD_ENV, "")
         if hold == f"before:{step.id}":
             await _hold_forever(self.journal.path.parent / f"hold-{self.run.id}")
-        self._event(f"{step.id}: {step.title}", step.id)
+        if record is None or record.state not in ("waiting", "applying"):
+            self._event(f"{step.id}: {step.title}", step.id)  # once, not on each re-entry
         try:
             coro = getattr(self, f"_{step.kind}")(step, record, scope)
             if step.timeout is not None:
@@ -522,6 +525,39 @@ class RunbookRunner:
                 f"opsdeck runbook approve {self.run.id} {step.id}",
             )
         )
+
+
+def result_lines(result: Mapping[str, Any], limit: int = 10) -> list[str]:
+    """A step result as a few readable lines: evidence, counts by version, plan, outcomes."""
+    lines: list[str] = []
+    items = result.get("items") or []
+    for item in items[:limit]:
+        what = item.get("rule") or item.get("status") or ""
+        extra = item.get("evidence") or item.get("version") or ""
+        lines.append(f"{item.get('ref')}  {what}  {extra}".rstrip())
+    if len(items) > limit:
+        lines.append(f"... and {len(items) - limit} more")
+    if result.get("by_version"):
+        counts = ", ".join(f"{v}: {n}" for v, n in result["by_version"].items())
+        lines.append(f"by version: {counts}")
+    if result.get("versions"):
+        lines.append(
+            "versions: "
+            + ", ".join(
+                f"{v['version']}{' (current)' if v.get('current') else ''}"
+                for v in result["versions"]
+            )
+        )
+    for series in (result.get("series") or [])[:limit]:
+        lines.append(f"{series['labels']}  {series['value']}")
+    outcomes = result.get("outcomes") or []
+    plan = result.get("plan") or {}
+    if not outcomes:
+        for call in (plan.get("calls") or [])[:limit]:
+            lines.append(f"plan: {call['call']}  {call['target']}")
+    for o in outcomes[:limit]:
+        lines.append(f"{o['outcome'].upper()}  {o['target']}  {o['message']}".rstrip())
+    return lines
 
 
 def approve(journal: RunJournal, run_id: str, step_id: str, identity: str) -> RunRecord:

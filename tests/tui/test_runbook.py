@@ -147,7 +147,7 @@ async def test_guided_run_end_to_end_on_the_stub(tmp_path: Path, books: Path) ->
             "applied",
         )
         result = str(screen.query_one("#runbook-result", Static).render())
-        assert "done: 1 done, 0 failed" in result and "OK stub:default/wf-0/run-0" in result
+        assert "done: 1 done, 0 failed" in result and "OK  stub:default/wf-0/run-0" in result
         assert len(engine.applied) == 1
         # leave and resume later from the runs list
         await pilot.press("escape")

@@ -10,7 +10,6 @@ resume RUN`). Runner calls run in an exclusive worker; results come back as mess
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
@@ -413,6 +412,7 @@ class RunbookRunScreen(Screen[None]):
                 text.append(f"  … and {len(plan['calls']) - 20} more\n")
             for warning in plan["warnings"]:
                 text.append(f"  Warning: {warning}\n", "yellow")
+            text.rstrip()
             return text
         rec = self.progress.steps.get(step_id)
         if rec is None or rec.state in ("pending", "running"):
@@ -422,20 +422,11 @@ class RunbookRunScreen(Screen[None]):
         if rec.message:
             text.append(f": {rec.message}")
         text.append("\n")
-        result = rec.result
-        for item in (result.get("items") or [])[:10]:
-            evidence = item.get("evidence") or item.get("status") or ""
-            text.append(f"  {item.get('ref')}  {item.get('rule', item.get('version', ''))}  ")
-            text.append(f"{evidence}\n", "dim")
-        if result.get("by_version"):
-            text.append(f"  by version: {json.dumps(result['by_version'])}\n")
-        if result.get("versions"):
-            versions = ", ".join(
-                f"{v['version']}{' (current)' if v['current'] else ''}" for v in result["versions"]
-            )
-            text.append(f"  versions: {versions}\n")
-        for o in (result.get("outcomes") or [])[:10]:
-            text.append(f"  {o['outcome'].upper()} {o['target']} {o['message']}\n")
+        from console.runbook.runner import result_lines
+
+        for line in result_lines(rec.result):
+            text.append(f"  {line}\n")
+        text.rstrip()
         return text
 
     def _prompt(self, waiting: Waiting | None) -> None:
