@@ -51,6 +51,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, RunbooksScreen | RunbookRunScreen):
             commands.append(("Runbooks", partial(open_runbooks, app), ":runbooks"))
+        from console.tui.screens.dlq import DlqScreen, open_dlq
+
+        if not isinstance(screen, DlqScreen):
+            commands.append(("Dead-letter queues", partial(open_dlq, app), ":dlq"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
         return commands
 

@@ -110,6 +110,8 @@ COMMAND_ALIASES = {
     "rb": "runbooks",
     "corr": "corr",
     "correlate": "corr",
+    "dlq": "dlq",
+    "dlqs": "dlq",
 }
 
 COMMAND_HELP = {
@@ -118,6 +120,7 @@ COMMAND_HELP = {
     "ctx NAME": "switch to another context of the config file",
     "corr ID": "correlate a trace id, traceparent, execution ref or workflow id",
     "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",
+    "dlq": "dead-letter queues: depth, messages, drain",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",
     "help": "list the key bindings",

@@ -466,6 +466,10 @@ class ExecutionsScreen(Screen[None]):
             open_runbooks(self.app, command.argument)
         elif command.name == "corr":
             self.opsdeck.open_correlation(command.argument)
+        elif command.name == "dlq":
+            from console.tui.screens.dlq import open_dlq
+
+            open_dlq(self.app)
 
     def _set_refresh(self, argument: str) -> None:
         app = self.opsdeck
