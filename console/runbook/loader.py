@@ -417,26 +417,12 @@ class _Checker:
         )
         extra: dict[str, Any] = {}
         if kind == "check":
-            qn = self.need(fields, "query", node, label)
-            query = self.string(qn, f"{label}.query") if qn is not None else ""
-            if qn is not None and query not in CHECK_QUERIES:
-                self.problem(
-                    qn,
-                    f"{label}.query",
-                    f"unknown query {query!r} (expected one of: {', '.join(CHECK_QUERIES)})",
-                )
+            query = self.one_of(fields, "query", node, label, CHECK_QUERIES)
             extra["query"] = query
             extra["args"] = self.templated_map(fields, "args", label, ctx)
             extra["expect"] = cond("expect")
         elif kind == "action":
-            an = self.need(fields, "action", node, label)
-            action = self.string(an, f"{label}.action") if an is not None else ""
-            if an is not None and action not in ACTION_KINDS:
-                self.problem(
-                    an,
-                    f"{label}.action",
-                    f"unknown action {action!r} (expected one of: {', '.join(ACTION_KINDS)})",
-                )
+            action = self.one_of(fields, "action", node, label, ACTION_KINDS)
             extra["action"] = action
             if "targets" in fields:
                 tn = fields["targets"][1]
@@ -474,6 +460,27 @@ class _Checker:
                 else ""
             )
         return Step(**{**step.__dict__, **extra})
+
+    def one_of(
+        self,
+        fields: dict[str, tuple[Any, Any]],
+        key: str,
+        node: Any,
+        label: str,
+        allowed: tuple[str, ...],
+    ) -> str:
+        """A required field whose value must be one of ``allowed``."""
+        value_node = self.need(fields, key, node, label)
+        if value_node is None:
+            return ""
+        value = self.string(value_node, f"{label}.{key}")
+        if value not in allowed:
+            self.problem(
+                value_node,
+                f"{label}.{key}",
+                f"unknown {key} {value!r} (expected one of: {', '.join(allowed)})",
+            )
+        return value
 
     def on_failure(self, node: Any, fld: str, all_ids: dict[str, int]) -> tuple[str, str | None]:
         if isinstance(node, self.yaml.ScalarNode):

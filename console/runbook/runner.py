@@ -610,14 +610,25 @@ def pick_engine(session: Session, runbook: Runbook, name: str | None) -> str:
     return candidates[0]
 
 
+def _words(value: Any) -> list[str]:
+    """A list argument given as a list, or as text separated by commas or spaces."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [w for w in value.replace(",", " ").split() if w]
+    return [str(v) for v in value]
+
+
+def _empty_result() -> dict[str, Any]:
+    return {"count": 0, "refs": [], "items": [], "by_version": {}, "builds": [],
+            "current": None, "versions": [], "value": None, "series": []}  # fmt: skip
+
+
 def _list_query(args: Mapping[str, Any], limit: int | None) -> ListQuery:
     from console.model import ExecutionStatus
 
-    statuses = args.get("status") or []
-    if isinstance(statuses, str):
-        statuses = [s for s in statuses.replace(",", " ").split() if s]
     try:
-        parsed = tuple(ExecutionStatus(str(s)) for s in statuses)
+        parsed = tuple(ExecutionStatus(s) for s in _words(args.get("status")))
     except ValueError as exc:
         raise StepFailed(f"args.status: {exc}") from None
     started_after = None
@@ -652,21 +663,11 @@ async def run_check(
     }[query]
     if needed not in engine.capabilities:
         raise Unsupported(engine.describe_capability(needed) or f"{engine_name} cannot {query}")
-    result: dict[str, Any] = {
-        "count": 0,
-        "refs": [],
-        "items": [],
-        "by_version": {},
-        "builds": [],
-        "current": None,
-        "versions": [],
-    }
+    result = _empty_result()
     if query == "find_stuck":
-        rules = args.get("rules") or [r.value for r in StuckRule]
-        if isinstance(rules, str):
-            rules = [r for r in rules.replace(",", " ").split() if r]
+        rules = _words(args.get("rules")) or [r.value for r in StuckRule]
         try:
-            enabled = frozenset(StuckRule(str(r)) for r in rules)
+            enabled = frozenset(StuckRule(r) for r in rules)
         except ValueError as exc:
             raise StepFailed(f"args.rules: {exc}") from None
         kw: dict[str, Any] = {"enabled": enabled}
@@ -754,8 +755,7 @@ async def run_promql(sources: Mapping[str, Any], args: Mapping[str, Any]) -> dic
         latest = s.samples[-1].value if s.samples else None
         series.append({"labels": dict(s.labels), "value": latest})
     value = series[0]["value"] if series else None
-    return {"count": len(series), "refs": [], "items": [], "by_version": {}, "builds": [],
-            "current": None, "versions": [], "value": value, "series": series}  # fmt: skip
+    return _empty_result() | {"count": len(series), "value": value, "series": series}
 
 
 async def _hold_forever(marker: Any) -> None:

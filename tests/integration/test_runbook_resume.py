@@ -20,6 +20,7 @@ from console.sandbox.devserver import DevServer
 from tests.conftest import Demo
 
 from .test_cli_executions import OPSDECK, opsdeck
+from .test_runbook_shipped import write_config
 
 pytestmark = pytest.mark.integration
 
@@ -46,20 +47,7 @@ steps:
 
 @pytest.fixture
 def config(tmp_path: Path, temporal_server: DevServer) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""\
-current-context: local
-contexts:
-  local:
-    engines:
-      - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
-        namespace: default
-"""
-    )
-    return path
+    return write_config(tmp_path, temporal_server)
 
 
 def run_until_held(args: list[str], config: Path, hold: str) -> str:
