@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.errors import AuditError, NotFound
+from console.errors import AuditError, NotFound, UsageError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     dry_run INTEGER NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     created TEXT NOT NULL,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL,
@@ -76,6 +77,22 @@ def default_journal_path() -> Path:
         os.path.expanduser("~"), ".local", "share"
     )
     return Path(base) / "opsdeck" / "runbooks.db"
+
+
+def _alive(owner: str) -> bool:
+    """Whether ``host:pid`` names a running process; other hosts count as alive."""
+    import socket
+
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def _now() -> str:
@@ -185,7 +202,7 @@ class RunJournal:
         run_id = self.new_id()
         now = _now()
         self._exec(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
             (
                 run_id,
                 runbook,
@@ -242,6 +259,37 @@ class RunJournal:
         names = ", ".join(f"{k} = ?" for k in fields)
         self._exec(f"UPDATE runs SET {names} WHERE id = ?", (*fields.values(), run_id))
 
+    def claim(self, run_id: str) -> None:
+        """Mark the run as driven by this process; refuse if another live process drives it.
+
+        A killed driver leaves its claim behind: a claim by a process that no longer
+        exists on this host is taken over (that is how a resume after a crash works).
+        """
+        import socket
+
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+                owner = row["owner"] if row else None
+                if owner and owner != me and _alive(owner):
+                    db.execute("ROLLBACK")
+                    raise UsageError(
+                        f"run {run_id} is being run by another process ({owner})",
+                        hint="wait for it, or stop that process first",
+                    )
+                db.execute("UPDATE runs SET owner = ? WHERE id = ?", (me, run_id))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise AuditError(f"run journal {self.path}: {exc}") from None
+
+    def release(self, run_id: str) -> None:
+        self._exec("UPDATE runs SET owner = NULL WHERE id = ?", (run_id,))
+
     # -- steps -----------------------------------------------------------------------
 
     def steps(self, run_id: str) -> dict[str, StepRecord]:
@@ -268,13 +316,20 @@ class RunJournal:
         result: dict[str, Any] | None = None,
         request_id: str | None = None,
         message: str = "",
+        fresh: bool = False,
     ) -> None:
+        """``fresh``: the run arrives at the step anew (a goto may repeat it), so nothing
+        of an earlier pass is kept; otherwise the start time and request id are kept."""
         now = _now()
         finished = now if state in ("done", "failed", "skipped") else None
         with self._lock:
-            old = self._exec(
-                "SELECT started, request_id, result FROM steps WHERE run_id = ? AND step_id = ?",
-                (run_id, step_id),
+            old = (
+                []
+                if fresh
+                else self._exec(
+                    "SELECT started, request_id FROM steps WHERE run_id = ? AND step_id = ?",
+                    (run_id, step_id),
+                )
             )
             started = old[0]["started"] if old and old[0]["started"] else now
             request_id = request_id or (old[0]["request_id"] if old else None)

@@ -236,9 +236,20 @@ class RunbookRunner:
         return Progress(self.run, self.journal.steps(self.run.id), waiting, list(self.events))
 
     async def advance(self, max_steps: int | None = None) -> Progress:
-        """Run until the end, a wait, or ``max_steps`` executed steps (guided mode: 1)."""
+        """Run until the end, a wait, or ``max_steps`` executed steps (guided mode: 1).
+
+        One process at a time drives a run (the journal's claim); a second one gets a
+        UsageError instead of applying the same action again.
+        """
         if self.run.status in ("done", "failed"):
             return self.progress()
+        self.journal.claim(self.run.id)
+        try:
+            return await self._advance(max_steps)
+        finally:
+            self.journal.release(self.run.id)
+
+    async def _advance(self, max_steps: int | None) -> Progress:
         self.journal.update_run(self.run.id, status="running", message="")
         executed = 0
         for _ in range(MAX_STEPS_PER_ADVANCE):
@@ -274,7 +285,7 @@ class RunbookRunner:
                 return self._finish("failed", f"step {step.id} failed: {record.message}")
             if nxt is not None:
                 # Reset the next step (it may run again after a goto), then move.
-                self.journal.set_step(self.run.id, nxt, "pending")
+                self.journal.set_step(self.run.id, nxt, "pending", fresh=True)
             self.journal.update_run(self.run.id, cursor=nxt)
             self.run.cursor = nxt
         return self._finish("failed", f"more than {MAX_STEPS_PER_ADVANCE} steps: a goto loop?")
@@ -423,7 +434,9 @@ class RunbookRunner:
                         summary | {"confirmation": phrase},
                     )
                 )
-        request_id = record.request_id if resuming and record else str(uuid.uuid4())
+        # An id journaled in this pass (killed mid-apply, or a failed apply retried with
+        # `resume --retry-failed`) is reused: targets already done are not sent again.
+        request_id = record.request_id if record and record.request_id else str(uuid.uuid4())
         self.journal.set_step(self.run.id, step.id, "applying", request_id=request_id)
         self._event(f"{step.id}: applying (request id {request_id})", step.id)
         from datetime import UTC, datetime

@@ -314,3 +314,64 @@ async def test_promql_check_with_expectation(tmp_path: Path, value: float, statu
         {"labels": {"job": "orders"}, "value": value}
     ]
     assert metrics.asked == [("sum(rate(errors_total[5m]))", 600.0)]
+
+
+async def test_a_run_driven_by_another_live_process_is_refused(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from console.errors import UsageError
+
+    session = make(tmp_path)
+    journal = RunJournal(tmp_path / "runs.db")
+    runner = RunbookRunner.start(
+        session, journal, parse_runbook(BOOK, "t.yaml"), {}, answers={"decide": "skip"}
+    )
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        owner = f"{socket.gethostname()}:{other.pid}"
+        journal._exec("UPDATE runs SET owner = ? WHERE id = ?", (owner, runner.run.id))
+        with pytest.raises(UsageError, match="being run by another process"):
+            await runner.advance()
+    finally:
+        other.kill()
+        other.wait()
+    # the other process is gone (killed): its claim is taken over
+    progress = await runner.advance()
+    assert progress.status == "done"
+    row = journal._exec("SELECT owner FROM runs WHERE id = ?", (runner.run.id,))
+    assert row[0]["owner"] is None and os.getpid()
+
+
+async def test_retrying_a_failed_action_reuses_its_request_id(tmp_path: Path) -> None:
+    engine = StubEngine()
+    engine.fail_targets = {"stub:default/wf-0/run-0"}
+    session = make(tmp_path, engine)
+    journal = RunJournal(tmp_path / "runs.db")
+    book = parse_runbook(
+        BOOK.replace(
+            'targets: "{{ steps.find.refs }}"',
+            'targets: ["stub:default/wf-0/run-0", "stub:default/wf-2/run-2"]',
+        ),
+        "t.yaml",
+    )
+    runner = RunbookRunner.start(
+        session, journal, book, {}, answers={"decide": "retry", "retry": "yes"}
+    )
+    approve(journal, runner.run.id, "gate", "bob")
+    progress = await runner.advance()
+    assert progress.status == "failed"
+    first = progress.steps["retry"].result["request_id"]
+    assert progress.steps["retry"].result["done"] == 1  # wf-2 done, wf-0 failed
+    # what `opsdeck runbook resume RUN --retry-failed` does:
+    engine.fail_targets = set()
+    journal.update_run(runner.run.id, status="running")
+    journal.set_step(runner.run.id, "retry", "pending")
+    progress = await RunbookRunner.resume(session, journal, runner.run.id).advance()
+    assert progress.status == "done"
+    assert progress.steps["retry"].result["request_id"] == first
+    sent = [(target, rid) for target, _, rid in engine.applied]
+    assert sent.count(("stub:default/wf-2/run-2", first)) == 1  # not sent again
+    assert sent.count(("stub:default/wf-0/run-0", first)) == 2  # failed once, then retried
