@@ -37,6 +37,7 @@ import json
 import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from console.errors import BackendError, BackendUnavailable, ConfigError, NotFound
@@ -306,10 +307,30 @@ class RabbitDeadLetterQueues:
         return None
 
 
+class _Lane:
+    """One transactional channel consuming the DLQ; at most one commit in flight."""
+
+    def __init__(self, index: int, channel: Any) -> None:
+        self.index = index
+        self.channel = channel
+        self.buffer: list[QueueMessage] = []
+        self.consuming = False
+        self.pending: Callable[[], None] | None = None  # runs when commit-ok arrives
+        self.committed = True
+
+
 class RabbitDrain:
-    """A transactional drain session on one DLQ (see the module docstring)."""
+    """A transactional drain session on one DLQ (see the module docstring).
+
+    Two channels ("lanes") consume the DLQ, each in its own transaction, so the broker
+    persists one batch while the next is fetched, archived and published: ``commit``
+    returns once the batch is sent and calls ``on_confirmed`` when its commit-ok
+    arrives; ``flush`` waits for every commit in flight. A lost connection loses only
+    unconfirmed batches, which the broker rolls back (or committed whole).
+    """
 
     atomic_commit = True
+    lanes = 2
 
     def __init__(
         self, queues: RabbitDeadLetterQueues, queue: str, *, batch_size: int, hold_all: bool
@@ -319,26 +340,31 @@ class RabbitDrain:
         self.batch_size = batch_size
         # A selective drain holds non-matching messages until it ends (released in place),
         # so the prefetch window must not count them: unlimited then.
-        self.prefetch = 0 if hold_all else max(2 * batch_size, 100)
+        self.prefetch = 0 if hold_all else max(batch_size, 50)
         self._connection: Any = None
-        self._channel: Any = None
-        self._buffer: list[QueueMessage] = []
+        self._lanes: list[_Lane] = []
+        self._next = 0
         self._checked: set[str] = set()
-        self._consuming = False
 
-    def _open(self) -> Any:
-        if self._channel is None or not self._channel.is_open:
+    def _open(self) -> list[_Lane]:
+        if (
+            self._connection is None
+            or not self._connection.is_open
+            or not all(lane.channel.is_open for lane in self._lanes)
+        ):
+            self.close()
             self._connection = self.queues.connect()
-            self._buffer = []
-            channel = self._connection.channel()
-            channel.basic_qos(prefetch_count=self.prefetch)
-            channel.tx_select()
-            self._channel = channel
-            self._consuming = False
-        return self._channel
+            self._lanes = []
+            for index in range(self.lanes):
+                channel = self._connection.channel()
+                channel.basic_qos(prefetch_count=self.prefetch)
+                channel.tx_select()
+                self._lanes.append(_Lane(index, channel))
+        return self._lanes
 
-    def _on_message(self, _channel: Any, method: Any, props: Any, body: bytes) -> None:
-        self._buffer.append(to_message(body, props, method.delivery_tag))
+    def _wait(self, lane: _Lane) -> None:
+        while not lane.committed:
+            self._connection.process_data_events(time_limit=0.05)
 
     def depth(self) -> int:
         """Ready messages; measured before consuming starts, so none are in flight to us."""
@@ -359,25 +385,48 @@ class RabbitDrain:
         self._checked.add(queue)
 
     def fetch(self, limit: int, timeout: float) -> list[QueueMessage]:
+        """A batch from the next lane whose previous commit is confirmed."""
         import time
 
-        channel = self._open()
-        if not self._consuming:
-            channel.basic_consume(self.queue, self._on_message, auto_ack=False)
-            self._consuming = True
+        lanes = self._open()
+        lane = lanes[self._next % len(lanes)]
+        self._next += 1
+        self._wait(lane)
+        for each in lanes:
+            if not each.consuming:
+                each.channel.basic_consume(
+                    self.queue, partial(self._on_message, each), auto_ack=False
+                )
+                each.consuming = True
         deadline = time.monotonic() + timeout
-        while len(self._buffer) < limit:
+        while len(lane.buffer) < limit:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            before = len(self._buffer)
+            before = len(lane.buffer)
             self._connection.process_data_events(time_limit=min(left, 0.05))
-            if self._buffer and len(self._buffer) == before:
-                break  # the broker has nothing more ready right now
-        out, self._buffer = self._buffer[:limit], self._buffer[limit:]
+            if lane.buffer and len(lane.buffer) == before:
+                break  # nothing more ready for this lane right now
+        if not lane.buffer:  # the broker gave what was left to the other lane
+            for other in lanes:
+                if other.buffer:
+                    self._wait(other)
+                    lane = other
+                    break
+        out, lane.buffer = lane.buffer[:limit], lane.buffer[limit:]
         return out
 
-    def _publish(self, send: Send) -> None:
+    def _on_message(self, lane: _Lane, _channel: Any, method: Any, props: Any, body: bytes) -> None:
+        lane.buffer.append(to_message(body, props, (lane.index, method.delivery_tag)))
+
+    def _lane_of(self, messages: Sequence[QueueMessage]) -> _Lane:
+        lanes = {m.handle[0][0] for m in messages}
+        if len(lanes) != 1:
+            raise BackendError("internal: one commit must hold messages of one channel")
+        lane: _Lane = self._lanes[int(lanes.pop())]
+        return lane
+
+    def _publish(self, lane: _Lane, send: Send) -> None:
         import pika
 
         assert send.queue is not None
@@ -388,7 +437,7 @@ class RabbitDrain:
         props = dict(message.properties)
         props["message_id"] = message.dedup_id
         props.setdefault("delivery_mode", 2)
-        self._channel._impl.basic_publish(
+        lane.channel._impl.basic_publish(
             exchange="",
             routing_key=send.queue,
             body=message.body,
@@ -398,16 +447,31 @@ class RabbitDrain:
     def commit(self, sends: Sequence[Send], on_confirmed: Callable[[], None]) -> None:
         # pika's BlockingChannel flushes the socket after every publish and ack (one
         # poll each, ~1,000 msg/s); its underlying channel (``_impl``) only queues the
-        # frames, and tx_commit flushes the batch in one go and waits for commit-ok.
-        channel = self._open()
+        # frames; the batch goes out in one write, and tx.commit's reply is handled
+        # asynchronously so the next batch is prepared while the broker persists this one.
+        if not sends:
+            return
+        lane = self._lane_of([s.message for s in sends])
+        self._wait(lane)
         for send in sends:
             if send.queue is not None:
-                self._publish(send)
+                self._publish(lane, send)
         for send in sends:
-            channel._impl.basic_ack(send.message.handle[0])
+            lane.channel._impl.basic_ack(send.message.handle[0][1])
         self._coalesce_output()
-        channel.tx_commit()
-        on_confirmed()
+        lane.committed = False
+
+        def committed(_frame: Any) -> None:
+            lane.committed = True
+            on_confirmed()
+
+        lane.channel._impl.tx_commit(committed)
+        self._connection.process_data_events(time_limit=0)  # send it now
+
+    def flush(self) -> None:
+        """Wait for every commit in flight (their on_confirmed callbacks run)."""
+        for lane in self._lanes:
+            self._wait(lane)
 
     def _coalesce_output(self) -> None:
         """One socket write for the whole batch instead of one per frame (3 per message).
@@ -421,18 +485,28 @@ class RabbitDrain:
             buffers.clear()
             buffers.append(joined)
 
-    def remove(self, messages: Sequence[QueueMessage]) -> None:
-        channel = self._open()
+    def _sync(self, messages: Sequence[QueueMessage], requeue: bool | None) -> None:
+        by_lane: dict[int, list[QueueMessage]] = {}
         for message in messages:
-            channel.basic_ack(message.handle[0])
-        channel.tx_commit()
+            by_lane.setdefault(message.handle[0][0], []).append(message)
+        for index, group in by_lane.items():
+            lane = self._lanes[index]
+            self._wait(lane)
+            for message in group:
+                if requeue is None:
+                    lane.channel.basic_ack(message.handle[0][1])
+                else:
+                    lane.channel.basic_nack(message.handle[0][1], requeue=requeue)
+            lane.channel.tx_commit()
+
+    def remove(self, messages: Sequence[QueueMessage]) -> None:
+        self._open()
+        self._sync(messages, None)
 
     def release(self, messages: Sequence[QueueMessage]) -> None:
-        if self._channel is None or not self._channel.is_open:
-            return  # a closed channel already gave them back
-        for message in messages:
-            self._channel.basic_nack(message.handle[0], requeue=True)
-        self._channel.tx_commit()
+        if self._connection is None or not self._connection.is_open:
+            return  # a closed connection already gave them back
+        self._sync(messages, True)
 
     def reconnect(self) -> None:
         self.close()
@@ -442,8 +516,7 @@ class RabbitDrain:
     def close(self) -> None:
         import contextlib
 
-        connection, self._connection, self._channel = self._connection, None, None
-        self._buffer = []
+        connection, self._connection, self._lanes = self._connection, None, []
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.close()

@@ -77,7 +77,7 @@ def run_opsdeck(dlq: str, dest: str, count: int, work: Path) -> float:
     adapter = RabbitDeadLetterQueues.from_config(
         "bench", {"url": "amqp://127.0.0.1:5672/%2F", "queues": [dlq]}, lambda r: r
     )
-    spec = DrainSpec("bench", dlq, destination=dest, batch_size=2000)
+    spec = DrainSpec("bench", dlq, destination=dest, batch_size=int(__import__("os").environ.get("BATCH", "2000")))
     drain = Drain(
         adapter.drain_source(dlq, batch_size=spec.batch_size),
         spec,

@@ -554,6 +554,7 @@ class Drain:
                     self.on_progress(
                         DrainProgress(report.moved, total, rate, left / rate if rate else None)
                     )
+            self._flush()
             report.cancelled = self.cancel.is_set() and not report.completed
             if report.completed and spec.limit is None:
                 report.settled_after_crash = self.journal.settle_committed()
@@ -572,6 +573,12 @@ class Drain:
             report.totals = self.journal.counts()
             self.journal.close()
         return report
+
+    def _flush(self) -> None:
+        """Wait for commits still in flight (a pipelining source confirms them later)."""
+        flush = getattr(self.source, "flush", None)
+        if flush is not None:
+            flush()
 
     def _reconnect(self) -> None:
         for attempt in range(self.max_reconnects):
@@ -642,24 +649,19 @@ class Drain:
                 for key, send in zip(send_keys, sends, strict=True):
                     if send.queue is None:
                         state = "dropped"
+                        report.dropped += 1
                     elif send.queue == spec.parking:
                         state = "parked"
+                        report.parked += 1
                     else:
                         state = "sent"
-                    rows.append(
-                        (key, send.message.dedup_id, state, send.queue, send.message.reason)
-                    )
+                        report.sent += 1
+                    message = send.message
+                    rows.append((key, message.dedup_id, state, send.queue, message.reason))
                 self.journal.mark(rows)
+                report.matched += len(sends)
 
             self.source.commit(sends, confirmed)
-            for send in sends:
-                if send.queue is None:
-                    report.dropped += 1
-                elif send.queue == spec.parking:
-                    report.parked += 1
-                else:
-                    report.sent += 1
-            report.matched += len(sends)
         report.skipped += len(hold)
         return hold
 
