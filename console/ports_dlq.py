@@ -49,7 +49,9 @@ class DrainSource(Protocol):
     def commit(self, sends: Sequence[Send], on_confirmed: Callable[[], None]) -> None:
         """Publish each send to its queue; after the destination confirmed, call
         ``on_confirmed`` (the journal records it) and remove the messages from the DLQ
-        (an atomic source does both in one transaction)."""
+        (an atomic source does both in one transaction). A pipelining source may return
+        before the confirmation and call ``on_confirmed`` later; it then has a
+        ``flush()`` that waits for every confirmation in flight."""
         ...
 
     def remove(self, messages: Sequence[QueueMessage]) -> None:
