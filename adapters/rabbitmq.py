@@ -130,7 +130,7 @@ def to_message(body: bytes, properties: Any, handle: Any = None) -> QueueMessage
     return QueueMessage(
         dedup_id=dedup_id(body, headers, props),
         body=body,
-        headers=_plain(headers),
+        headers=headers,  # as decoded; made JSON-able where shown or archived (default=str)
         properties=props,
         death=death,
         redrives=int(headers.get(REDRIVES_HEADER) or 0),

@@ -191,7 +191,14 @@ def sample_data(message: QueueMessage, pii_fields: Sequence[str] = ()) -> dict[s
         "enqueued": message.enqueued.isoformat().replace("+00:00", "Z")
         if message.enqueued
         else None,
-        "headers": mask({k: v for k, v in message.headers.items() if k != "x-death"}, pii_fields),
+        "headers": mask(
+            json.loads(
+                json.dumps(
+                    {k: v for k, v in message.headers.items() if k != "x-death"}, default=str
+                )
+            ),
+            pii_fields,
+        ),
         "body": mask(body, pii_fields),
     }
 
@@ -340,13 +347,19 @@ class DrainArchive:
         self.fp.close()
 
 
-def archive_record(message: QueueMessage, queue: str, target: str | None, drain_id: str) -> dict:  # type: ignore[type-arg]
+def archive_record(
+    message: QueueMessage,
+    queue: str,
+    target: str | None,
+    drain_id: str,
+    archived_at: str | None = None,
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         "dedup_id": message.dedup_id,
         "queue": queue,
         "target": target,
         "drain_id": drain_id,
-        "archived_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "archived_at": archived_at or datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "reason": message.reason,
         "death": {
             "queue": message.death.queue,
@@ -605,6 +618,7 @@ class Drain:
         spec = self.spec
         now = datetime.now(UTC)
         keys = [f"{m.dedup_id}#{m.redrives}" for m in batch]
+        stamp = now.isoformat().replace("+00:00", "Z")
         states = self.journal.states(keys)
         sends: list[Send] = []
         send_keys: list[str] = []
@@ -628,7 +642,7 @@ class Drain:
             sends.append(Send(message, target))
             send_keys.append(key)
             if state is None:
-                to_archive.append(archive_record(message, spec.queue, target, self.drain_id))
+                to_archive.append(archive_record(message, spec.queue, target, self.drain_id, stamp))
                 journal_target = PARK if target == spec.parking else target
                 archived_rows.append(
                     (key, message.dedup_id, "archived", journal_target, message.reason)

@@ -228,4 +228,8 @@ def test_cli_list_peek_and_dry_run(rabbit: DeadLetterSetup) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert no_yes.returncode == 2
+    read_only = subprocess.run(
+        _opsdeck("dlq", "drain", rabbit.dlq, "--yes", "--read-only"), capture_output=True, text=True
+    )
+    assert read_only.returncode == 3, read_only.stderr
     assert rabbit.depth(rabbit.dlq) == 4
