@@ -513,6 +513,7 @@ class Drain:
         self.cancel = cancel or threading.Event()
         self.fetch_timeout = fetch_timeout
         self.max_reconnects = max_reconnects
+        self._submitted = 0
 
     def run(self) -> DrainReport:
         spec = self.spec
@@ -534,9 +535,9 @@ class Drain:
             while not self.cancel.is_set():
                 want = min(spec.batch_size, budget - seen)
                 if spec.limit is not None:
-                    want = min(want, spec.limit - report.matched)
+                    want = min(want, spec.limit - self._submitted)
                 if want <= 0:
-                    report.completed = spec.limit is None or report.matched < spec.limit
+                    report.completed = spec.limit is None or self._submitted < spec.limit
                     break
                 try:
                     batch = self.source.fetch(want, self.fetch_timeout)
@@ -675,6 +676,7 @@ class Drain:
                 self.journal.mark(rows)
                 report.matched += len(sends)
 
+            self._submitted += len(sends)  # counted now: confirmations may come later
             self.source.commit(sends, confirmed)
         report.skipped += len(hold)
         return hold

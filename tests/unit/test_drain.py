@@ -201,3 +201,26 @@ def test_config_queues_entries_with_file_line_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="plain text"):
         parse_config(secret, tmp_path / "c.yaml")
+
+
+def test_limit_counts_messages_submitted_not_yet_confirmed(tmp_path: Path) -> None:
+    class LateConfirm(FakeSource):
+        """Confirms a batch only when the next one is committed (a pipelining source)."""
+
+        waiting: Callable[[], None] | None = None
+
+        def commit(self, sends: Sequence[Send], on_confirmed: Callable[[], None]) -> None:
+            self.sent += [(s.message.dedup_id, s.queue) for s in sends]
+            self.remove([s.message for s in sends])
+            if self.waiting:
+                self.waiting()
+            self.waiting = on_confirmed
+
+        def flush(self) -> None:
+            if self.waiting:
+                self.waiting()
+                self.waiting = None
+
+    source = LateConfirm([msg(i) for i in range(10)])
+    report = Drain(source, DrainSpec("r", "dlq", batch_size=2, limit=5), journal_dir=tmp_path).run()
+    assert len(source.sent) == 5 and report.sent == 5 and len(source.queue) == 5
