@@ -213,7 +213,9 @@ class LogicAppsEngine:
             status=STATUS_IN.get(status, ExecutionStatus.UNKNOWN),
             start_time=parse_time(props.get("startTime")),
             close_time=parse_time(props.get("endTime")),
-            deployment_version=str(version) if version else None,
+            # "WORKFLOW:VERSION" (like Temporal's "deployment:build"): the execution view
+            # lists the workflow's versions and can roll it back.
+            deployment_version=f"{workflow}:{version}" if version else None,
             search_attributes={k: v for k, v in attributes.items() if v is not None},
         )
 
@@ -309,7 +311,7 @@ class LogicAppsEngine:
             execution=execution,
             pending_activities=pending,
             last_failure=last_failure,
-            build_id=execution.deployment_version,
+            build_id=(execution.deployment_version or ":").split(":", 1)[1] or None,
             memo={k: v for k, v in memo.items() if v is not None},
             last_event_time=max(times) if times else None,
         )

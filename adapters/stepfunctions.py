@@ -291,7 +291,7 @@ class StepFunctionsEngine:
             execution=execution,
             pending_activities=pending,
             last_failure=last_failure,
-            build_id=execution.deployment_version,
+            build_id=(execution.deployment_version or ":").split(":", 1)[1] or None,
             memo=memo,
             last_event_time=as_utc(newest[0].get("timestamp")) if newest else None,
         )

@@ -84,9 +84,10 @@ def as_utc(value: Any) -> datetime | None:
 def execution_from(row: Mapping[str, Any], engine: str) -> Execution:
     scope, name = scope_and_name(str(row["executionArn"]))
     raw_status = str(row.get("status", ""))
-    version = qualifier(row.get("stateMachineVersionArn")) or qualifier(
-        row.get("stateMachineAliasArn")
-    )
+    # "MACHINE:ALIAS" or "MACHINE:VERSION" (like Temporal's "deployment:build"), so the
+    # execution view finds the versions of MACHINE and can roll its alias back.
+    q = qualifier(row.get("stateMachineAliasArn")) or qualifier(row.get("stateMachineVersionArn"))
+    version = f"{scope.split('/', 1)[0]}:{q}" if q else None
     attributes: dict[str, Any] = {"executionArn": row["executionArn"], "status": raw_status}
     for key in ("redriveCount", "redriveDate", "mapRunArn", "stateMachineAliasArn",
                 "stateMachineVersionArn", "itemCount"):  # fmt: skip

@@ -99,7 +99,7 @@ async def test_list_pages_with_next_link(double: LogicAppsDouble, engine: LogicA
     ok = by_name["08586676746934337772206998657CU22"]
     assert ok.status is ExecutionStatus.COMPLETED
     assert ok.start_time == datetime(2018, 8, 10, 20, 16, 32, 44238, tzinfo=UTC)
-    assert ok.deployment_version == "08586676754160363885"
+    assert ok.deployment_version == "test-workflow:08586676754160363885"
     assert str(ok.ref) == "la:test-workflow/08586676746934337772206998657CU22"
 
 

@@ -249,7 +249,7 @@ async def test_list_by_alias_with_redrive_filters(
 
     query = ListQuery(raw=f"status=FAILED redrive=REDRIVEN state-machine={ALIAS}")
     [row] = [e async for e in engine.list(query)]
-    assert row.ref == REF and row.deployment_version == "live"
+    assert row.ref == REF and row.deployment_version == "orders:live"
     assert row.search_attributes["redriveCount"] == 2
 
 

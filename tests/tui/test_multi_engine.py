@@ -116,5 +116,8 @@ async def test_executions_view_lists_all_three_engines(
                 for i in range(history.row_count)  # type: ignore[attr-defined]
             ]
             assert any("Http request failed: 400" in t for t in texts), texts
+            # its workflow's versions are listed, so rollback is one key away
+            versions = detail.query_one("#versions")
+            assert versions.row_count == 2  # type: ignore[attr-defined]
     finally:
         await session.close()
