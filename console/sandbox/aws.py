@@ -19,7 +19,6 @@ This module imports boto3 only inside functions (CLI start-up).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -181,16 +180,6 @@ def clients(endpoint: str, region: str = REGION) -> tuple[Any, Any]:
 STATE_FILE = "aws.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return False
-    return b"moto" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _read(data_dir: Path) -> dict[str, Any] | None:
     try:
         state: dict[str, Any] = json.loads((data_dir / STATE_FILE).read_text())
@@ -201,8 +190,10 @@ def _read(data_dir: Path) -> dict[str, Any] | None:
 
 def status(data_dir: Path) -> dict[str, Any] | None:
     """{"pid", "port", "endpoint", "demo_ids"} of the running moto_server, else None."""
+    from console.sandbox import _alive
+
     state = _read(data_dir)
-    if state is None or not _alive(int(state.get("pid", 0))):
+    if state is None or not _alive(int(state.get("pid", 0)), "moto"):
         return None
     return state
 
@@ -212,6 +203,7 @@ def up(data_dir: Path, timeout: float = 30.0) -> dict[str, Any]:
 
     moto keeps everything in memory, so a restarted server is seeded afresh.
     """
+    from console.sandbox import _port_free
     from console.sandbox.devserver import free_port
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -244,17 +236,6 @@ def down(data_dir: Path) -> bool:
     from console.sandbox.devserver import stop_process
 
     return bool(stop_process(int(state["pid"])))
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def summary(state: dict[str, Any]) -> str:
