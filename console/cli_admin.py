@@ -270,6 +270,11 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     state = _sandbox().status(sandbox_dir())
     running = state is not None and state.healthy
     _print_state(args, state, running)
+    from console.sandbox import aws
+
+    aws_state = aws.status(sandbox_dir())
+    if aws_state is not None and output_format(args) == "table":
+        print(aws.summary(aws_state))
     return 0 if running else 1
 
 

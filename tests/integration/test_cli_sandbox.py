@@ -53,6 +53,7 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, ids
         status = opsdeck("sandbox", "status")
         assert status.returncode == 0 and "Sandbox running" in status.stdout
+        assert "Step Functions: http://127.0.0.1:" in status.stdout
 
         # a second `up` keeps the user's other contexts and comments
         text = config_file.read_text().replace(
