@@ -321,3 +321,29 @@ async def test_map_run_with_failed_items_is_stuck(
     [hit] = [h async for h in engine.find_stuck(rules)]
     assert hit.rule is StuckRule.MAP_ITEMS_FAILED
     assert hit.evidence == "map run 0b1c: 5 of 100 items failed (RUNNING)"
+
+
+async def test_history_is_paged_lazily(stubbed: tuple[StepFunctionsEngine, Stubber]) -> None:
+    engine, stub = stubbed
+
+    def event(n: int, kind: str, **details: Any) -> dict[str, Any]:
+        return {"timestamp": NOW, "type": kind, "id": n, "previousEventId": n - 1, **details}
+
+    stub.add_response(
+        "get_execution_history",
+        {"events": [event(1, "ExecutionStarted")], "nextToken": "page-2"},
+        {"executionArn": EXECUTION, "maxResults": 1000},
+    )
+    stream = engine.history(REF)
+    first = await anext(stream)
+    assert first.event_type == "ExecutionStarted"
+    stub.assert_no_pending_responses()  # the second page is not fetched yet
+    failed = {"error": "States.TaskFailed", "cause": "Lambda timed out"}
+    stub.add_response(
+        "get_execution_history",
+        {"events": [event(2, "TaskFailed", taskFailedEventDetails={
+            "resourceType": "lambda", "resource": "invoke", **failed})]},
+        {"executionArn": EXECUTION, "maxResults": 1000, "nextToken": "page-2"},
+    )  # fmt: skip
+    [second] = [e async for e in stream]
+    assert second.is_failure and second.summary == "States.TaskFailed: Lambda timed out"
