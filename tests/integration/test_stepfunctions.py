@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +266,31 @@ async def test_stop_the_waiting_execution(moto_server: MotoServer, seeded: dict[
 async def test_signal_is_refused(engine: StepFunctionsEngine, seeded: dict[str, str]) -> None:
     with pytest.raises(UsageError, match="task token"):
         await engine.plan(ActionRequest(ActionKind.SIGNAL, (ref_of(seeded, "wait"),)))
+
+
+async def test_new_execution_instead_of_redrive_is_audited_as_such(
+    engine: StepFunctionsEngine, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    from console.actions import ActionRunner
+    from console.audit import AuditJournal
+    from console.config import Context
+
+    await _settled(engine, seeded)
+    audit = AuditJournal(tmp_path / "audit.db")
+    runner = ActionRunner(
+        context=Context(name="dev", engines=()),
+        engines={"sfn": engine},
+        audit=audit,
+        identity="alice@example.com",
+    )
+    ok = ExecutionRef("sfn", name_of(seeded, "succeed"), ref_of(seeded, "succeed").workflow_id)
+    plan = await runner.plan("sfn", ActionRequest(ActionKind.RETRY, (ok,), reason="replay"))
+    report = await runner.apply(plan)
+    assert report.exit_code == 0, report.outcomes
+    [record] = audit.list(limit=None, request_id=report.request_id)
+    assert record.target == str(ok) and record.outcome == "ok"
+    assert record.parameters["instead_of"] == "RedriveExecution"
+    assert "succeeded" in record.parameters["why_not_redrive"]
+    assert record.parameters["result"]["newExecutionArn"].endswith(
+        f"-r{report.request_id.replace('-', '')[:8]}"
+    )
