@@ -25,7 +25,7 @@ from adapters.logicapps_http import (
     azure_token_provider,
     parse_settings,
 )
-from console.errors import ConfigError, NotFound
+from console.errors import ConfigError, Unsupported
 from console.model import (
     ActionRequest,
     Capability,
@@ -420,7 +420,7 @@ class LogicAppsEngine:
         """Versions of a Consumption workflow, newest first; the workflow's own version
         is current."""
         if self.settings.sku == "standard":
-            raise NotFound(_STANDARD_WHY_NOT[Capability.VERSIONS])
+            raise Unsupported(_STANDARD_WHY_NOT[Capability.VERSIONS])
         current = await self.arm.get(self.workflow_path(workflow))
         current_version = (current.get("properties") or {}).get("version")
         result = []

@@ -213,7 +213,13 @@ class Client:
                 )
             if code.endswith("DoesNotExist") or code in ("ResourceNotFound", "NotFound"):
                 return NotFound(f"{resource} does not exist at {where} ({code})")
-            return BackendError(f"{BACKEND} {_action(operation)}: {code}: {message}")
+            hint = None
+            if self.settings.emulator and (status or 0) >= 500:
+                hint = (
+                    f"the emulator may not implement {_action(operation)} (moto lacks "
+                    "RedriveExecution, ListStateMachineVersions, PublishStateMachineVersion)"
+                )
+            return BackendError(f"{BACKEND} {_action(operation)}: {code}: {message}", hint=hint)
         if isinstance(exc, bx.BotoCoreError):
             return BackendUnavailable(BACKEND, where, str(exc))
         return BackendError(f"{BACKEND} {_action(operation)}: {type(exc).__name__}: {exc}")

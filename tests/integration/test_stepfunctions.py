@@ -294,3 +294,14 @@ async def test_new_execution_instead_of_redrive_is_audited_as_such(
     assert record.parameters["result"]["newExecutionArn"].endswith(
         f"-r{report.request_id.replace('-', '')[:8]}"
     )
+
+
+async def test_redrive_on_moto_says_the_emulator_lacks_it(
+    engine: StepFunctionsEngine, seeded: dict[str, str]
+) -> None:
+    await _settled(engine, seeded)
+    plan = await engine.plan(ActionRequest(ActionKind.RETRY, (ref_of(seeded, "fail"),)))
+    [outcome] = [o async for o in engine.apply(plan, "redrive-on-moto")]
+    assert outcome.outcome.value == "failed"
+    assert "\n" not in outcome.message
+    assert "may not implement RedriveExecution" in outcome.message, outcome.message
