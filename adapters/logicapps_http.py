@@ -140,6 +140,9 @@ def parse_settings(settings: Mapping[str, object]) -> LogicAppsSettings:
         workflows = [workflows]
     if not isinstance(workflows, list) or not all(isinstance(w, str) and w for w in workflows):
         raise ConfigError("workflows: expected a list of workflow names")
+    if sku == "standard" and not workflows:
+        # The hostruntime API's workflow list has no documented example to rely on.
+        raise ConfigError("workflows: required for sku standard (the workflow names)")
     url = _text(settings, "management-url") or "https://management.azure.com"
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"management-url: expected https://HOST, got {url!r}")

@@ -77,6 +77,8 @@ def test_settings_validation() -> None:
         )  # fmt: skip
     with pytest.raises(ConfigError, match="site: required"):
         LogicAppsEngine.from_config("la", {**base, "sku": "standard"}, _no_secrets)
+    with pytest.raises(ConfigError, match="workflows: required"):
+        LogicAppsEngine.from_config("la", {**base, "sku": "standard", "site": "x"}, _no_secrets)
     with pytest.raises(ConfigError, match="resource-group: required"):
         LogicAppsEngine.from_config("la", {"subscription-id": "s"}, _no_secrets)
     engine = LogicAppsEngine.from_config("la", base, _no_secrets)
