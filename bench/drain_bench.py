@@ -1,6 +1,6 @@
 """Drain benchmark: opsdeck's drain vs the rabbitmq_shovel plugin, same broker, same run.
 
-    .venv/bin/python bench/drain_bench.py [--messages 100000] [--rounds 3]
+    .venv/bin/python bench/drain_bench.py [--messages 100000] [--rounds 3] [--batch-size 2000]
 
 Each round fills a durable DLQ with N persistent dead-lettered messages (published
 directly with an ``x-death`` header as RabbitMQ writes it, which is much faster than
@@ -73,11 +73,11 @@ def fill(queue: str, source: str, count: int) -> None:
     connection.close()
 
 
-def run_opsdeck(dlq: str, dest: str, count: int, work: Path) -> float:
+def run_opsdeck(dlq: str, dest: str, count: int, work: Path, batch_size: int) -> float:
     adapter = RabbitDeadLetterQueues.from_config(
         "bench", {"url": "amqp://127.0.0.1:5672/%2F", "queues": [dlq]}, lambda r: r
     )
-    spec = DrainSpec("bench", dlq, destination=dest, batch_size=int(__import__("os").environ.get("BATCH", "2000")))
+    spec = DrainSpec("bench", dlq, destination=dest, batch_size=batch_size)
     drain = Drain(
         adapter.drain_source(dlq, batch_size=spec.batch_size),
         spec,
@@ -129,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=2000, help="opsdeck drain batch")
     args = parser.parse_args()
     subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_shovel"], check=True,
                    capture_output=True)  # fmt: skip
@@ -142,7 +143,9 @@ def main() -> None:
             channel = connection.channel()
             channel.queue_declare(dest, durable=True)
             connection.close()
-            ours.append(run_opsdeck(dlq, dest, args.messages, Path(tmp) / str(round_)))
+            ours.append(
+                run_opsdeck(dlq, dest, args.messages, Path(tmp) / str(round_), args.batch_size)
+            )
             fill(dlq, f"{prefix}.work", args.messages)
             theirs.append(run_shovel(dlq, dest2, args.messages))
             print(f"round {round_ + 1}: opsdeck {ours[-1]:,.0f} msg/s, shovel {theirs[-1]:,.0f}")
