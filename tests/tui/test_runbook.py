@@ -104,6 +104,7 @@ async def to_plan(pilot: Pilot[Any], app: OpsdeckApp) -> RunbookRunScreen:
     await until_idle(pilot, lambda: screen.progress is not None, "run opened")
     text = screen.query_one("#runbook-text", Markdown).source
     assert "Find stuck executions" in text and "attempts >= **3**" in text
+    assert "# Guided demo" in text and "A **demo** runbook." in text  # the description
 
     await pilot.press("enter")  # run the check
     await until_idle(pilot, lambda: "find" in screen.progress.steps, "check ran")  # type: ignore[union-attr]

@@ -379,8 +379,13 @@ class RunbookRunScreen(Screen[None]):
             header = f"## {step.title}\n\n*{step.kind}*"
             if step.when is not None:
                 header += f" — when `{step.when.source.strip()}`"
+            intro = ""
+            first = self.book.steps[0].id
+            if shown == first and self.book.description and set(self.progress.steps) <= {first}:
+                # the runbook's description comes with its first step
+                intro = f"# {self.book.title}\n\n{self.book.description.strip()}\n\n---\n\n"
             self.query_one("#runbook-text", Markdown).update(
-                f"{header}\n\n{self.runner.step_text(step)}"
+                f"{intro}{header}\n\n{self.runner.step_text(step)}"
             )
             self.query_one("#runbook-result", Static).update(self._result_text(shown))
         self._prompt(self.progress.waiting)
