@@ -115,7 +115,34 @@ def start_dev_server(
         )  # fmt: skip
     _wait_for_port(grpc, timeout, proc, log_file)
     _wait_for_port(http, timeout, proc, log_file)
+    _wait_until_serving(http, timeout, proc, log_file)
     return DevServer(proc.pid, grpc, http, metrics, ui_p, db_file, log_file)
+
+
+def _wait_until_serving(
+    port: int, timeout: float, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    """A listening frontend may still answer "Frontend is not healthy yet": wait until the
+    default namespace can be read, so the first client call of a caller succeeds."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/v1/namespaces/default"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise BackendUnavailable("temporal dev server", f"127.0.0.1:{port}", f"exited: {tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise BackendUnavailable(
+        "temporal dev server", f"127.0.0.1:{port}", f"not serving after {timeout:.0f}s"
+    )
 
 
 def stop_process(pid: int, timeout: float = 10.0) -> bool:
