@@ -172,6 +172,7 @@ def test_cli_drain_killed_and_resumed(rabbit: DeadLetterSetup, tmp_path: Path) -
     time.sleep(0.5)  # the broker notices the dead connection and requeues its messages
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert "msg/s" in done.stderr and "ETA" in done.stderr  # progress goes to stderr
     out = json.loads(done.stdout)
     report = out["report"]
     assert report["resumed"] and report["completed"]
