@@ -212,7 +212,10 @@ class _Progress:
 
 def _print_report(report: DrainReport, out: Any) -> None:
     d = report.as_dict()
+    limited = report.spec.limit is not None and d["matched"] >= report.spec.limit
     state = "cancelled" if d["cancelled"] else ("done" if d["completed"] else "stopped")
+    if limited and not d["cancelled"] and not d["error"]:
+        state = f"done (limit {report.spec.limit} reached)"
     out.write(
         f"Drain {d['drain_id']} {state}: {d['sent']} sent, {d['parked']} parked, "
         f"{d['archived_only']} archived only, {d['left_in_dlq']} left in the DLQ "
@@ -223,7 +226,7 @@ def _print_report(report: DrainReport, out: Any) -> None:
     out.write(f"  totals over all runs: {d['totals']}\n")
     for path in d["archive_paths"]:
         out.write(f"  archive: {path}\n")
-    if not d["completed"]:
+    if not d["completed"] and state.startswith(("stopped", "cancelled")):
         out.write(f"  resume with: opsdeck dlq drain {d['queue']} --resume {d['drain_id']}\n")
 
 

@@ -563,10 +563,12 @@ class Drain:
                 self._pace(report, started)
                 elapsed = time.monotonic() - started
                 if self.on_progress is not None:
-                    rate = report.moved / elapsed if elapsed > 0 else 0.0
-                    left = max(total - report.matched - report.skipped, 0)
+                    # Submitted, not only confirmed: commit-oks may still be in flight.
+                    done = self._submitted
+                    rate = done / elapsed if elapsed > 0 else 0.0
+                    left = max(total - done - report.skipped, 0)
                     self.on_progress(
-                        DrainProgress(report.moved, total, rate, left / rate if rate else None)
+                        DrainProgress(done, total, rate, left / rate if rate else None)
                     )
             self._flush()
             report.cancelled = self.cancel.is_set() and not report.completed
