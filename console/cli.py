@@ -236,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_drain_options(p, archive=False)
     p = sub(dqv, "archive", "cli_dlq:cmd_drain", "archive messages and remove them from the DLQ")
     add_drain_options(p, archive=True)
+    p = sub(dqv, "move", "cli_dlq:cmd_move", "SQS: redrive a whole DLQ on the server (move task)")
+    p.add_argument("queue", metavar="QUEUE", help="the DLQ (name or ARN)")
+    p.add_argument("--backend")
+    p.add_argument("--to", help="destination queue or ARN (default: the original sources)")
+    p.add_argument("--rate", type=int, help="messages per second (1..500)")
+    p.add_argument("--list", action="store_true", help="list the queue's move tasks")
+    p.add_argument("--cancel", metavar="TASK_HANDLE", help="cancel a running move task")
+    p.add_argument("-y", "--yes", action="store_true", help="start (or cancel) without asking")
 
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
