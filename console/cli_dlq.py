@@ -351,3 +351,56 @@ def add_drain_options(p: argparse.ArgumentParser, *, archive: bool) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask y/N")
     p.add_argument("--confirm", metavar="TEXT", help="production: the queue name, for scripts")
     p.set_defaults(verb_archive=archive, to="none" if archive else "original")
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    """SQS whole-queue redrive on the server: StartMessageMoveTask, list, cancel."""
+    from console.actions.policy import check_change_allowed
+    from console.cli_common import output_format, session_for
+    from console.errors import Unsupported, UsageError
+    from console.output import emit
+
+    fmt = output_format(args)
+    session = session_for(args)
+    backend: Any = _backend(session, args)
+    if not hasattr(backend, "start_move_task"):
+        raise Unsupported(
+            f"{backend.name} ({backend.kind}) has no server-side move tasks; "
+            "use `opsdeck dlq drain` (it works on every backend)"
+        )
+    if args.list:
+        tasks = backend.list_move_tasks(args.queue)
+        rows = [
+            {
+                "task_handle": t.get("TaskHandle"),
+                "status": t.get("Status"),
+                "moved": t.get("ApproximateNumberOfMessagesMoved"),
+                "to_move": t.get("ApproximateNumberOfMessagesToMove"),
+                "rate": t.get("MaxNumberOfMessagesPerSecond"),
+                "destination": t.get("DestinationArn") or "(original sources)",
+            }
+            for t in tasks
+        ]
+        emit(rows, fmt, empty="No move tasks.")
+        return 0
+    check_change_allowed(session.context, read_only=session.read_only)
+    if not args.yes:
+        raise UsageError("starting or cancelling a move task needs --yes")
+    if args.cancel:
+        moved = backend.cancel_move_task(args.cancel)
+        action, target, data = "dlq.move.cancel", args.cancel, {"moved": moved}
+    else:
+        handle = backend.start_move_task(args.queue, destination=args.to, rate=args.rate)
+        action, target = "dlq.move.start", f"{backend.name}:{args.queue}"
+        data = {"task_handle": handle, "destination": args.to, "rate": args.rate}
+    record = session.audit.append(
+        context=session.context.name,
+        action=action,
+        engine=backend.name,
+        target=target,
+        outcome="submitted",
+        parameters=data,
+        identity=session.config.identity,
+    )
+    emit({**data, "audit_id": record.id}, fmt)
+    return 0
