@@ -66,6 +66,12 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
         "--request-id",
         help="idempotency key; reuse a failed run's id to resume it (default: a new uuid4)",
     )
+    parser.add_argument(
+        "--traceparent",
+        metavar="W3C",
+        help="the incident's trace context: the change's spans join that trace "
+        "(default: $TRACEPARENT; exported only when telemetry.export is set)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -255,7 +255,11 @@ async def execute_change(
         # Printed before anything changes, so an interrupted apply can be resumed.
         print(f"Applying (request id {request_id})...", flush=True)
     report = await runner.apply(
-        plan, typed_confirmation=typed, on_outcome=progress, request_id=request_id
+        plan,
+        typed_confirmation=typed,
+        on_outcome=progress,
+        request_id=request_id,
+        traceparent=getattr(args, "traceparent", None),
     )
     if fmt == "table":
         failed = len(report.failed)

@@ -29,7 +29,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _CONTEXT_KEYS = {"production", "read-only", "engines", "description", "sources", "queues"}
-_TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts"}
+_TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts", "telemetry"}
 
 
 def looks_secret(key: str) -> bool:
@@ -81,6 +81,8 @@ class Config:
     identity: str | None = None
     pii_fields: tuple[str, ...] = ()
     exists: bool = True
+    # Top-level ``telemetry:`` (console.telemetry): {"export": ..., "endpoint": ...}.
+    telemetry: Mapping[str, str] = field(default_factory=dict)
 
     def context(self, name: str | None = None) -> Context:
         """The named context, else the current one; unknown names list the known ones."""
@@ -170,6 +172,7 @@ def _cache_get(path: Path, text: str) -> Config | None:
             current_context=data["current_context"],
             identity=data["identity"],
             pii_fields=tuple(data["pii_fields"]),
+            telemetry=dict(data.get("telemetry") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -194,6 +197,7 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         "current_context": config.current_context,
         "identity": config.identity,
         "pii_fields": list(config.pii_fields),
+        "telemetry": dict(config.telemetry),
     }
     target = _cache_file(path)
     try:
@@ -292,6 +296,9 @@ class _Validator:
                 self.scalar(item, f"pii-fields[{i}]", str, "a field name")
                 for i, item in enumerate(node.value)
             )
+        telemetry: dict[str, str] = {}
+        if "telemetry" in top:
+            telemetry = self.telemetry(top["telemetry"][1])
         contexts: dict[str, Context] = {}
         if "contexts" in top:
             node = top["contexts"][1]
@@ -311,7 +318,19 @@ class _Validator:
             current_context=current,
             identity=identity,
             pii_fields=pii,
+            telemetry=telemetry,
         )
+
+    def telemetry(self, node: Any) -> dict[str, str]:
+        from console.telemetry import validate
+
+        fields = self.mapping(node, "telemetry")
+        for key, (key_node, value_node) in fields.items():
+            try:
+                validate({key: self.value(value_node)})
+            except ConfigError as exc:
+                raise ConfigError(exc.message, location=self.at(key_node)) from None
+        return validate({k: self.value(v) for k, (_, v) in fields.items()})
 
     def optional_str(self, node: Any, field_path: str) -> str | None:
         if isinstance(node, self.yaml.ScalarNode) and self.value(node) is None:

@@ -63,6 +63,10 @@ class Session:
         if self._runner is None:
             from console.actions.runner import ActionRunner
 
+            if self.config.telemetry.get("export", "none") != "none":
+                from console import telemetry
+
+                telemetry.configure(self.config.telemetry)
             self._runner = ActionRunner(
                 context=self.context,
                 engines=self.engines,

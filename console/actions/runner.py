@@ -109,8 +109,91 @@ class ActionRunner:
         on_outcome: Callable[[TargetOutcome], None] | None = None,
         request_id: str | None = None,
         run_id: str | None = None,
+        traceparent: str | None = None,
     ) -> ApplyReport:
-        """``run_id``: the runbook run this apply belongs to, written to every audit record."""
+        """``run_id``: the runbook run this apply belongs to, written to every audit record.
+
+        Traced (console.telemetry, when export is configured): one span for the apply and
+        one per target, children of the incident's ``traceparent`` (else $TRACEPARENT).
+        """
+        from console import telemetry
+
+        parent = telemetry.incident_context(traceparent)
+        if not telemetry.enabled():
+            return await self._apply(
+                plan,
+                typed_confirmation=typed_confirmation,
+                on_outcome=on_outcome,
+                request_id=request_id,
+                run_id=run_id,
+            )
+        import json
+        import time
+
+        from opentelemetry.trace import Status, StatusCode, set_span_in_context
+
+        tracer = telemetry.tracer()
+        action = plan.request.kind.value
+        with tracer.start_as_current_span(
+            f"opsdeck {action}",
+            context=parent,
+            attributes={
+                "opsdeck.action": action,
+                "opsdeck.engine": plan.engine,
+                "opsdeck.context": self.context.name,
+                "opsdeck.targets": len(plan.calls),
+                "opsdeck.parameters": json.dumps(
+                    self.display_params(plan.request.params), sort_keys=True, default=str
+                ),
+            },
+        ) as span:
+            apply_context = set_span_in_context(span)
+            last = time.time_ns()
+
+            def traced(outcome: TargetOutcome) -> None:
+                nonlocal last
+                now = time.time_ns()
+                child = tracer.start_span(
+                    f"opsdeck {action} target",
+                    context=apply_context,
+                    start_time=last,
+                    attributes={
+                        "opsdeck.action": action,
+                        "opsdeck.target": outcome.target,
+                        "opsdeck.outcome": outcome.outcome.value,
+                        "opsdeck.message": str(mask(outcome.message or "", self.pii_fields)),
+                    },
+                )
+                if outcome.outcome is Outcome.FAILED:
+                    child.set_status(Status(StatusCode.ERROR, outcome.message or "failed"))
+                child.end(end_time=now)
+                last = now
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+            report = await self._apply(
+                plan,
+                typed_confirmation=typed_confirmation,
+                on_outcome=traced,
+                request_id=request_id,
+                run_id=run_id,
+            )
+            span.set_attribute("opsdeck.request_id", report.request_id)
+            span.set_attribute("opsdeck.failed", len(report.failed))
+            span.set_attribute("opsdeck.exit_code", report.exit_code)
+            if report.error is not None or report.failed:
+                span.set_status(Status(StatusCode.ERROR, str(report.error or "targets failed")))
+            return report
+
+    async def _apply(
+        self,
+        plan: Plan,
+        *,
+        typed_confirmation: str | None,
+        on_outcome: Callable[[TargetOutcome], None] | None,
+        request_id: str | None,
+        run_id: str | None,
+    ) -> ApplyReport:
         self.check_allowed()
         check_typed_confirmation(self.context, plan, typed_confirmation)
         backend = self.engine(plan.engine)
