@@ -43,12 +43,13 @@ def correlation_data(result: Any) -> dict[str, Any]:
 
 
 def cmd_correlate(args: argparse.Namespace) -> int:
-    from console.correlate import build_sources, correlate
+    from console.correlate import build_sources, correlate, correlation_settings
     from console.session import resolve_secret
 
     window = parse_duration(args.window)
     session = session_for(args)
     sources = build_sources(session.context, resolve_secret)
+    settings = correlation_settings(session.context)
     scopes = {name: engine_scope(session, name) for name in session.engines}
 
     async def go() -> Any:
@@ -60,6 +61,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
                 sources=sources,
                 window=window,
                 timeout=args.timeout,
+                correlation=settings,
             )
         finally:
             for source in sources.values():

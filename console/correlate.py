@@ -201,8 +201,14 @@ async def correlate(
     window: timedelta = timedelta(hours=1),
     timeout: float = 10.0,
     now: datetime | None = None,
+    correlation: Mapping[str, Sequence[str]] | None = None,
 ) -> Correlation:
-    """Everything known about ``text``; never raises for a failing backend."""
+    """Everything known about ``text``; never raises for a failing backend.
+
+    ``correlation`` (see ``correlation_settings``): a business correlation id is also
+    looked up as the value of each ``search-attributes`` entry in every engine that can
+    list (``CustomerId = 'ID'``) and of each ``tags`` entry in trace sources that search.
+    """
     began = time.monotonic()
     parsed = parse_context_id(text)
     engines = engines or {}
@@ -226,6 +232,32 @@ async def correlate(
                 for name, engine in engines.items()
                 if getattr(engine, "kind", "") == "temporal"
             ]
+
+    correlation = correlation or {}
+    business = [c.value for c in parsed.candidates if c.kind is IdKind.CORRELATION_ID]
+    attributes = list(correlation.get("search-attributes", ())) if business else []
+
+    async def by_attributes(name: str, engine: WorkflowEngine) -> int:
+        from console.model import ListQuery
+
+        count = 0
+        for attribute in attributes:
+            for value in business:
+                query = ListQuery(search_attributes={attribute: value}, limit=MAX_TRACES * 4)
+                async for execution in engine.list(query):
+                    if execution.ref not in refs:
+                        refs.append(execution.ref)
+                        count += 1
+        return count
+
+    if attributes:
+        statuses += await asyncio.gather(
+            *(
+                _timed(f"{name} (search attributes)", "engine", timeout, by_attributes(name, e))
+                for name, e in engines.items()
+                if getattr(e, "kind", "") == "temporal"
+            )
+        )
 
     async def lookup(ref: ExecutionRef) -> int:
         nonlocal anchor
@@ -304,7 +336,22 @@ async def correlate(
 
     def log_work(name: str, source: LogSource) -> Callable[[], Awaitable[int]]:
         async def work() -> int:
-            found = await source.find(needles, start, end)
+            found = list(await source.find(needles, start, end))
+            selector = getattr(source, "selector", "")
+            labelled = getattr(source, "query_range", None)
+            if log_labels and selector.endswith("}") and labelled is not None:
+                seen = {(line.time, line.line) for line in found}
+                for label in log_labels:
+                    for value in business:
+                        quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+                        matcher = f'{label}="{quoted}"'
+                        query = f"{selector[:-1].rstrip()}, {matcher}}}"
+                        if selector[1:-1].strip() == "":
+                            query = f"{{{matcher}}}"
+                        for line in await labelled(query, start, end):
+                            if (line.time, line.line) not in seen:
+                                seen.add((line.time, line.line))
+                                found.append(line)
             for line in found:
                 logs.append((name, line))
                 items.append(
@@ -353,6 +400,28 @@ async def correlate(
 
         return work
 
+    tags = list(correlation.get("tags", ())) if business else []
+    log_labels = list(correlation.get("log-labels", ())) if business else []
+
+    async def by_tags(source: TraceSource) -> int:
+        before = len(trace_ids)
+        for tag in tags:
+            for value in business:
+                for summary in await source.search({tag: value}, start, end):
+                    if summary.trace_id not in trace_ids:
+                        trace_ids.append(summary.trace_id)
+        return len(trace_ids) - before
+
+    if tags:
+        statuses += await asyncio.gather(
+            *(
+                _timed(f"{name} (tags)", _kind_of(source), timeout, by_tags(source))
+                for name, source in sources.items()
+                if isinstance(source, TraceSource) and getattr(source, "service", True)
+            )
+        )
+        needles = list(dict.fromkeys(needles + trace_ids))
+
     jobs: list[Awaitable[SourceStatus]] = []
     for name, source in sources.items():
         kind = _kind_of(source)
@@ -397,6 +466,29 @@ async def correlate(
 
 
 _TRACE_KINDS = (IdKind.TRACEPARENT, IdKind.JAEGER_UBER_TRACE_ID, IdKind.TRACE_ID)
+CORRELATION_KEYS = ("search-attributes", "log-labels", "tags")
+
+
+def correlation_settings(context: Context) -> dict[str, tuple[str, ...]]:
+    """The context's ``correlation:`` mapping: lists of names under ``search-attributes``
+    (Temporal search attributes), ``log-labels`` and ``tags`` (span tags); checked."""
+    raw = (getattr(context, "extra", None) or {}).get("correlation")
+    if raw is None:
+        return {}
+    where = f"contexts.{context.name}.correlation"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping", location=context.location)
+    out: dict[str, tuple[str, ...]] = {}
+    for key, value in raw.items():
+        if key not in CORRELATION_KEYS:
+            raise ConfigError(
+                f"{where}.{key}: unknown key (expected one of: {', '.join(CORRELATION_KEYS)})",
+                location=context.location,
+            )
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}.{key}: expected a list of names", location=context.location)
+        out[key] = tuple(value)
+    return out
 
 
 def labels_text(labels: Mapping[str, str]) -> str:

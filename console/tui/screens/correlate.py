@@ -153,7 +153,7 @@ class CorrelationScreen(Screen[None]):
 
     @work(exclusive=True, group="correlate", exit_on_error=False)
     async def load(self) -> None:
-        from console.correlate import correlate
+        from console.correlate import correlate, correlation_settings
 
         app = self.opsdeck
         session = app.session
@@ -163,6 +163,8 @@ class CorrelationScreen(Screen[None]):
             if sources is None:
                 sources = owned = await _build_sources(session)
             scopes = {name: _scope(session, name) for name in session.engines}
+            context = getattr(session, "context", None)
+            settings = correlation_settings(context) if context is not None else {}
             result = await correlate(
                 self.context_id,
                 engines=session.engines,
@@ -170,6 +172,7 @@ class CorrelationScreen(Screen[None]):
                 sources=sources,
                 timeout=app.engine_timeout,
                 now=app.now(),
+                correlation=settings,
             )
         except Exception as exc:  # bad id or bad config: say so, never crash the app
             self.post_message(CorrelationLoaded(None, str(exc)))
