@@ -103,6 +103,8 @@ def _zombie(pid: int) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        # As the dev server (Go) does: a port in TIME_WAIT after `down` is still reusable.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
