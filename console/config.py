@@ -517,6 +517,7 @@ def upsert_context(
     path: Path | None = None,
     make_current_if_none: bool = True,
     production: bool = False,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Config:
     """Write (or replace) one context's block, keeping every other line of the file."""
     import yaml
@@ -524,6 +525,8 @@ def upsert_context(
     config = load_config(path)
     path = config.path
     body: dict[str, Any] = {"production": production, "engines": engines}
+    if sources:
+        body["sources"] = sources
     text = path.read_text(encoding="utf-8") if config.exists else ""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     root = yaml.compose(text, Loader=loader) if text.strip() else None
