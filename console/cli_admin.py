@@ -248,10 +248,17 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
     aws_state = aws.try_up(sandbox_dir())
     engines = [settings] + ([aws.engine_settings(aws_state["endpoint"])] if aws_state else [])
-    config = upsert_context("sandbox", engines, path=_config_path(args))
+    from console.sandbox import telemetry  # demo trace/log stores + Prometheus
+
+    telemetry_state = telemetry.try_up(sandbox_dir(), state)
+    config = upsert_context(
+        "sandbox", engines, path=_config_path(args), sources=telemetry.sources(telemetry_state)
+    )
     _print_state(args, state, True)
     if aws_state and output_format(args) == "table":
         print(aws.summary(aws_state))
+    if output_format(args) == "table":
+        print(telemetry.summary(telemetry_state))
     note = "current context" if config.current_context == "sandbox" else "context"
     print(f"Wrote the `sandbox` {note} to {config.path}.", file=sys.stderr)
     return 0
@@ -262,6 +269,9 @@ def cmd_sandbox_down(args: argparse.Namespace) -> int:
     from console.sandbox import aws
 
     aws.down(sandbox_dir())
+    from console.sandbox import telemetry
+
+    telemetry.down(sandbox_dir())
     print("Sandbox stopped.", file=sys.stderr)
     return 0
 
@@ -275,6 +285,10 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     aws_state = aws.status(sandbox_dir())
     if aws_state is not None and output_format(args) == "table":
         print(aws.summary(aws_state))
+    if state is not None and output_format(args) == "table":
+        from console.sandbox import telemetry
+
+        print(telemetry.summary(telemetry.status(sandbox_dir())))
     return 0 if running else 1
 
 

@@ -43,6 +43,8 @@ class SandboxState:
     demo_ids: dict[str, str] = field(default_factory=dict)
     server_running: bool = True
     workers_running: bool = True
+    # Prometheus (OpenMetrics) endpoint of the traced demo workers; 0: untraced.
+    worker_metrics_port: int = 0
 
     @property
     def address(self) -> str:
@@ -148,11 +150,23 @@ def status(data_dir: Path) -> SandboxState | None:
 
 
 def start_workers(
-    address: str, namespace: str, log_file: Path, ready_file: Path, *, seed: bool = True
+    address: str,
+    namespace: str,
+    log_file: Path,
+    ready_file: Path,
+    *,
+    seed: bool = True,
+    metrics_port: int = 0,
 ) -> int:
-    """Start the demo workers detached (own session: they outlive the caller); its pid."""
+    """Start the demo workers detached (own session: they outlive the caller); its pid.
+
+    With ``metrics_port`` they are traced (console.sandbox.worker_telemetry): spans and
+    logs to ``log_file``'s directory / telemetry, metrics on that port."""
     ready_file.unlink(missing_ok=True)
     args = [sys.executable, "-m", WORKERS_MODULE, "--address", address, "--namespace", namespace]
+    if metrics_port:
+        telemetry_dir = log_file.parent / "telemetry"
+        args += ["--telemetry-dir", str(telemetry_dir), "--metrics-port", str(metrics_port)]
     if seed:
         args += ["--seed", "--ready-file", str(ready_file)]
     with log_file.open("ab") as log:
@@ -223,7 +237,12 @@ def up(data_dir: Path, *, ui: bool = True, timeout: float = 60.0) -> SandboxStat
         server_pid = server.pid
     log_file, ready_file = data_dir / "workers.log", data_dir / "workers.ready"
     address = f"127.0.0.1:{ports[0]}"
-    workers_pid = start_workers(address, NAMESPACE, log_file, ready_file)
+    from console.sandbox.devserver import free_port
+
+    metrics_port = current.worker_metrics_port if current is not None else 0
+    if not metrics_port or not _port_free(metrics_port):
+        metrics_port = free_port()
+    workers_pid = start_workers(address, NAMESPACE, log_file, ready_file, metrics_port=metrics_port)
     try:
         ids = wait_ready(workers_pid, ready_file, log_file, timeout)
     except BackendUnavailable:
@@ -239,6 +258,7 @@ def up(data_dir: Path, *, ui: bool = True, timeout: float = 60.0) -> SandboxStat
         ui_port=ports[3],
         started_at=time.time(),
         demo_ids=ids,
+        worker_metrics_port=metrics_port,
     )
     _write_state(data_dir, state)
     return state

@@ -27,9 +27,11 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
@@ -43,7 +45,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 from console.sandbox import workflows as wf
 
@@ -70,13 +72,14 @@ class DemoIds:
 DEMO_IDS = DemoIds()
 
 
-def build_workers(client: Client) -> list[Worker]:
+def build_workers(client: Client, interceptors: Sequence[Interceptor] = ()) -> list[Worker]:
     workers = [
         Worker(
             client,
             task_queue=wf.TASK_QUEUE,
             workflows=wf.DEMO_WORKFLOWS,
             activities=wf.DEMO_ACTIVITIES,
+            interceptors=interceptors,
         )
     ]
     for build_id in DEPLOYMENT_BUILDS:
@@ -97,9 +100,13 @@ def build_workers(client: Client) -> list[Worker]:
     return workers
 
 
-async def run_workers(address: str, namespace: str) -> None:
-    client = await Client.connect(address, namespace=namespace, identity="opsdeck-sandbox")
-    workers = build_workers(client)
+async def run_workers(
+    address: str, namespace: str, interceptors: Sequence[Any] = (), client_interceptors: Any = ()
+) -> None:
+    client = await Client.connect(
+        address, namespace=namespace, identity="opsdeck-sandbox", interceptors=client_interceptors
+    )
+    workers = build_workers(client, interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -195,8 +202,12 @@ async def seed(client: Client, *, timeout: float = 30.0) -> DemoIds:
     return ids
 
 
-async def seed_address(address: str, namespace: str, *, timeout: float = 30.0) -> DemoIds:
-    client = await Client.connect(address, namespace=namespace, identity=SEED_IDENTITY)
+async def seed_address(
+    address: str, namespace: str, *, timeout: float = 30.0, interceptors: Any = ()
+) -> DemoIds:
+    client = await Client.connect(
+        address, namespace=namespace, identity=SEED_IDENTITY, interceptors=interceptors
+    )
     return await seed(client, timeout=timeout)
 
 
@@ -219,16 +230,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ready-file", type=Path, help="write the demo ids here (JSON) once seeded"
     )
+    parser.add_argument(
+        "--telemetry-dir", type=Path, help="trace the workers; spans and logs go here (JSONL)"
+    )
+    parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus metrics port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # The demo fails on purpose every second; keep the log to real problems.
     for noisy in ("temporalio.activity", "temporalio.workflow", "temporalio.worker"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
+    traced: list[Any] = []
+    if args.telemetry_dir and args.metrics_port:
+        try:
+            from console.sandbox.worker_telemetry import setup
+
+            traced = setup(args.telemetry_dir, args.metrics_port)
+        except (ImportError, OSError) as exc:  # the sandbox still runs, untraced
+            logging.getLogger(__name__).warning("workers not traced: %s", exc)
+    client_side, worker_side = traced[:1], traced[1:]
+
     async def run() -> None:
-        workers = asyncio.create_task(run_workers(args.address, args.namespace))
+        workers = asyncio.create_task(
+            run_workers(args.address, args.namespace, worker_side, client_side)
+        )
         if args.seed:
-            ids = await seed_address(args.address, args.namespace)
+            ids = await seed_address(args.address, args.namespace, interceptors=client_side)
             if args.ready_file:
                 tmp = args.ready_file.with_suffix(".tmp")
                 tmp.write_text(json.dumps(asdict(ids)))
