@@ -283,11 +283,31 @@ async def _apply_call(conn: Connection, call: PlannedCall, request_id: str) -> T
                 input=payloads,
                 identity=conn.identity,
                 request_id=rid,
+                header=_trace_header(),
             ),
             retry=True,
         )
         return TargetOutcome(call.target, Outcome.OK, f"signal {p['signal']} sent", details)
     raise BackendError(f"unknown planned call {call.call!r}")
+
+
+def _trace_header() -> Any:
+    """When opsdeck's actions are traced (console.telemetry), the current trace context as
+    the header Temporal's OpenTelemetry interceptor reads (``_tracer-data``), so a traced
+    workflow's signal handling joins the incident's trace; else None."""
+    from console import telemetry
+
+    if not telemetry.enabled():
+        return None
+    traceparent = telemetry.current_traceparent()
+    if not traceparent:
+        return None
+    import temporalio.converter
+    from temporalio.api.common.v1 import Header
+
+    carrier = {"traceparent": traceparent}
+    payload = temporalio.converter.PayloadConverter.default.to_payloads([carrier])[0]
+    return Header(fields={"_tracer-data": payload})
 
 
 def _already_closed(error: OpsdeckError) -> bool:
