@@ -118,8 +118,9 @@ class ActionRunner:
         """
         from console import telemetry
 
-        parent = telemetry.incident_context(traceparent)
         if not telemetry.enabled():
+            if traceparent:  # a typo on the command line is still an error
+                telemetry.incident_context(traceparent)
             return await self._apply(
                 plan,
                 typed_confirmation=typed_confirmation,
@@ -132,6 +133,7 @@ class ActionRunner:
 
         from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
+        parent = telemetry.incident_context(traceparent)
         tracer = telemetry.tracer()
         action = plan.request.kind.value
         with tracer.start_as_current_span(

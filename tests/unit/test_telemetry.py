@@ -122,3 +122,14 @@ def test_version_and_list_do_not_import_opentelemetry(tmp_path: Path) -> None:
         imported = _imports(tmp_path, *argv)
         assert "import time:" in imported
         assert "opentelemetry" not in imported, argv
+
+
+async def test_environment_ignored_when_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telemetry.configure({"export": "none"})
+    monkeypatch.setenv("TRACEPARENT", "garbage")
+    runner, engine, _ = make_runner(tmp_path)
+    plan = await runner.plan("stub", ActionRequest(ActionKind.TERMINATE, refs("wf-0")))
+    assert (await runner.apply(plan)).exit_code == 0
+    assert len(engine.applied) == 1
