@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapters.settings_fields import positive_number as _number
+from adapters.settings_fields import reject_unknown
+from adapters.settings_fields import text as _text
 from console.errors import (
     BackendError,
     BackendUnavailable,
@@ -90,31 +93,8 @@ class LogicAppsSettings:
         return STANDARD_API_VERSION if self.sku == "standard" else API_VERSION
 
 
-def _text(settings: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
-    value = settings.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{key}: required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _number(settings: Mapping[str, object], key: str, default: float) -> float:
-    value = settings.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{key}: must be a positive number, got {value!r}")
-    return float(value)
-
-
 def parse_settings(settings: Mapping[str, object]) -> LogicAppsSettings:
-    unknown = set(settings) - _KNOWN
-    if unknown:
-        raise ConfigError(
-            f"{sorted(unknown)[0]}: unknown field for a logicapps engine; "
-            f"known: {', '.join(sorted(_KNOWN))}"
-        )
+    reject_unknown(settings, _KNOWN, "logicapps")
     sku = (_text(settings, "sku") or "consumption").lower()
     if sku not in ("consumption", "standard"):
         raise ConfigError(f"sku: 'consumption' or 'standard', got {sku!r}")

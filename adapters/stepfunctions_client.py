@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.settings_fields import positive_number, reject_unknown
+from adapters.settings_fields import text as _text
 from console.errors import (
     BackendError,
     BackendUnavailable,
@@ -62,15 +64,6 @@ class StepFunctionsSettings:
         return self.endpoint_url or f"region {self.region or '(from the AWS chain)'}"
 
 
-def _text(settings: Mapping[str, object], key: str) -> str | None:
-    value = settings.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
 def parse_settings(settings: Mapping[str, object]) -> StepFunctionsSettings:
     """Validate an engine mapping; ConfigError names the offending field."""
     keys = {k for k in settings if k.lower().replace("_", "-") in _KEY_FIELDS}
@@ -79,12 +72,7 @@ def parse_settings(settings: Mapping[str, object]) -> StepFunctionsSettings:
             f"{sorted(keys)[0]}: AWS keys never go in the config file",
             hint="use a profile (`profile: NAME`) or the standard AWS credential chain",
         )
-    unknown = set(settings) - _KNOWN
-    if unknown:
-        raise ConfigError(
-            f"{sorted(unknown)[0]}: unknown field for a stepfunctions engine; "
-            f"known: {', '.join(sorted(_KNOWN))}"
-        )
+    reject_unknown(settings, _KNOWN, "stepfunctions")
     machines = settings.get("state-machines") or []
     if isinstance(machines, str):
         machines = [machines]
@@ -103,9 +91,7 @@ def parse_settings(settings: Mapping[str, object]) -> StepFunctionsSettings:
         raise ConfigError(f"emulator: must be true or false, got {emulator!r}")
     if emulator and not _is_loopback(endpoint):
         raise ConfigError("emulator: only for a local emulator on a loopback endpoint-url")
-    timeout = settings.get("rollback-verify-timeout", 30.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ConfigError(f"rollback-verify-timeout: must be a positive number, got {timeout!r}")
+    timeout = positive_number(settings, "rollback-verify-timeout", 30.0)
     return StepFunctionsSettings(
         region=_text(settings, "region"),
         profile=_text(settings, "profile"),

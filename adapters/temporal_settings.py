@@ -12,6 +12,9 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from adapters.settings_fields import positive_number as _positive
+from adapters.settings_fields import reject_unknown
+from adapters.settings_fields import text as _text
 from console.errors import ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -62,17 +65,6 @@ def default_identity() -> str:
     return f"opsdeck:{user}@{socket.gethostname()}"
 
 
-def _text(settings: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
-    value = settings.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{key}: required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
 def _secret_ref(settings: Mapping[str, object], key: str, prefix: str = "") -> str | None:
     ref = _text(settings, key)
     if ref is not None and not _SECRET_REF.match(ref):
@@ -113,21 +105,9 @@ def _tls(value: object) -> TlsSettings | None:
     return tls
 
 
-def _positive(settings: Mapping[str, object], key: str, default: float) -> float:
-    value = settings.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{key}: must be a positive number, got {value!r}")
-    return float(value)
-
-
 def parse_settings(settings: Mapping[str, object]) -> TemporalSettings:
     """Validate an engine mapping; ConfigError names the offending field."""
-    unknown = set(settings) - _KNOWN
-    if unknown:
-        raise ConfigError(
-            f"{sorted(unknown)[0]}: unknown field for a temporal engine; "
-            f"known: {', '.join(sorted(_KNOWN))}"
-        )
+    reject_unknown(settings, _KNOWN, "temporal")
     address = _host_port(_text(settings, "address", required=True), "address")
     assert address is not None
     threshold = settings.get("batch-threshold", 10)
