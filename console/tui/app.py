@@ -26,6 +26,7 @@ from console.model import ActionKind, ActionRequest, ExecutionRef, Outcome
 from console.tui.commands import OpsdeckCommands
 from console.tui.messages import DataChanged
 from console.tui.screens.executions import ExecutionsScreen
+from console.tui.widgets.prompt import typing_into
 
 SessionFactory = Callable[[str], Any]
 
@@ -53,8 +54,14 @@ class OpsdeckApp(App[int]):
     COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {OpsdeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="opsdeck.help"),
-        Binding("colon", "command", "Command", id="opsdeck.command"),
+        # Priority: handled in the app's own key loop, so the keys typed right after `:`
+        # reach the prompt instead of racing to the table's action keys (r, x, q ...).
+        Binding("colon", "command", "Command", id="opsdeck.command", priority=True),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # In a text field `:` is just a character (None: the key passes through to it).
+        return None if action == "command" and typing_into(self.focused) else True
 
     def __init__(
         self,

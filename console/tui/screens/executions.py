@@ -40,7 +40,7 @@ from console.tui.messages import (
     RefreshFinished,
 )
 from console.tui.problems import explain, short_state
-from console.tui.widgets.prompt import Prompt
+from console.tui.widgets.prompt import Prompt, typing_into
 from console.tui.widgets.status_bar import StatusBar
 from console.tui.widgets.tables import StyledTable
 
@@ -76,7 +76,7 @@ class EngineState:
 
 class ExecutionsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="opsdeck.filter"),
+        Binding("slash", "filter", "Filter", id="opsdeck.filter", priority=True),
         Binding("enter", "open", "Open", id="opsdeck.open"),
         Binding("space", "mark", "Mark", id="opsdeck.mark"),
         Binding("ctrl+space", "mark_range", "Mark range", show=False, id="opsdeck.mark-range"),
@@ -341,6 +341,8 @@ class ExecutionsScreen(Screen[None]):
     # -- actions --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and typing_into(self.app.focused):
+            return None  # `/` is a character in a text field (the filter is a priority key)
         # False hides the binding everywhere (footer, help, palette), as k9s --readonly.
         return not (action in CHANGE_ACTIONS and self.opsdeck.read_only)
 

@@ -7,9 +7,15 @@ from typing import ClassVar, Literal
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Input
+from textual.widget import Widget
+from textual.widgets import Input, TextArea
 
 PromptMode = Literal["filter", "command"]
+
+
+def typing_into(widget: Widget | None) -> bool:
+    """True when keys go to a text field, where `:` and `/` are plain characters."""
+    return isinstance(widget, Input | TextArea)
 
 
 class Prompt(Input):
@@ -49,14 +55,16 @@ class Prompt(Input):
         self.placeholder = (
             "filter: regex or text on id/type/status, !text inverts"
             if mode == "filter"
-            else "command: stuck, all, ctx NAME, refresh [N|off], help, q"
+            else "command: stuck, all, ctx NAME, runbooks, dlq, corr ID, refresh [N|off], help, q"
         )
         self.set_class(True, "-open")
         self.set_class(mode == "command", "-command")
         self.value = value
         self.cursor_position = len(value)
         self._history_pos = len(self._history)
-        self.focus()
+        # Focus now, not on the next idle (Widget.focus defers): keys typed right after
+        # `:` or `/` must land in the prompt, never on the table's action keys.
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         self.set_class(False, "-open")
