@@ -112,9 +112,11 @@ async def test_describe_pending_activity_attempts_and_failure(
     async def retried() -> object:
         detail = await temporal_engine.describe(ref)
         acts = detail.pending_activities
-        return detail if acts and acts[0].attempt >= 2 else None
+        # Between attempts, not while one runs: only then is a next retry time due.
+        waiting = acts and acts[0].attempt >= 2 and acts[0].state == "scheduled"
+        return detail if waiting else None
 
-    detail = await eventually(retried, what="activity on attempt 2")
+    detail = await eventually(retried, what="activity waiting for attempt >= 2")
     assert detail.execution.status == ExecutionStatus.RUNNING
     assert detail.execution.workflow_type == "DemoStuckActivity"
     assert detail.execution.task_queue == "demo"
