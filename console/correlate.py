@@ -232,6 +232,15 @@ async def correlate(
                 for name, engine in engines.items()
                 if getattr(engine, "kind", "") == "temporal"
             ]
+        elif candidate.scope and candidate.kind in _ENGINE_OF_KIND:
+            # An ARN names state machine and execution; an ARM run path names workflow and
+            # run: each maps onto that engine kind's ref (scope = machine or workflow).
+            run = candidate.value.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            refs += [
+                ExecutionRef(name, candidate.scope, run)
+                for name, engine in engines.items()
+                if getattr(engine, "kind", "") == _ENGINE_OF_KIND[candidate.kind]
+            ]
 
     correlation = correlation or {}
     business = [c.value for c in parsed.candidates if c.kind is IdKind.CORRELATION_ID]
@@ -465,6 +474,7 @@ async def correlate(
     )
 
 
+_ENGINE_OF_KIND = {IdKind.STEPFUNCTIONS_ARN: "stepfunctions", IdKind.LOGICAPPS_RUN_ID: "logicapps"}
 _TRACE_KINDS = (IdKind.TRACEPARENT, IdKind.JAEGER_UBER_TRACE_ID, IdKind.TRACE_ID)
 CORRELATION_KEYS = ("search-attributes", "log-labels", "tags")
 
