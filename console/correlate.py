@@ -394,6 +394,10 @@ async def correlate(
                         count += 1
                 for exemplar in marks:
                     exemplars.append((name, exemplar))
+                    if trace_ids and exemplar.trace_id not in trace_ids:
+                        # Other traces' exemplars stay in `exemplars` (the metrics view
+                        # lists them all); the timeline tells this one's story.
+                        continue
                     items.append(
                         TimelineItem(
                             exemplar.time,

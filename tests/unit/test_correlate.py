@@ -115,6 +115,9 @@ class FakeLogs:
         pass
 
 
+OTHER_TRACE = "1" * 32
+
+
 class FakeMetrics:
     kind = "prometheus"
     name = "prom"
@@ -128,7 +131,8 @@ class FakeMetrics:
     async def query_exemplars(
         self, query: str, start: datetime, end: datetime
     ) -> Sequence[Exemplar]:
-        return [Exemplar(T0 + timedelta(seconds=4), 2.5, {"trace_id": TRACE})]
+        other = Exemplar(T0 + timedelta(seconds=3), 9.0, {"trace_id": OTHER_TRACE})
+        return [other, Exemplar(T0 + timedelta(seconds=4), 2.5, {"trace_id": TRACE})]
 
     async def close(self) -> None:
         pass
@@ -162,6 +166,8 @@ async def test_from_a_workflow_id_to_trace_logs_and_metrics_merged_by_time() -> 
     ]
     exemplar = result.timeline[-1]
     assert exemplar.trace_id == TRACE and exemplar.details["matches"] is True
+    # Another trace's exemplar is listed for the metrics view, not in this story.
+    assert [e.trace_id for _, e in result.exemplars] == [OTHER_TRACE, TRACE]
     assert {s.status for s in result.statuses} == {"ok"}
     assert not result.partial
     assert result.window_start == T0 - timedelta(minutes=30)
