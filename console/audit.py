@@ -186,20 +186,9 @@ class AuditJournal:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
-            import sqlite3
+            from console.sqlite_journal import open_journal  # sqlite3 only when used
 
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(
-                    self.path, isolation_level=None, timeout=10, check_same_thread=False
-                )
-                db.row_factory = sqlite3.Row
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                db.executescript(_SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                raise AuditError(f"cannot open the audit journal {self.path}: {exc}") from None
-            self._db = db
+            self._db = open_journal(self.path, _SCHEMA, "audit journal")
         return self._db
 
     def close(self) -> None:

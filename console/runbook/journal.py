@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import AuditError, NotFound, UsageError
+from console.sqlite_journal import open_journal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -156,18 +157,7 @@ class RunJournal:
     def _conn(self) -> sqlite3.Connection:
         with self._lock:
             if self._db is None:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    db = sqlite3.connect(
-                        self.path, isolation_level=None, timeout=10, check_same_thread=False
-                    )
-                    db.row_factory = sqlite3.Row
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute("PRAGMA synchronous=FULL")
-                    db.executescript(_SCHEMA)
-                except (OSError, sqlite3.Error) as exc:
-                    raise AuditError(f"cannot open the run journal {self.path}: {exc}") from None
-                self._db = db
+                self._db = open_journal(self.path, _SCHEMA, "run journal")
             return self._db
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
