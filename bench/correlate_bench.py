@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/correlate_bench.py
 
-Serves the official payloads (Jaeger v1 and v3 from ../shared/fixtures/jaeger/, Tempo
+Serves the official payloads (Jaeger v1 and v3 from tests/fixtures/jaeger/, Tempo
 OTLP, Loki query_range from tests/fixtures/telemetry/) from local HTTP doubles that wait
 0.2, 0.4, 0.6 and 0.8 s before answering, then times ``console.correlate.correlate`` on a
 traceparent. Sequential calls would take the sum (2.0 s); the fan-out should take about
@@ -26,7 +26,7 @@ from adapters.jaeger import JaegerSource  # noqa: E402
 from adapters.loki import LokiSource  # noqa: E402
 from adapters.tempo import TempoSource  # noqa: E402
 from console.correlate import correlate  # noqa: E402
-from tests.integration.telemetry_double import local_fixture, serve, shared_fixture  # noqa: E402
+from tests.integration.telemetry_double import local_fixture, official_fixture, serve  # noqa: E402
 
 TRACE = "00000000000000000000000000000001"
 DELAYS = {"jaeger-v1": 0.2, "jaeger-v3": 0.4, "tempo": 0.6, "loki": 0.8}
@@ -52,17 +52,17 @@ def main() -> None:
     with serve() as v1, serve() as v3, serve() as tempo, serve() as loki:
         v1.json(
             f"/api/traces/{TRACE}",
-            {"data": [shared_fixture("jaeger/v1-trace-ui_01.json")]},
+            {"data": [official_fixture("jaeger/v1-trace-ui_01.json")]},
             delay=DELAYS["jaeger-v1"],
         )
         v3.json(
             f"/api/v3/traces/{TRACE}",
-            shared_fixture("jaeger/v3-GetTrace.json"),
+            official_fixture("jaeger/v3-GetTrace.json"),
             delay=DELAYS["jaeger-v3"],
         )
         tempo.json(
             f"/api/traces/{TRACE}",
-            shared_fixture("jaeger/v3-GetTrace.json")["result"],
+            official_fixture("jaeger/v3-GetTrace.json")["result"],
             delay=DELAYS["tempo"],
         )
         loki.json(

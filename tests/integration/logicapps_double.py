@@ -1,7 +1,7 @@
 """A local HTTP double of the Logic Apps management API (stdlib http.server, a thread).
 
 Every payload it serves is an official example from Azure/azure-rest-api-specs
-(../shared/fixtures/azure-logicapps/, next to the repo root) with only values changed
+(tests/fixtures/azure-logicapps/, see its SOURCE.md) with only values changed
 (names, statuses, times) to make runs that fail, wait or page; no response shape is
 made up. The ``error`` of a failed action uses the documented ``{code, message}``
 error object. Each request is checked: path under the configured subscription and
@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "azure-logicapps"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "azure-logicapps"
 TOKEN = "test-token"
 CONSUMPTION_API = "2019-05-01"
 STANDARD_API = "2018-11-01"

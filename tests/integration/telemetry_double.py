@@ -2,7 +2,7 @@
 
 Routes map a path to (status, body, delay seconds); every request is recorded (path and
 query) so tests can check what the adapter asked for. The payloads come from
-../shared/fixtures/ and tests/fixtures/telemetry/ (see their SOURCE.md), never made up.
+tests/fixtures/ (see the SOURCE.md of each folder), never made up.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 from console.sandbox.devserver import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+OFFICIAL_FIXTURES = REPO / "tests" / "fixtures"
 LOCAL_FIXTURES = REPO / "tests" / "fixtures" / "telemetry"
 
 
-def shared_fixture(name: str) -> Any:
-    return json.loads((SHARED_FIXTURES / name).read_text(encoding="utf-8"))
+def official_fixture(name: str) -> Any:
+    """An official vendor payload under tests/fixtures/ (e.g. ``jaeger/v3-GetTrace.json``)."""
+    return json.loads((OFFICIAL_FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def local_fixture(name: str) -> Any:

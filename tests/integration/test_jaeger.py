@@ -1,11 +1,11 @@
-"""Jaeger v1 and v3 against the official payloads in ../shared/fixtures/jaeger/."""
+"""Jaeger v1 and v3 against the official payloads in tests/fixtures/jaeger/."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from adapters.jaeger import JaegerSource
-from tests.integration.telemetry_double import serve, shared_fixture
+from tests.integration.telemetry_double import official_fixture, serve
 
 
 def source(url: str, api: str) -> JaegerSource:
@@ -16,7 +16,7 @@ def source(url: str, api: str) -> JaegerSource:
 
 async def test_v1_trace_by_id() -> None:
     with serve() as double:
-        double.json("/api/traces/1", {"data": [shared_fixture("jaeger/v1-trace-ui_01.json")]})
+        double.json("/api/traces/1", {"data": [official_fixture("jaeger/v1-trace-ui_01.json")]})
         jaeger = source(double.url, "v1")
         trace = await jaeger.get_trace("1")
         await jaeger.close()
@@ -35,7 +35,7 @@ async def test_v1_trace_by_id() -> None:
 
 async def test_v3_trace_by_id_reads_otlp_under_result() -> None:
     with serve() as double:
-        double.json("/api/v3/traces/1", shared_fixture("jaeger/v3-GetTrace.json"))
+        double.json("/api/v3/traces/1", official_fixture("jaeger/v3-GetTrace.json"))
         jaeger = source(double.url, "v3")
         trace = await jaeger.get_trace("1")
         await jaeger.close()
@@ -57,7 +57,7 @@ async def test_unknown_trace_is_none_in_both_apis() -> None:
 async def test_v3_search_sends_required_times_and_groups_by_trace() -> None:
     start = datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
     with serve() as double:
-        double.json("/api/v3/traces", shared_fixture("jaeger/v3-FindTraces.json"))
+        double.json("/api/v3/traces", official_fixture("jaeger/v3-FindTraces.json"))
         jaeger = source(double.url, "v3")
         found = await jaeger.search({"order": "42"}, start, start + timedelta(hours=1))
         await jaeger.close()
@@ -73,7 +73,7 @@ async def test_v3_search_sends_required_times_and_groups_by_trace() -> None:
 async def test_v1_search_by_tags() -> None:
     start = datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
     with serve() as double:
-        double.json("/api/traces", {"data": [shared_fixture("jaeger/v1-trace-ui_01.json")]})
+        double.json("/api/traces", {"data": [official_fixture("jaeger/v1-trace-ui_01.json")]})
         jaeger = source(double.url, "v1")
         found = await jaeger.search({"order": "42"}, start, start + timedelta(hours=1))
         await jaeger.close()

@@ -19,7 +19,7 @@ import yaml
 
 from console.sandbox import _alive
 from console.sandbox.demo_stores import jaeger_trace, loki_query_range
-from tests.integration.telemetry_double import local_fixture, shared_fixture
+from tests.integration.telemetry_double import local_fixture, official_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def test_demo_store_payloads_have_the_official_shapes(tmp_path: Path) -> None:
     logs = {"ts_ns": 5, "labels": {"service": "s", "level": "info"}, "line": "id=wf-1 ok"}
     (tmp_path / "logs.jsonl").write_text(json.dumps(logs) + "\n")
 
-    official = shared_fixture("jaeger/v1-trace-ui_01.json")
+    official = official_fixture("jaeger/v1-trace-ui_01.json")
     doc = jaeger_trace(tmp_path, trace)
     assert doc is not None and jaeger_trace(tmp_path, "1" * 32) is None
     (one,) = doc["data"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from adapters.tempo import TempoSource
-from tests.integration.telemetry_double import local_fixture, serve, shared_fixture
+from tests.integration.telemetry_double import local_fixture, official_fixture, serve
 
 
 async def test_trace_by_id_otlp() -> None:
     with serve() as double:
-        double.json("/api/traces/1", shared_fixture("jaeger/v3-GetTrace.json")["result"])
+        double.json("/api/traces/1", official_fixture("jaeger/v3-GetTrace.json")["result"])
         tempo = TempoSource.from_config("tempo", {"url": double.url}, lambda r: r)
         trace = await tempo.get_trace("1")
         assert await tempo.get_trace("2") is None  # 404: unknown

@@ -9,7 +9,7 @@ import pytest
 
 from console import cli
 from console.sandbox.devserver import free_port
-from tests.integration.telemetry_double import local_fixture, serve, shared_fixture
+from tests.integration.telemetry_double import local_fixture, official_fixture, serve
 
 TRACE = "00000000000000000000000000000001"
 
@@ -37,7 +37,7 @@ def test_json_output_with_one_source_down(
     monkeypatch.setenv("OPSDECK_CONFIG", str(config))
     with serve() as double:
         double.json(
-            f"/api/traces/{TRACE}", {"data": [shared_fixture("jaeger/v1-trace-ui_01.json")]}
+            f"/api/traces/{TRACE}", {"data": [official_fixture("jaeger/v1-trace-ui_01.json")]}
         )
         double.json("/loki/api/v1/query_range", local_fixture("loki-query_range-streams.json"))
         down = f"http://127.0.0.1:{free_port()}"
