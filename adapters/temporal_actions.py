@@ -21,7 +21,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
@@ -48,6 +47,13 @@ from temporalio.api.workflowservice.v1 import (
 
 from adapters.temporal_client import Connection
 from adapters.temporal_history import event_type_name
+from adapters.temporal_targets import (
+    PinnedRun,
+    closed_reset_warning,
+    newer_run_since_plan,
+    pin_all,
+    skip_reason,
+)
 from adapters.temporal_versions import apply_rollback, plan_rollback
 from adapters.temporal_visibility import workflow_ids_query
 from console.errors import BackendError, NotFound, OpsdeckError, UsageError
@@ -133,12 +139,18 @@ async def reset_point(conn: Connection, ref: ExecutionRef) -> tuple[str, int | N
             return run_id, earliest_failed
 
 
-async def _plan_call(conn: Connection, request: ActionRequest, ref: ExecutionRef) -> PlannedCall:
-    if ref.run_id is None and request.kind != ActionKind.RETRY:
-        # A plan names exact targets: pin the run the operator saw, so a run started
-        # between preview and apply is never hit by a change meant for its predecessor.
-        described = await conn.describe(ref)
-        ref = replace(ref, run_id=described.workflow_execution_info.execution.run_id)
+async def _plan_call(
+    conn: Connection, request: ActionRequest, run: PinnedRun
+) -> tuple[PlannedCall, str | None]:
+    """The call for one pinned run, and a warning for the plan (or None)."""
+    # A plan names exact targets: the run the operator saw, so a run started between
+    # preview and apply is never hit by a change meant for its predecessor.
+    ref = run.ref
+    target = str(ref)
+    mode = _retry_mode(request) if request.kind == ActionKind.RETRY else ""
+    why = skip_reason(request.kind, mode, run)
+    if why is not None:
+        return PlannedCall(target, SKIP, {"why": why}), None
     base: dict[str, Any] = {
         "namespace": conn.namespace_of(ref),
         "workflow_id": ref.workflow_id,
@@ -146,30 +158,30 @@ async def _plan_call(conn: Connection, request: ActionRequest, ref: ExecutionRef
         "reason": request.reason,
         "identity": conn.identity,
     }
-    target = str(ref)
     if request.kind == ActionKind.RETRY:
-        if _retry_mode(request) == "activity":
+        if mode == "activity":
             activity = request.params.get("activity_id")
-            return PlannedCall(
+            call = PlannedCall(
                 target, "ResetActivity", base | {"activity_id": activity or "all pending"}
             )
+            return call, None
         run_id, event_id = await reset_point(conn, ref)
-        target = str(replace(ref, run_id=run_id))
         if event_id is None:
-            return PlannedCall(target, SKIP, {"why": "no workflow task to reset to yet"})
-        return PlannedCall(
+            return PlannedCall(target, SKIP, {"why": "no workflow task to reset to yet"}), None
+        call = PlannedCall(
             target,
             "ResetWorkflowExecution",
             base | {"run_id": run_id, "workflow_task_finish_event_id": event_id,
                     "reapply": "signals"},
         )  # fmt: skip
+        return call, closed_reset_warning(run)
     params = dict(base)
     if request.kind == ActionKind.SIGNAL:
         params["signal"] = request.params["signal"]
         if "input" in request.params or "input_json" in request.params:
             payloads = signal_input(request.params)
             params["input"] = json.loads(payloads.payloads[0].data) if payloads else None
-    return PlannedCall(target, _CALLS[request.kind], params)
+    return PlannedCall(target, _CALLS[request.kind], params), None
 
 
 def _batch_operation(request: ActionRequest) -> str:
@@ -185,23 +197,29 @@ async def plan(conn: Connection, request: ActionRequest, batch_threshold: int) -
         call, notes = await plan_rollback(conn, request)
         return Plan(request, conn.engine, (call,), warnings=tuple(notes))
     _validate(request)
-    if len(request.targets) > batch_threshold and request.kind in BATCHABLE:
+    runs = await pin_all(conn, request.targets)
+    planned = await asyncio.gather(*(_plan_call(conn, request, run) for run in runs))
+    skips = [c for c, _ in planned if c.call == SKIP]
+    warnings = [f"{c.target}: skipped, {c.params.get('why')}" for c in skips]
+    warnings += [w for _, w in planned if w]
+    live = [c for c, _ in planned if c.call != SKIP]
+    if len(live) > batch_threshold and request.kind in BATCHABLE:
         operation = _batch_operation(request)
         params: dict[str, Any] = {"operation": operation, "reason": request.reason}
         if request.kind == ActionKind.SIGNAL:
             params["signal"] = request.params["signal"]
         calls = tuple(
-            PlannedCall(str(ref), f"StartBatchOperation({operation})", params)
-            for ref in request.targets
+            PlannedCall(c.target, f"StartBatchOperation({operation})", params) for c in live
         )
-        warning = (
+        warnings.insert(
+            0,
             f"{len(calls)} executions (more than the batch threshold {batch_threshold}): "
-            "runs as one server-side batch job that continues if this client goes away"
+            "runs as one server-side batch job that continues if this client goes away",
         )
-        return Plan(request, conn.engine, calls, batch=True, warnings=(warning,))
-    calls = tuple(await asyncio.gather(*(_plan_call(conn, request, r) for r in request.targets)))
-    warnings = tuple(f"{c.target}: skipped, {c.params.get('why')}" for c in calls if c.call == SKIP)
-    return Plan(request, conn.engine, calls, warnings=warnings)
+        return Plan(
+            request, conn.engine, calls + tuple(skips), batch=True, warnings=tuple(warnings)
+        )
+    return Plan(request, conn.engine, tuple(c for c, _ in planned), warnings=tuple(warnings))
 
 
 def _execution(params: Mapping[str, Any]) -> WorkflowExecution:
@@ -215,6 +233,11 @@ async def _apply_call(conn: Connection, call: PlannedCall, request_id: str) -> T
     rid = target_request_id(request_id, call.target)
     details: dict[str, Any] = {"request_id": rid}
     if call.call == "ResetWorkflowExecution":
+        # Resetting a run that is no longer the latest would terminate the newer run.
+        newer = await newer_run_since_plan(conn, ExecutionRef.parse(call.target))
+        if newer is not None:
+            why = f"a newer run {newer[:8]} started since the plan; nothing reset"
+            return TargetOutcome(call.target, Outcome.SKIPPED, why, details)
         resp = await conn.call(
             conn.service.reset_workflow_execution,
             ResetWorkflowExecutionRequest(
@@ -385,7 +408,13 @@ async def _describe_batch(conn: Connection, job_id: str) -> DescribeBatchOperati
 async def _apply_batch(
     conn: Connection, plan_: Plan, request_id: str, wait: float
 ) -> AsyncIterator[TargetOutcome]:
-    refs = [ExecutionRef.parse(t) for t in plan_.targets]
+    for call in plan_.calls:
+        if call.call == SKIP:
+            yield TargetOutcome(call.target, Outcome.SKIPPED, str(call.params.get("why", "")))
+    targets = [c.target for c in plan_.calls if c.call != SKIP]
+    if not targets:
+        return
+    refs = [ExecutionRef.parse(t) for t in targets]
     job_id = request_id
     start, selection = _batch_request(conn, plan_, job_id, refs)
     try:
@@ -407,7 +436,7 @@ async def _apply_batch(
                 break
             await asyncio.sleep(0.5)
     except OpsdeckError as e:
-        for target in plan_.targets:
+        for target in targets:
             yield TargetOutcome(target, Outcome.FAILED, str(e), {"batch_job_id": job_id})
         return
     details: dict[str, Any] = {"batch_job_id": job_id, "selection": selection}
@@ -427,7 +456,7 @@ async def _apply_batch(
             "completed": state.complete_operation_count,
             "failed": state.failure_operation_count,
         }
-    for target in plan_.targets:
+    for target in targets:
         yield TargetOutcome(target, outcome, message, details)
 
 

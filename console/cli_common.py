@@ -191,6 +191,7 @@ def report_data(report: ApplyReport) -> dict[str, Any]:
     return {
         "request_id": report.request_id,
         "exit_code": report.exit_code,
+        "counts": report.counts,
         "outcomes": [to_data(o) for o in report.outcomes],
         "audit_ids": list(report.audit_ids),
         "error": str(report.error) if report.error else None,
@@ -262,11 +263,9 @@ async def execute_change(
         traceparent=getattr(args, "traceparent", None),
     )
     if fmt == "table":
-        failed = len(report.failed)
         print(
-            f"{len(report.outcomes) - failed} done, {failed} failed; "
-            f"request id {report.request_id} (audit: opsdeck audit list --request-id "
-            f"{report.request_id})"
+            f"{report.summary()}; request id {report.request_id} "
+            f"(audit: opsdeck audit list --request-id {report.request_id})"
         )
     else:
         dump({"dry_run": False, "plan": data, "report": report_data(report)}, fmt)

@@ -45,6 +45,19 @@ class ApplyReport:
         return [o for o in self.outcomes if o.outcome is Outcome.FAILED]
 
     @property
+    def counts(self) -> dict[str, int]:
+        """Targets per outcome (every outcome named, zero included): done is ok+submitted."""
+        counts = {o.value: 0 for o in Outcome}
+        for o in self.outcomes:
+            counts[o.outcome.value] += 1
+        return counts
+
+    def summary(self) -> str:
+        """One line for people: '2 done, 1 skipped, 0 failed' (skipped changed nothing)."""
+        c = self.counts
+        return f"{c['ok'] + c['submitted']} done, {c['skipped']} skipped, {c['failed']} failed"
+
+    @property
     def exit_code(self) -> int:
         """0 all done (ok/submitted/skipped), 1 all failed, 4 partly done."""
         failed = len(self.failed)

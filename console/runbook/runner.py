@@ -448,9 +448,7 @@ class RunbookRunner:
         hold = os.environ.get(TEST_HOLD_ENV, "")
         if hold == f"after-apply:{step.id}":
             await _hold_forever(self.journal.path.parent / f"hold-{self.run.id}")
-        counts = {o: 0 for o in ("ok", "failed", "skipped", "submitted")}
-        for o in report.outcomes:
-            counts[o.outcome.value] = counts.get(o.outcome.value, 0) + 1
+        counts = report.counts
         result = base | {
             "done": counts["ok"] + counts["submitted"],
             "failed": counts["failed"],

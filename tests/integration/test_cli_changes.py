@@ -130,3 +130,37 @@ async def test_already_closed_target_is_skipped(client: Client, config: Path) ->
     done = opsdeck("-o", "json", "audit", "list", config=config)
     outcomes = sorted(r["outcome"] for r in json.loads(done.stdout))
     assert outcomes == ["ok", "skipped"]
+
+
+async def test_cancel_of_a_closed_run_is_skipped_and_counted_apart(
+    client: Client, config: Path
+) -> None:
+    closed = await start(client)
+    await client.get_workflow_handle(closed).terminate("closed first")
+    done = opsdeck("executions", "cancel", closed, "--yes", config=config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SKIPPED   temporal:default/{closed}" in done.stdout
+    assert "already closed (terminated)" in done.stdout
+    assert "0 done, 1 skipped, 0 failed" in done.stdout
+    done = opsdeck("-o", "json", "executions", "cancel", closed, "--yes", config=config)
+    counts = json.loads(done.stdout)["report"]["counts"]
+    assert counts == {"ok": 0, "failed": 0, "skipped": 1, "submitted": 0}
+    done = opsdeck("-o", "json", "audit", "list", config=config)
+    assert {r["outcome"] for r in json.loads(done.stdout)} == {"skipped"}
+
+
+async def test_retry_dry_run_of_a_replaced_run_says_it_is_skipped(
+    client: Client, config: Path
+) -> None:
+    workflow_id = await start(client)
+    handle = client.get_workflow_handle(workflow_id)
+    old_run = (await handle.describe()).run_id
+    await handle.terminate("closed first")
+    await client.start_workflow("CliTestWorkflow", id=workflow_id, task_queue=TASK_QUEUE)
+    ref = f"temporal:default/{workflow_id}/{old_run}"
+    done = opsdeck("executions", "retry", ref, "--dry-run", config=config)
+    assert done.returncode == 0, done.stderr
+    assert f"Warning: {ref}: skipped, run {old_run[:8]} is terminated and no longer" in done.stdout
+    done = opsdeck("executions", "retry", ref, "--yes", config=config)
+    assert "0 done, 1 skipped, 0 failed" in done.stdout, done.stdout
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING

@@ -194,7 +194,7 @@ def test_no_tty_no_yes_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_yes_applies_and_audits(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = opsdeck(capsys, "ex", "terminate", "wf-0", "--yes", "--reason", "stuck")
     assert code == 0
-    assert "OK        stub:default/wf-0" in out and "1 done, 0 failed" in out
+    assert "OK        stub:default/wf-0" in out and "1 done, 0 skipped, 0 failed" in out
     request_id = out.split("Applying (request id ")[1].split(")")[0]
     assert f"request id {request_id} (audit:" in out
     assert [a[0] for a in ENGINES[-1].applied] == ["stub:default/wf-0"]
