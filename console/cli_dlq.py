@@ -141,15 +141,23 @@ def _spec(args: argparse.Namespace, backend: DeadLetterQueue, destination: str) 
 def _preview_data(session: Session, backend: DeadLetterQueue, spec: DrainSpec, scan: int) -> Any:
     import asyncio
 
-    from console.actions.drain import build_preview
+    from console.actions.drain import build_preview, missing_destinations
+    from console.errors import UsageError
 
     source = backend.drain_source(spec.queue, batch_size=1)
     try:
         depth = source.depth()
+        messages = asyncio.run(backend.peek(spec.queue, scan))
+        pii = session.config.pii_fields
+        preview = build_preview(spec, depth, messages, samples=3, pii_fields=pii)
+        missing = missing_destinations(source, spec, preview)
     finally:
         source.close()
-    messages = asyncio.run(backend.peek(spec.queue, scan))
-    preview = build_preview(spec, depth, messages, samples=3, pii_fields=session.config.pii_fields)
+    if missing:
+        raise UsageError(
+            f"drain plan refused: {'; '.join(missing)}; nothing changed",
+            hint="create the queue first, or pick another with --to (default: original)",
+        )
     return {
         "queue": spec.queue,
         "backend": backend.name,
@@ -210,6 +218,12 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _left(d: dict[str, Any]) -> str:
+    left = d["left_in_dlq"]
+    text = "depth left in the DLQ unknown" if left is None else f"{left} left in the DLQ"
+    return f"{text} ({d['not_matching']} not matching)" if d["not_matching"] else text
+
+
 def _print_report(report: DrainReport, out: Any) -> None:
     d = report.as_dict()
     limited = report.spec.limit is not None and d["matched"] >= report.spec.limit
@@ -218,8 +232,8 @@ def _print_report(report: DrainReport, out: Any) -> None:
         state = f"done (limit {report.spec.limit} reached)"
     out.write(
         f"Drain {d['drain_id']} {state}: {d['sent']} sent, {d['parked']} parked, "
-        f"{d['archived_only']} archived only, {d['left_in_dlq']} left in the DLQ "
-        f"(not matching); {d['removed_already_sent']} removed without resending, "
+        f"{d['archived_only']} archived only; {_left(d)}; "
+        f"{d['removed_already_sent']} removed without resending, "
         f"{d['settled_after_crash']} settled from a crashed run; "
         f"{d['reconnects']} reconnects; {d['rate_per_s']} msg/s\n"
     )

@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from console.audit import mask
-from console.errors import BackendError, UsageError
+from console.errors import BackendError, NotFound, UsageError
 from console.model_queues import QueueMessage
 from console.ports_dlq import DrainSource, Send
 
 ORIGINAL = "original"
 NOWHERE = "none"
 PARK = "park"
+ARCHIVE_ONLY = "(archive only)"
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,24 @@ def sample_data(message: QueueMessage, pii_fields: Sequence[str] = ()) -> dict[s
     }
 
 
+def missing_destinations(source: DrainSource, spec: DrainSpec, preview: DrainPreview) -> list[str]:
+    """The plan's destination queues that do not exist (one sentence each).
+
+    Checked while planning, so a drain to a wrong name stops before it archives, audits
+    or moves anything. The parking queue is left out: the drain creates it.
+    """
+    wanted = set(preview.by_destination) - {ARCHIVE_ONLY, spec.parking}
+    if spec.destination not in (ORIGINAL, NOWHERE):
+        wanted.add(spec.destination)
+    missing = []
+    for queue in sorted(wanted):
+        try:
+            source.ensure_queue(queue)
+        except NotFound as exc:
+            missing.append(str(exc))
+    return missing
+
+
 def build_preview(
     spec: DrainSpec,
     depth: int,
@@ -215,7 +234,7 @@ def build_preview(
     now = datetime.now(UTC)
     matched = [m for m in messages if spec.filter.matches(m, now)]
     by_reason = Counter(m.reason for m in matched)
-    by_dest = Counter(spec.target(m) or "(archive only)" for m in matched)
+    by_dest = Counter(spec.target(m) or ARCHIVE_ONLY for m in matched)
     return DrainPreview(
         spec=spec,
         depth=depth,
@@ -419,6 +438,7 @@ class DrainReport:
     parked: int = 0
     dropped: int = 0
     skipped: int = 0  # did not match the filter: left in the DLQ
+    left_in_dlq: int | None = None  # the DLQ's depth when the run ended (None: unknown)
     removed_already_sent: int = 0
     settled_after_crash: int = 0
     reconnects: int = 0
@@ -458,7 +478,8 @@ class DrainReport:
             "sent": self.sent,
             "parked": self.parked,
             "archived_only": self.dropped,
-            "left_in_dlq": self.skipped,
+            "left_in_dlq": self.left_in_dlq,
+            "not_matching": self.skipped,
             "removed_already_sent": self.removed_already_sent,
             "settled_after_crash": self.settled_after_crash,
             "reconnects": self.reconnects,
@@ -525,11 +546,12 @@ class Drain:
         held: list[QueueMessage] = []
         failures_in_row = 0
         try:
+            # Checked before the archive exists: a run that cannot send leaves no trace.
+            if spec.destination not in (ORIGINAL, NOWHERE):
+                self.source.ensure_queue(spec.destination)
             archive = DrainArchive(self.archive_dir, self.drain_id)
             report.archive_paths.append(str(archive.path))
             budget = self.source.depth()
-            if spec.destination not in (ORIGINAL, NOWHERE):
-                self.source.ensure_queue(spec.destination)
             total = budget if spec.limit is None else min(budget, spec.limit)
             seen = 0
             while not self.cancel.is_set():
@@ -583,12 +605,24 @@ class Drain:
             except Exception as exc:  # closing the connection gives them back anyway
                 report.error = report.error or f"releasing held messages: {exc}"
             self.source.close()
+            report.left_in_dlq = self._depth_after_close()
             if archive is not None:
                 archive.close()
             report.elapsed_s = time.monotonic() - started
             report.totals = self.journal.counts()
             self.journal.close()
         return report
+
+    def _depth_after_close(self) -> int | None:
+        """What is really left: measured on a new session, once every message this run
+        held went back (a report must never claim fewer than remain)."""
+        try:
+            return self.source.depth()
+        except Exception:
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                self.source.close()
 
     def _flush(self) -> None:
         """Wait for commits still in flight (a pipelining source confirms them later)."""

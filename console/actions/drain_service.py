@@ -155,6 +155,7 @@ def run_drain(
                     "parked",
                     "archived_only",
                     "left_in_dlq",
+                    "not_matching",
                     "removed_already_sent",
                     "settled_after_crash",
                     "reconnects",

@@ -320,7 +320,7 @@ class DrainScreen(Screen[None]):
 
     @work(exclusive=True, group="drain-plan")
     async def _plan(self, spec: DrainSpec) -> None:
-        from console.actions.drain import build_preview
+        from console.actions.drain import build_preview, missing_destinations
 
         try:
             backend = (await asyncio.to_thread(backends_for, self.opsdeck.session))[
@@ -328,12 +328,21 @@ class DrainScreen(Screen[None]):
             ]
             messages = list(await backend.peek(spec.queue, 1000))
             source = backend.drain_source(spec.queue, batch_size=1)
-            depth = await asyncio.to_thread(source.depth)
-            source.close()
-            pii = tuple(getattr(getattr(self.opsdeck.session, "config", None), "pii_fields", ()))
-            preview = build_preview(spec, depth, messages, samples=2, pii_fields=pii)
+            try:
+                depth = await asyncio.to_thread(source.depth)
+                pii = tuple(
+                    getattr(getattr(self.opsdeck.session, "config", None), "pii_fields", ())
+                )
+                preview = build_preview(spec, depth, messages, samples=2, pii_fields=pii)
+                missing = await asyncio.to_thread(missing_destinations, source, spec, preview)
+            finally:
+                source.close()
         except Exception as exc:
             self.post_message(DrainPlanned(None, str(exc)))
+            return
+        if missing:
+            refused = f"drain plan refused: {'; '.join(missing)}; nothing changed"
+            self.post_message(DrainPlanned(None, refused))
             return
         self.post_message(DrainPlanned(preview, None))
 
@@ -410,7 +419,8 @@ class DrainScreen(Screen[None]):
         state = "cancelled" if d["cancelled"] else ("done" if d["completed"] else "stopped")
         text = (
             f"Drain {d['drain_id']} {state}: {d['sent']} sent, {d['parked']} parked, "
-            f"{d['archived_only']} archived only, {d['left_in_dlq']} left; "
+            f"{d['archived_only']} archived only, "
+            f"{'?' if d['left_in_dlq'] is None else d['left_in_dlq']} left in the DLQ; "
             f"{d['rate_per_s']} msg/s; audit #{message.audit_id}"
         )
         if d["error"]:
