@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from console.errors import Aborted, OpsdeckError, PolicyDenied, UsageError
-from console.model import ActionRequest, ExecutionRef, Plan, RefError, TargetOutcome
+from console.model import ActionRequest, Plan, TargetOutcome
 from console.output import cell, dump, emit, to_data
 
 if TYPE_CHECKING:
@@ -99,30 +99,6 @@ def pick_engine(session: Session, name: str | None) -> tuple[str, WorkflowEngine
         f"context {session.context.name!r} has engines {', '.join(sorted(session.engines))}; "
         "pick one with --engine NAME"
     )
-
-
-def resolve_ref(session: Session, text: str) -> ExecutionRef:
-    """``engine:namespace/id[/run]``, or a bare workflow id when the context has one engine."""
-    engine, sep, _ = text.partition(":")
-    if sep and engine in session.engines:
-        try:
-            return ExecutionRef.parse(text)
-        except RefError as exc:
-            raise UsageError(str(exc)) from None
-    if len(session.engines) != 1:
-        raise UsageError(
-            f"{text!r}: a bare workflow id needs a context with one engine; "
-            f"write ENGINE:NAMESPACE/ID (engines: {', '.join(sorted(session.engines))})"
-        )
-    if sep and "/" in text[len(engine) + 1 :] and re.fullmatch(r"[A-Za-z][\w.-]*", engine):
-        raise UsageError(
-            f"{text!r}: no engine {engine!r} in context {session.context.name!r} "
-            f"(engines: {', '.join(sorted(session.engines))})"
-        )
-    name = next(iter(session.engines))
-    if not text:
-        raise UsageError("an empty execution reference")
-    return ExecutionRef(name, engine_scope(session, name), text)
 
 
 def parse_json(text: str | None, what: str) -> Any:

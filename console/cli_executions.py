@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from console.cli_common import (
@@ -14,23 +15,27 @@ from console.cli_common import (
     parse_json,
     parse_since,
     pick_engine,
-    resolve_ref,
     run,
     session_for,
 )
+from console.cli_targets import fan_out, resolve_ref, resolve_refs, versions_engine
 from console.errors import UsageError
 from console.model import (
     ActionKind,
     ActionRequest,
+    Execution,
     ExecutionRef,
     ExecutionStatus,
     ListQuery,
+    StuckHit,
     StuckRule,
     StuckRules,
+    Version,
 )
 from console.output import emit, execution_data, stuck_data, to_data
 from console.session import Session
 
+_NEVER = datetime.min.replace(tzinfo=UTC)  # sorts an unknown start time last
 LIST_COLUMNS = [
     ("WORKFLOW ID", "workflow_id"),
     ("TYPE", "workflow_type"),
@@ -77,26 +82,37 @@ def _query(args: argparse.Namespace, *, limit: int | None = None) -> ListQuery:
 
 
 def _engines(session: Session, name: str | None) -> list[str]:
-    return [pick_engine(session, name)[0]] if name else sorted(session.engines)
+    return [pick_engine(session, name)[0]] if name else list(session.engines)
+
+
+def newest_first(executions: list[Execution]) -> list[Execution]:
+    """By start time, newest first (stable: ties keep the engine's order; unknown last)."""
+    return sorted(executions, key=lambda e: e.start_time or _NEVER, reverse=True)
+
+
+async def _listed(session: Session, name: str, query: ListQuery) -> list[Execution]:
+    return [execution async for execution in session.engines[name].list(query)]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Each engine lists its newest N; the merge keeps the newest N of them all."""
     if args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
     limit = args.limit or None
     query = _query(args, limit=limit)
     session = session_for(args)
 
-    async def collect() -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for name in _engines(session, args.engine):
-            async for execution in session.engines[name].list(query):
-                rows.append(execution_data(execution))
-                if limit is not None and len(rows) >= limit:
-                    return rows
-        return rows
+    async def collect() -> list[Execution]:
+        found = await fan_out(
+            session,
+            _engines(session, args.engine),
+            lambda name: _listed(session, name, query),
+            raw_query=query.raw,
+        )
+        merged = newest_first([e for rows in found.values() for e in rows])
+        return merged[:limit] if limit is not None else merged
 
-    rows = run(session, collect())
+    rows = [execution_data(e) for e in run(session, collect())]
     emit(rows, output_format(args), columns=LIST_COLUMNS, empty="No executions match.")
     return 0
 
@@ -106,7 +122,10 @@ def cmd_count(args: argparse.Namespace) -> int:
     session = session_for(args)
 
     async def count() -> dict[str, int]:
-        return {n: await session.engines[n].count(query) for n in _engines(session, args.engine)}
+        names = _engines(session, args.engine)
+        return await fan_out(
+            session, names, lambda n: session.engines[n].count(query), raw_query=query.raw
+        )
 
     counts = run(session, count())
     fmt = output_format(args)
@@ -120,8 +139,12 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     session = session_for(args)
-    ref = resolve_ref(session, args.ref)
-    detail = run(session, session.engines[ref.engine].describe(ref))
+
+    async def describe() -> Any:
+        found = await resolve_ref(session, args.ref)
+        return found.detail or await session.engines[found.ref.engine].describe(found.ref)
+
+    detail = run(session, describe())
     data = to_data(detail)
     fmt = output_format(args)
     if fmt != "table":
@@ -169,9 +192,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     session = session_for(args)
-    ref = resolve_ref(session, args.ref)
 
     async def collect() -> list[dict[str, Any]]:
+        ref = (await resolve_ref(session, args.ref)).ref
         events = []
         async for event in session.engines[ref.engine].history(ref):
             if args.failed_only and not event.is_failure:
@@ -228,12 +251,13 @@ def cmd_stuck(args: argparse.Namespace) -> int:
     query = ListQuery(raw=args.query) if args.query else None
     session = session_for(args)
 
+    async def stuck(name: str) -> list[StuckHit]:
+        return [hit async for hit in session.engines[name].find_stuck(rules, query)]
+
     async def collect() -> list[dict[str, Any]]:
-        hits = []
-        for name in _engines(session, args.engine):
-            async for hit in session.engines[name].find_stuck(rules, query):
-                hits.append(stuck_data(hit))
-        return hits
+        names = _engines(session, args.engine)
+        found = await fan_out(session, names, stuck, raw_query=args.query)
+        return [stuck_data(hit) for hits in found.values() for hit in hits]
 
     hits = run(session, collect())
     emit(
@@ -273,12 +297,9 @@ def cmd_change(args: argparse.Namespace) -> int:
     reason = args.reason if args.reason is not None else _default_reason(kind.value)
 
     async def go() -> int:
-        refs: list[ExecutionRef] = [resolve_ref(session, text) for text in args.refs]
+        refs: list[ExecutionRef] = await resolve_refs(session, args.refs)
         if args.query:
-            _, engine = pick_engine(session, args.engine)
-            query = ListQuery(raw=args.query, limit=args.limit, page_size=min(args.limit, 1000))
-            async for execution in engine.list(query):
-                refs.append(execution.ref)
+            refs += await _query_targets(session, args)
             if not refs:
                 print("No executions match the query; nothing to do.", file=sys.stderr)
                 return 0
@@ -292,10 +313,26 @@ def cmd_change(args: argparse.Namespace) -> int:
     return run(session, go())
 
 
+async def _query_targets(session: Session, args: argparse.Namespace) -> list[ExecutionRef]:
+    """The query's matches: from the one engine that has any (several: --engine)."""
+    query = ListQuery(raw=args.query, limit=args.limit, page_size=min(args.limit, 1000))
+    names = _engines(session, args.engine)
+    found = await fan_out(
+        session, names, lambda n: _listed(session, n, query), raw_query=args.query
+    )
+    matched = {name: rows for name, rows in found.items() if rows}
+    if len(matched) > 1:
+        counts = ", ".join(f"{name} ({len(rows)})" for name, rows in matched.items())
+        raise UsageError(
+            f"the query matches executions in several engines: {counts}; "
+            "a change goes to one engine: pick it with --engine NAME"
+        )
+    return [e.ref for rows in matched.values() for e in rows]
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     session = session_for(args)
-    _, engine = pick_engine(session, args.engine)
-    versions = run(session, engine.versions(args.deployment))
+    _, versions = run(session, versions_engine(session, args.engine, args.deployment))
     rows = [to_data(v) for v in versions]
     fmt = output_format(args)
     if fmt == "table":
@@ -319,13 +356,11 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     session = session_for(args)
     session.runner.check_allowed()
-    name, engine = pick_engine(session, args.engine)
     reason = args.reason if args.reason is not None else _default_reason("rollback")
 
     async def go() -> int:
-        version = args.version
-        if version is None:
-            version = _previous_version(list(await engine.versions(args.deployment)), args)
+        name, versions = await versions_engine(session, args.engine, args.deployment)
+        version = args.version or _previous_version(versions, args.deployment)
         request = ActionRequest(
             ActionKind.ROLLBACK,
             reason=reason,
@@ -336,30 +371,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return run(session, go())
 
 
-def _previous_version(versions: list[Any], args: argparse.Namespace) -> str:
-    """The version to go back to: the one most recently current.
-
-    A version that is draining was current (or ramping) until recently, so it wins;
-    then the newest version created before the current one. Anything less clear-cut
-    needs --to.
-    """
+def _previous_version(versions: list[Version], deployment: str) -> str:
+    """The version to go back to: the only one besides the current; else ask for --to."""
     current = next((v for v in versions if v.is_current), None)
     if current is None:
-        raise UsageError(f"deployment {args.deployment!r} has no current version; pass --to")
+        raise UsageError(f"deployment {deployment!r} has no current version; pass --to VERSION")
     others = [v for v in versions if v is not current]
-    draining = [v for v in others if (v.status or "").lower() == "draining"]
-    if len(draining) == 1:
-        return str(draining[0].version)
-    older = [
-        v
-        for v in others
-        if v.created_time is not None
-        and current.created_time is not None
-        and v.created_time < current.created_time
-    ]
-    if not older:
+    if len(others) == 1:
+        return others[0].version
+    if not others:
         raise UsageError(
-            f"cannot tell which version of {args.deployment!r} to go back to "
-            f"(current: {current.version}); pass --to VERSION"
+            f"deployment {deployment!r} has only its current version {current.version}; "
+            "nothing to roll back to"
         )
-    return str(max(older, key=lambda v: v.created_time).version)
+    listed = ", ".join(f"{v.version} ({v.status})" if v.status else v.version for v in others)
+    raise UsageError(
+        f"deployment {deployment!r} has several other versions: {listed}; pass --to VERSION"
+    )

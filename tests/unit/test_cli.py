@@ -153,9 +153,9 @@ def test_describe_bare_id_and_not_found(capsys: pytest.CaptureFixture[str]) -> N
     code, _, err = opsdeck(capsys, "executions", "describe", "nope")
     assert code == 1 and err == "opsdeck: Not found: execution stub:default/nope not found\n"
     code, _, err = opsdeck(capsys, "-c", "two", "executions", "describe", "wf-0")
-    assert code == 2 and "bare workflow id" in err
+    assert code == 2 and "'wf-0' is in several engines: a:default/wf-0, b:default/wf-0" in err
     code, _, err = opsdeck(capsys, "executions", "describe", "other:default/wf-0")
-    assert code == 2 and "no engine 'other' in context 'dev' (engines: stub)" in err
+    assert code == 2 and err == "opsdeck: Usage error: unknown engine other (known: stub)\n"
     code, out, _ = opsdeck(capsys, "executions", "describe", "order:42")  # ':' in a bare id
     assert code == 1
 
