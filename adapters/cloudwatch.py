@@ -109,7 +109,9 @@ class CloudWatchLogsSource:
         address = self.endpoint_url or f"CloudWatch Logs {self.region or ''}".strip()
         try:
             client = self.client()
-            while len(lines) < limit:
+            # FilterLogEvents pages oldest first and cannot go backward: read every page,
+            # keeping only the newest ``limit`` lines (bounded memory).
+            while True:
                 page = client.filter_log_events(**kwargs)
                 for event in page.get("events", []):
                     message = event.get("message", "")
@@ -121,6 +123,8 @@ class CloudWatchLogsSource:
                         "log_stream": event.get("logStreamName", ""),
                     }
                     lines.append(LogLine(when, message.rstrip("\n"), labels))
+                if len(lines) > 2 * limit:
+                    lines = _newest(lines, limit)
                 token = page.get("nextToken")
                 if not token:
                     break
@@ -135,8 +139,13 @@ class CloudWatchLogsSource:
             raise BackendUnavailable(self.label, address, str(exc)) from None
         except BotoCoreError as exc:
             raise BackendUnavailable(self.label, address, str(exc)) from None
-        lines.sort(key=lambda item: item.time or datetime.min.replace(tzinfo=UTC))
-        return lines[:limit]
+        return _newest(lines, limit)
 
     async def close(self) -> None:
         self._client = None
+
+
+def _newest(lines: list[LogLine], limit: int) -> list[LogLine]:
+    """The newest ``limit`` lines, oldest first."""
+    lines.sort(key=lambda item: item.time or datetime.min.replace(tzinfo=UTC))
+    return lines[-limit:] if limit > 0 else []

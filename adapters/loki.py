@@ -3,8 +3,9 @@
 Settings (besides those of adapters.telemetry_http): ``selector`` (required) - the
 LogQL stream selector to search, e.g. ``{app="orders"}``; ``tenant`` - sent as
 ``X-Scope-OrgID`` for multi-tenant Loki. Ids are matched with one line filter
-(``|~ "id1|id2"``, regex-escaped). Stream results are ``[ns, line]`` pairs; a matrix
-result (a metric query as selector) is refused with a clear error.
+(``|~ "id1|id2"``, regex-escaped). Loki is asked for the newest ``limit`` lines
+(direction backward); they are returned oldest first. Stream results are ``[ns, line]``
+pairs; a matrix result (a metric query as selector) is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ class LokiSource(HttpSource):
             "start": int(start.timestamp() * 1e9),
             "end": int(end.timestamp() * 1e9),
             "limit": limit,
-            "direction": "forward",
+            # The newest lines matter mid-incident: with "forward" Loki would return the
+            # oldest ``limit`` lines and silently drop the rest.
+            "direction": "backward",
         }
         payload: Any = await self.get_json(path, params)
         if not isinstance(payload, Mapping) or payload.get("status") != "success":

@@ -2,7 +2,8 @@
 
 Prints what the ID was recognised as, each source's status, and the merged timeline.
 Exit code 0 when every engine and source answered (or was skipped), 4 when the result
-is partial (some failed or timed out; the rest is still printed). The JSON shape is
+is partial (some failed or timed out; the rest is still printed), 1 when nothing at all
+was found for the id (one line on stderr says what was asked). The JSON shape is
 documented in docs/correlate.md.
 """
 
@@ -38,6 +39,7 @@ def correlation_data(result: Any) -> dict[str, Any]:
         "sources": to_data(list(result.statuses)),
         "timeline": to_data(list(result.timeline)),
         "partial": result.partial,
+        "found": result.found,
         "elapsed": round(result.elapsed, 3),
     }
 
@@ -70,6 +72,11 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     result = run(session, go())
     data = correlation_data(result)
     fmt = output_format(args)
+    if not result.found:
+        if fmt != "table":
+            emit(data, fmt)
+        print(f"opsdeck: {result.nothing_found}", file=sys.stderr)
+        return 1
     if fmt != "table":
         emit(data, fmt)
         return 4 if result.partial else 0
@@ -91,6 +98,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
             ("STATUS", "status"),
             ("ITEMS", "items"),
             ("TOOK", "elapsed"),
+            ("NOTE", "note"),
             ("ERROR", "error"),
         ],
         empty="No engines or sources configured for this context (see docs/correlate.md).",

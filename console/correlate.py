@@ -11,7 +11,13 @@
    metric sources run their configured queries and exemplars;
 3. merges execution events, spans, log lines, metric samples and exemplars by time, each
    tagged with its source. A source that fails or times out is listed in ``statuses``
-   with its error beside the partial result; it never hides the others.
+   with its error beside the partial result; it never hides the others. A log source
+   keeps the newest ``LOG_LIMIT`` lines and its status says when more existed.
+
+Metrics (samples and exemplars) join the timeline only through something actually
+found: an execution, or a trace id (an exemplar joins only when it carries one of the
+trace ids). An id that finds nothing anywhere gives a result whose ``found`` is False
+and whose ``nothing_found`` names what was asked, never a timeline of unrelated metrics.
 
 Window: ``window`` wide, centred on the execution's start when one is found (capped at
 now), else the last ``window`` up to now. Spans whose attributes name a workflow id
@@ -31,7 +37,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +58,8 @@ _HEX32 = re.compile(r"\b[0-9a-fA-F]{32}\b")
 WORKFLOW_ATTRS = ("temporalWorkflowID", "temporal.workflow.id", "workflow_id", "workflowId")
 MAX_TRACES = 5
 MAX_EVENTS = 1000
+LOG_LIMIT = 500  # newest lines kept per log source; more is said ("500 of more")
+NO_ANCHOR = "no execution or trace found to join metrics to"
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class SourceStatus:
     elapsed: float
     items: int = 0
     error: str | None = None
+    note: str | None = None  # e.g. "newest 500 of more": the result was cut
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,27 @@ class Correlation:
     @property
     def partial(self) -> bool:
         return any(s.status in ("failed", "timeout") for s in self.statuses)
+
+    @property
+    def found(self) -> bool:
+        """An execution, a span, a log line or an exemplar of the trace was found."""
+        exemplar = any(item.kind == "exemplar" for item in self.timeline)
+        return bool(self.executions or self.spans or self.logs or exemplar)
+
+    @property
+    def nothing_found(self) -> str:
+        """One line saying what was asked, for when ``found`` is False."""
+        asked = [s.source for s in self.statuses if s.status == "ok"]
+        where = ", ".join(dict.fromkeys(asked)) or "no engine or source answered"
+        failed = [
+            f"{s.source} ({s.status})" for s in self.statuses if s.status in ("failed", "timeout")
+        ]
+        also = f"; did not answer: {', '.join(failed)}" if failed else ""
+        return (
+            f"nothing found for {self.parsed.text!r} "
+            f"({self.window_start:%Y-%m-%d %H:%M}..{self.window_end:%H:%M} UTC; "
+            f"asked: {where}{also})"
+        )
 
 
 # --- sources from the config -----------------------------------------------------------
@@ -186,6 +216,12 @@ async def _timed(name: str, kind: str, timeout: float, work: Awaitable[int]) -> 
             name, kind, "failed", time.monotonic() - started, error=f"{type(exc).__name__}: {exc}"
         )
     return SourceStatus(name, kind, "ok", time.monotonic() - started, items=items)
+
+
+def _unanchored(status: SourceStatus) -> SourceStatus:
+    if status.status != "ok":
+        return status
+    return replace(status, status="skipped", items=0, error=NO_ANCHOR)
 
 
 def _kind_of(source: object) -> str:
@@ -345,7 +381,8 @@ async def correlate(
 
     def log_work(name: str, source: LogSource) -> Callable[[], Awaitable[int]]:
         async def work() -> int:
-            found = list(await source.find(needles, start, end))
+            found = list(await source.find(needles, start, end, LOG_LIMIT + 1))
+            cut = len(found) > LOG_LIMIT
             selector = getattr(source, "selector", "")
             labelled = getattr(source, "query_range", None)
             if log_labels and selector.endswith("}") and labelled is not None:
@@ -357,10 +394,16 @@ async def correlate(
                         query = f"{selector[:-1].rstrip()}, {matcher}}}"
                         if selector[1:-1].strip() == "":
                             query = f"{{{matcher}}}"
-                        for line in await labelled(query, start, end):
+                        more = await labelled(query, start, end, LOG_LIMIT + 1)
+                        cut = cut or len(more) > LOG_LIMIT
+                        for line in more:
                             if (line.time, line.line) not in seen:
                                 seen.add((line.time, line.line))
                                 found.append(line)
+            if cut or len(found) > LOG_LIMIT:
+                found.sort(key=lambda line: line.time or datetime.min.replace(tzinfo=UTC))
+                found = found[-LOG_LIMIT:]
+                notes[name] = f"newest {LOG_LIMIT} of more (widen the id or narrow --window)"
             for line in found:
                 logs.append((name, line))
                 items.append(
@@ -382,7 +425,7 @@ async def correlate(
                     series_found.append((name, query, one))
                     label = labels_text(one.labels)
                     for sample in one.samples:
-                        items.append(
+                        metric_items.append(
                             TimelineItem(
                                 sample.time,
                                 "sample",
@@ -394,10 +437,11 @@ async def correlate(
                         count += 1
                 for exemplar in marks:
                     exemplars.append((name, exemplar))
-                    if trace_ids and exemplar.trace_id not in trace_ids:
+                    if exemplar.trace_id not in trace_ids:
                         # Other traces' exemplars stay in `exemplars` (the metrics view
                         # lists them all); the timeline tells this one's story.
                         continue
+                    matched_exemplars.append(exemplar)
                     items.append(
                         TimelineItem(
                             exemplar.time,
@@ -435,6 +479,9 @@ async def correlate(
         )
         needles = list(dict.fromkeys(needles + trace_ids))
 
+    notes: dict[str, str] = {}
+    metric_items: list[TimelineItem] = []
+    matched_exemplars: list[Exemplar] = []
     jobs: list[Awaitable[SourceStatus]] = []
     for name, source in sources.items():
         kind = _kind_of(source)
@@ -446,11 +493,24 @@ async def correlate(
         elif isinstance(source, LogSource):
             jobs.append(_timed(name, kind, timeout, log_work(name, source)()))
         elif isinstance(source, MetricSource):
+            if not trace_ids and not executions:
+                statuses.append(SourceStatus(name, kind, "skipped", 0.0, error=NO_ANCHOR))
+                continue
             jobs.append(_timed(name, kind, timeout, metric_work(name, source)()))
         else:
             problem = "is not a trace, log or metric source (see console/ports.py)"
             statuses.append(SourceStatus(name, kind, "failed", 0.0, error=problem))
-    statuses += await asyncio.gather(*jobs)
+    statuses += [
+        replace(s, note=notes[s.source]) if s.source in notes else s
+        for s in await asyncio.gather(*jobs)
+    ]
+    if executions or spans or matched_exemplars:
+        items += metric_items
+    else:  # a trace id that no source knows: the metrics tell nobody's story
+        metric_names = {n for n, s in sources.items() if isinstance(s, MetricSource)}
+        statuses = [_unanchored(s) if s.source in metric_names else s for s in statuses]
+        series_found.clear()
+        exemplars.clear()
 
     # 3. from a trace to its executions
     known = {ExecutionRef.parse(r).workflow_id for r in executions}

@@ -141,7 +141,9 @@ class LogSource(Protocol):
     async def find(
         self, needles: Sequence[str], start: datetime, end: datetime, limit: int = 500
     ) -> Sequence[LogLine]:
-        """Log lines in the window that mention any of ``needles`` (ids), oldest first."""
+        """The newest ``limit`` log lines in the window that mention any of ``needles``
+        (ids), returned oldest first. Callers that must know whether the result was cut
+        ask for one line more than they show."""
         ...
 
     async def close(self) -> None: ...

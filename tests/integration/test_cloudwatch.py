@@ -69,3 +69,27 @@ async def test_unreachable_endpoint(aws_env: None) -> None:
     now = datetime.now(UTC)
     with pytest.raises(BackendUnavailable, match="cloudwatch source 'cw'"):
         await source.find(["x"], now - timedelta(minutes=5), now)
+
+
+async def test_the_newest_lines_are_kept_when_there_are_more(
+    moto_server: Any, aws_env: None
+) -> None:
+    """FilterLogEvents pages oldest first: the source must still return the newest."""
+    logs = moto_server.client("logs")
+    group = f"/opsdeck/test-{time.monotonic_ns()}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="w")
+    now_ms = int(time.time() * 1000)
+    events = [
+        {"timestamp": now_ms - 60_000 + i * 10, "message": f"order-7 #{i}"} for i in range(40)
+    ]
+    logs.put_log_events(logGroupName=group, logStreamName="w", logEvents=events)
+    source = CloudWatchLogsSource.from_config(
+        "cw",
+        {"log-group": group, "region": moto_server.region, "endpoint-url": moto_server.endpoint},
+        str,
+    )
+    now = datetime.now(UTC)
+    lines = await source.find(["order-7"], now - timedelta(minutes=5), now, limit=5)
+    assert [line.line for line in lines] == [f"order-7 #{i}" for i in range(35, 40)]
+    await source.close()

@@ -25,7 +25,7 @@ async def test_query_range_streams_oldest_first() -> None:
     assert lines[0].time == datetime.fromtimestamp(1569266492548155000 / 1e9, UTC)
     _, query = double.requests[-1]
     assert query["query"] == ['{job="varlogs"} |~ "order-42|a\\\\.b"']
-    assert query["direction"] == ["forward"]
+    assert query["direction"] == ["backward"]  # the newest lines, not the oldest
     assert query["start"] == [str(int(start.timestamp() * 1e9))]
 
 

@@ -70,7 +70,14 @@ def test_correlate_the_stuck_demo_across_all_sources(tmp_path: Path) -> None:
         assert any("workflow_id=demo-stuck-activity" in line["summary"] for line in logs)
         if prometheus:
             marks = [i for i in result["timeline"] if i["kind"] == "exemplar"]
-            assert any(m["details"]["matches"] for m in marks)
+            assert marks and all(m["details"]["matches"] for m in marks)
+        # An id that nothing knows: no unrelated metrics, exit 1 with one line saying so.
+        unknown = opsdeck("correlate", "nosuch-thing", "-o", "json")
+        assert unknown.returncode == 1, unknown.stdout + unknown.stderr
+        (reason,) = [line for line in unknown.stderr.splitlines() if "nothing found" in line]
+        assert reason.startswith("opsdeck: nothing found for 'nosuch-thing'")
+        nothing = json.loads(unknown.stdout)
+        assert nothing["found"] is False and nothing["timeline"] == []
         status = opsdeck("sandbox", "status")
         assert "Traces/logs: http://127.0.0.1:" in status.stdout
         assert ("Prometheus:  http://127.0.0.1:" in status.stdout) == prometheus

@@ -218,3 +218,56 @@ def test_trace_ids_in_search_attributes_and_memo() -> None:
     assert trace_ids_in({"headers": {"traceparent": TRACEPARENT}}) == [TRACE]
     assert trace_ids_in({"note": f"see {TRACEPARENT}"}) == [TRACE]
     assert trace_ids_in({"OrderId": "4bf92f3577b34da6a3ce929d0e0e4736"}) == []
+
+
+async def test_an_unknown_id_gets_no_metrics_and_says_nothing_was_found() -> None:
+    result = await correlate(
+        "nosuch-thing",
+        engines={"temporal": FakeEngine()},  # type: ignore[dict-item]
+        sources={"jaeger": FakeTraces("jaeger"), "prom": FakeMetrics()},
+        now=T0,
+    )
+    assert result.timeline == () and result.exemplars == () and result.series == ()
+    statuses = {s.source: s for s in result.statuses}
+    assert statuses["prom"].status == "skipped"
+    assert statuses["prom"].error == "no execution or trace found to join metrics to"
+    assert not result.found
+    assert result.nothing_found.startswith("nothing found for 'nosuch-thing'")
+    assert "asked: temporal" in result.nothing_found
+
+
+class NoTraces(FakeTraces):
+    async def get_trace(self, trace_id: str) -> Trace | None:
+        return None
+
+
+async def test_a_trace_id_joins_only_its_own_exemplars() -> None:
+    result = await correlate(TRACEPARENT, sources={"jaeger": NoTraces("j"), "prom": FakeMetrics()})
+    # No span was found, but one exemplar carries the trace id: it anchors the metrics.
+    assert [(i.kind, i.trace_id) for i in result.timeline if i.kind == "exemplar"] == [
+        ("exemplar", TRACE)
+    ]
+    assert any(i.kind == "sample" for i in result.timeline) and result.found
+    other = f"00-{OTHER_TRACE[:-1]}2-00f067aa0ba902b7-01"
+    result = await correlate(other, sources={"jaeger": NoTraces("j"), "prom": FakeMetrics()})
+    assert result.timeline == () and not result.found
+    assert {s.source: s.status for s in result.statuses}["prom"] == "skipped"
+
+
+class ManyLogs(FakeLogs):
+    async def find(
+        self, needles: Sequence[str], start: datetime, end: datetime, limit: int = 500
+    ) -> Sequence[LogLine]:
+        # As the port promises: the newest `limit` of 700 matching lines, oldest first.
+        lines = [LogLine(T0 + timedelta(seconds=i), f"order-42 line {i}") for i in range(700)]
+        return lines[-limit:]
+
+
+async def test_a_cut_log_result_keeps_the_newest_lines_and_says_so() -> None:
+    result = await correlate("order-42", sources={"logs": ManyLogs()}, now=T0)
+    (status,) = result.statuses
+    assert status.items == 500 and status.note and status.note.startswith("newest 500 of more")
+    assert result.logs[0][1].line == "order-42 line 200"
+    assert result.logs[-1][1].line == "order-42 line 699"
+    fewer = await correlate("order-42", sources={"logs": FakeLogs()}, now=T0)
+    assert fewer.statuses[0].note is None

@@ -79,3 +79,25 @@ def test_table_output_and_unknown_source_kind(
     err = capsys.readouterr().err
     assert code == 2
     assert "config.yaml:5" in err and "unknown source kind 'zipkin'" in err
+
+
+def test_an_id_that_finds_nothing_is_exit_1_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    monkeypatch.setenv("OPSDECK_CONFIG", str(config))
+    # The documented streams response with no stream: Loki found no line.
+    empty = local_fixture("loki-query_range-streams.json")
+    empty["data"]["result"] = []
+    with serve() as double:
+        double.json("/loki/api/v1/query_range", empty)
+        write_config(config, double.url, double.url, double.url)
+        code = cli.main(["correlate", "nosuch-thing"])
+        captured = capsys.readouterr()
+        assert code == 1
+        assert captured.out == ""
+        (line,) = captured.err.splitlines()
+        assert line.startswith("opsdeck: nothing found for 'nosuch-thing'") and "logs" in line
+        code = cli.main(["correlate", "nosuch-thing", "-o", "json"])
+    captured = capsys.readouterr()
+    assert code == 1 and json.loads(captured.out)["found"] is False

@@ -201,7 +201,11 @@ class CorrelationScreen(Screen[None]):
             line.append(f" {s.items}" if s.status == "ok" else "")
             if s.error:
                 line.append(f" ({s.error})", style=STATUS_STYLES.get(s.status, "dim"))
+            if s.note:
+                line.append(f" [{s.note}]", style="yellow")
             line.append("   ")
+        if not result.found:
+            line = Text(result.nothing_found, style="bold yellow")
         status.update(line if result.statuses else Text("no engines or sources configured"))
         self._fill_timeline(result)
         self._fill_spans(result)
