@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from adapters.temporal_settings import TemporalSettings, parse_settings
-from adapters.temporal_visibility import execution_from_json, visibility_query
-from console.errors import ConfigError
+from adapters.temporal_visibility import execution_from_json, rejected_query, visibility_query
+from console.errors import ConfigError, UsageError
 from console.model import (
     ActionRequest,
     Capability,
@@ -150,16 +150,25 @@ class TemporalEngine:
     async def _list(self, query: ListQuery, text: str) -> AsyncIterator[Execution]:
         remaining = query.limit
         page_size = max(1, min(query.page_size, remaining or query.page_size))
-        async for rows in self._pages(text, page_size):
-            for row in rows:
-                yield execution_from_json(row, self.name, self.namespace)
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining <= 0:
-                        return
+        try:
+            async for rows in self._pages(text, page_size):
+                for row in rows:
+                    yield execution_from_json(row, self.name, self.namespace)
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
+        except UsageError as exc:
+            raise rejected_query(exc, text, query.raw) from None
 
     async def count(self, query: ListQuery) -> int:
         text = visibility_query(query)
+        try:
+            return await self._count(text)
+        except UsageError as exc:
+            raise rejected_query(exc, text, query.raw) from None
+
+    async def _count(self, text: str) -> int:
         http = self._http_visibility()
         if http is not None:
             return await asyncio.to_thread(http.count, text)

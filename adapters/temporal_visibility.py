@@ -80,6 +80,50 @@ def visibility_query(query: ListQuery, *, only_running: bool = False) -> str:
     return " AND ".join(clauses)
 
 
+# Temporal parses ``select * from table1 where <query>`` and reports a syntax error at
+# the tokenizer's position: one past the end of the offending token, in that string.
+_PARSED_PREFIX = len("select * from table1 where ")
+_SYNTAX_ERROR = re.compile(r"(?:.*: )?syntax error at position (\d+)(?: near '(.*)')?$", re.S)
+
+
+def rejected_query(error: UsageError, sent: str, raw: str | None) -> UsageError:
+    """The server's syntax error, pointed at the user's own query (``raw``).
+
+    opsdeck sends its filters, then ``(raw)``; the server counts positions in the
+    combined string, so "position 107" says nothing to the user. This gives the column
+    in ``raw`` and the text from there on. Anything else is returned unchanged.
+    """
+    head, _, message = error.message.partition("temporal rejected the query: ")
+    match = _SYNTAX_ERROR.match(message)
+    if match is None or head or not raw or not raw.strip():
+        return error
+    user = raw.strip()
+    if sent == user:
+        offset = 0
+    elif sent.endswith(f"({user})"):
+        offset = len(sent) - len(user) - 1
+    else:
+        return error
+    end = int(match.group(1)) - _PARSED_PREFIX - 1  # in ``sent``, just past the token
+    token = match.group(2) or ""
+    # Without a token, the last character read is the culprit (or the end of the text).
+    start = end - len(token) if token else end - 1
+    misplaced = bool(token) and sent[start:end].lower() != token.lower()
+    if start < offset or end > len(sent) or misplaced:
+        return error  # not where we expected: keep the server's own words
+    column = start - offset
+    lead = len(raw) - len(raw.lstrip())
+    if (not token and end >= len(sent)) or column >= len(user):
+        where = f"at the end of the query (column {len(user) + lead + 1}): is something missing?"
+    else:
+        where = f"at column {column + lead + 1} of the query, near {_cut(user[column:])!r}"
+    return UsageError(f"temporal rejected the query: syntax error {where}", hint=error.hint)
+
+
+def _cut(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def workflow_ids_query(workflow_ids: list[str], *, only_running: bool) -> str:
     """Query selecting exactly these workflow ids (used for server-side batch jobs)."""
     ids = ", ".join(quote(w) for w in sorted(set(workflow_ids)))
