@@ -34,12 +34,20 @@ SessionFactory = Callable[[str], Any]
 class ActionReported(Message):
     """An action finished (or failed before apply); plain text, escaped on display."""
 
-    def __init__(self, title: str, text: str, severity: str, changed: bool) -> None:
+    def __init__(
+        self,
+        title: str,
+        text: str,
+        severity: str,
+        changed: bool,
+        new_runs: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.title = title
         self.text = text
         self.severity = severity
         self.changed = changed
+        self.new_runs = dict(new_runs or {})  # target -> run started by a reset
 
 
 class SessionSwitched(Message):
@@ -263,8 +271,12 @@ class OpsdeckApp(App[int]):
     def _summarise(label: str, report: Any) -> ActionReported:
         counts: dict[str, int] = {}
         failures: list[str] = []
+        new_runs: dict[str, str] = {}
         for outcome in report.outcomes:
             counts[outcome.outcome.value] = counts.get(outcome.outcome.value, 0) + 1
+            new_run = (getattr(outcome, "details", None) or {}).get("new_run_id")
+            if new_run:
+                new_runs[outcome.target] = str(new_run)
             if outcome.outcome is Outcome.FAILED:
                 failures.append(f"{outcome.target}: {outcome.message}")
         text = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no targets"
@@ -276,7 +288,7 @@ class OpsdeckApp(App[int]):
         text += f"\nrequest {report.request_id}"
         exit_code = getattr(report, "exit_code", 1 if failures else 0)
         severity = "information" if exit_code == 0 else "warning" if exit_code == 4 else "error"
-        return ActionReported(label, text, severity, True)
+        return ActionReported(label, text, severity, True, new_runs)
 
     def on_action_reported(self, message: ActionReported) -> None:
         self.notify(
@@ -287,7 +299,7 @@ class OpsdeckApp(App[int]):
         )
         if message.changed:
             for screen in self.screen_stack:
-                screen.post_message(DataChanged())
+                screen.post_message(DataChanged(message.new_runs))
 
     # -- contexts -------------------------------------------------------------------
 

@@ -5,31 +5,85 @@ No textual imports here, so these are cheap to import and test on their own.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from console.model import HistoryEvent
+
 
 def relative_time(when: datetime | None, now: datetime) -> str:
-    """Compact age like k9s shows it: ``42s ago``, ``5m ago``, ``3h ago``, ``2d ago``."""
+    """Compact age like k9s shows it: ``42s ago``, ``5m ago``, ``3h ago``, ``2d ago``.
+
+    A time still ahead (a next retry, a timer) reads ``in 40s``; it is rounded up, so
+    one a fraction of a second away never reads as ``0s ago``.
+    """
     if when is None:
         return "-"
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    seconds = int((now - when).total_seconds())
-    suffix = "ago"
-    if seconds < 0:
-        seconds, suffix = -seconds, "from now"
+    ahead = (when - now).total_seconds()
+    if ahead > 0:
+        return f"in {_amount(math.ceil(ahead))}"
+    return f"{_amount(int(-ahead))} ago"
+
+
+def _amount(seconds: int) -> str:
     if seconds < 60:
-        amount = f"{seconds}s"
-    elif seconds < 3600:
-        amount = f"{seconds // 60}m"
-    elif seconds < 86400:
-        amount = f"{seconds // 3600}h"
-    else:
-        amount = f"{seconds // 86400}d"
-    return f"{amount} {suffix}"
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO-8601 timestamp as the journals write it (``...Z``); None if unreadable."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def attempt_text(attempt: int, maximum: int | None, *, unset_is_unlimited: bool) -> str:
+    """``7 / 10``; ``7 (no limit)`` when the retry policy has none.
+
+    Temporal reports "no limit" as 0, which its adapter passes on as None; other
+    engines leave None when they do not know the maximum (then only the attempt shows).
+    """
+    if maximum:
+        return f"{attempt} / {maximum}"
+    if maximum == 0 or unset_is_unlimited:
+        return f"{attempt} (no limit)"
+    return str(attempt)
+
+
+# Temporal closes the reset run's last workflow task with this cause: it records an
+# operator's reset, it is not something that failed.
+RESET_CAUSE = "RESET_WORKFLOW"
+RESET_FAILURE_TEXT = "workflow task failed: reset workflow"
+
+
+def is_reset_record(event: HistoryEvent) -> bool:
+    if event.event_type != "WorkflowTaskFailed":
+        return False
+    cause = str(event.details.get("cause", ""))
+    return cause.endswith(RESET_CAUSE) or event.summary.startswith("reset workflow")
+
+
+def counts_as_failure(event: HistoryEvent) -> bool:
+    return event.is_failure and not is_reset_record(event)
+
+
+def is_reset_failure_text(text: str | None) -> bool:
+    """A describe "last failure" that is only the record of a reset."""
+    return bool(text) and str(text).startswith(RESET_FAILURE_TEXT)
 
 
 def clock_time(when: datetime | None) -> str:

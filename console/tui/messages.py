@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from textual.message import Message
@@ -55,4 +56,10 @@ class RefreshFinished(Message):
 
 
 class DataChanged(Message):
-    """An action changed something on a backend: visible data should be reloaded."""
+    """An action changed something on a backend: visible data should be reloaded.
+
+    ``new_runs``: target ref -> the run a reset started, so a view can follow it."""
+
+    def __init__(self, new_runs: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.new_runs: Mapping[str, str] = dict(new_runs or {})

@@ -1,12 +1,20 @@
 """Execution view: summary, pending work, history (failures in red) and versions.
 
 Describe, history and versions load concurrently in one exclusive worker; each part
-arrives as its own message, so a slow history never hides the summary.
+arrives as its own message, so a slow history never hides the summary. Relative times
+tick every second; the data reloads after an action (following a reset to its new
+run) and, like the list, every ``refresh_interval`` while the view is on top.
+
+The history length shown is the number of events listed: describe reads it at another
+moment than the history fetch (and Temporal lists a retried workflow task's transient
+events that describe does not count), so the two numbers could disagree.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.markup import escape
@@ -15,6 +23,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
@@ -24,10 +33,18 @@ from console.model import (
     Capability,
     Execution,
     ExecutionDetail,
+    ExecutionRef,
     HistoryEvent,
     Version,
 )
-from console.tui.format import clock_time, relative_time
+from console.tui.format import (
+    attempt_text,
+    clock_time,
+    counts_as_failure,
+    is_reset_failure_text,
+    is_reset_record,
+    relative_time,
+)
 from console.tui.messages import DataChanged
 from console.tui.problems import explain
 from console.tui.screens.executions import CHANGE_ACTIONS
@@ -42,6 +59,8 @@ if TYPE_CHECKING:
 # Open-only actions: shown disabled once the execution has closed.
 OPEN_ONLY = frozenset({"cancel", "terminate", "signal", "retry_activity"})
 HISTORY_LIMIT = 5000
+TICK_SECONDS = 1.0  # relative times ("in 3s", "2m ago") are redrawn this often
+NEXT_RETRY_COLUMN = 4
 
 
 def deployment_name(version: str | None) -> str | None:
@@ -70,14 +89,14 @@ class ExecutionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.back"),
         Binding("f", "failed_only", "Failed only", id="opsdeck.failed-only"),
-        Binding("ctrl+r", "reload", "Refresh", show=False, id="opsdeck.detail-refresh"),
+        Binding("ctrl+r", "reload", "Reload", id="opsdeck.detail-refresh"),
         Binding("r", "retry", "Retry", id="opsdeck.retry"),
-        Binding("a", "retry_activity", "Retry activity", show=False, id="opsdeck.retry-activity"),
+        Binding("a", "retry_activity", "Retry activity", id="opsdeck.retry-activity"),
         Binding("x", "cancel", "Cancel", id="opsdeck.cancel"),
         Binding("ctrl+d", "terminate", "Terminate", id="opsdeck.terminate"),
         Binding("S", "signal", "Signal", id="opsdeck.signal"),
-        Binding("b", "rollback", "Roll back to version", show=False, id="opsdeck.rollback"),
-        Binding("c", "correlate", "Correlate", show=False, id="opsdeck.detail-correlate"),
+        Binding("b", "rollback", "Roll back", id="opsdeck.rollback"),
+        Binding("c", "correlate", "Correlate", id="opsdeck.detail-correlate"),
         Binding("q", "back", "Back", show=False, id="opsdeck.detail-quit"),
     ]
 
@@ -90,6 +109,8 @@ class ExecutionScreen(Screen[None]):
         self.failed_only = False
         self.versions: list[Version] = []
         self.deployment: str | None = None
+        self.history_loaded = False
+        self._shown: dict[str, Text] = {}
 
     @property
     def opsdeck(self) -> OpsdeckApp:
@@ -130,8 +151,26 @@ class ExecutionScreen(Screen[None]):
             for label in ("VERSION", "CURRENT", "RAMPING", "CREATED", "STATUS"):
                 versions.add_column(label)
         self._show_summary()
-        self.query_one("#workflow-task", Static).update("Workflow task: loading…")
+        self._update("#workflow-task", Text("Workflow task: loading…"))
+        self.set_interval(TICK_SECONDS, self._tick)
+        interval = self.opsdeck.refresh_interval
+        if interval > 0:
+            self.set_interval(interval, self._auto_reload)
         self.action_reload()
+
+    def _tick(self) -> None:
+        """Redraw the relative times only; the data stays as loaded."""
+        if not self.is_current:
+            return
+        self._show_summary()
+        if self.detail is not None:
+            self._show_workflow_task()
+            self._show_next_retries()
+
+    def _auto_reload(self) -> None:
+        busy = any(w.group == "execution" and not w.is_finished for w in self.workers)
+        if self.is_active and not busy:
+            self.load()
 
     # -- loading ------------------------------------------------------------------
 
@@ -141,8 +180,21 @@ class ExecutionScreen(Screen[None]):
     def action_correlate(self) -> None:
         self.opsdeck.open_correlation(str(self.ref))
 
-    def on_data_changed(self, _: DataChanged) -> None:
+    def on_data_changed(self, message: DataChanged) -> None:
+        self._follow(message.new_runs)
         self.action_reload()
+
+    def _follow(self, new_runs: Mapping[str, str]) -> None:
+        """A reset made a new run of this workflow: show that run from now on."""
+        for target, run_id in new_runs.items():
+            try:
+                ref = ExecutionRef.parse(target)
+            except ValueError:
+                continue
+            same = (ref.engine, ref.scope, ref.workflow_id)
+            if same == (self.ref.engine, self.ref.scope, self.ref.workflow_id):
+                self.ref = replace(self.ref, run_id=run_id)
+                self.query_one("#detail-title", Static).update(Text(str(self.ref)))
 
     @work(exclusive=True, group="execution", exit_on_error=False)
     async def load(self) -> None:
@@ -192,17 +244,21 @@ class ExecutionScreen(Screen[None]):
             title, text = message.error
             self.notify(escape(text), title=escape(title), severity="error", timeout=8)
             if message.part == "detail":
-                self.query_one("#workflow-task", Static).update(Text(f"{title}: {text}"))
+                self._update("#workflow-task", Text(f"{title}: {text}"))
             return
         if message.part == "detail":
             self.detail = cast(ExecutionDetail, message.value)
             self.execution = self.detail.execution
+            if self.ref.run_id is None and self.execution.ref.run_id:
+                self.ref = self.execution.ref  # reloads stay on the run described
             self._show_summary()
             self._show_pending()
             self.refresh_bindings()
         elif message.part == "history":
             self.events = cast("list[HistoryEvent]", message.value)
+            self.history_loaded = True
             self._show_history()
+            self._show_summary()
         elif message.part == "versions":
             self._show_versions(cast("list[Version]", message.value))
 
@@ -231,55 +287,97 @@ class ExecutionScreen(Screen[None]):
             line("Closed", f"{clock_time(e.close_time)} ({relative_time(e.close_time, now)})")
         if d and d.last_event_time:
             line("Last event", relative_time(d.last_event_time, now))
-        if e.history_length is not None:
-            line("History length", e.history_length)
+        length = self._history_length()
+        if length is not None:
+            line("History length", length)
         if d and d.parent:
             line("Parent", str(d.parent))
-        if d and d.last_failure:
+        if d and d.last_failure and is_reset_failure_text(d.last_failure):
+            line("Last reset", d.last_failure.removeprefix("workflow task failed: "))
+        elif d and d.last_failure:
             line("Last failure", d.last_failure, "row--failure")
         text.rstrip()
-        self.query_one("#summary", Static).update(text)
+        self._update("#summary", text)
+
+    def _update(self, selector: str, text: Text) -> None:
+        """Update a Static only when its text changed: the tick runs every second."""
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            self.query_one(selector, Static).update(text)
+
+    def _history_length(self) -> str | int | None:
+        """The events listed, once the history is in (see the module docstring)."""
+        described = self.execution.history_length
+        if not self.history_loaded:
+            return described
+        listed = len(self.events)
+        if listed >= HISTORY_LIMIT and described and described > listed:
+            return f"{described} (first {listed} listed)"
+        return listed
 
     def _show_pending(self) -> None:
         assert self.detail is not None
-        now = self.opsdeck.now()
         table = self.query_one("#activities", StyledTable)
+        row = table.cursor_row
         table.clear()
+        unlimited = getattr(self.engine, "kind", "") == "temporal"
         for a in self.detail.pending_activities:
-            attempt = f"{a.attempt}/{a.maximum_attempts}" if a.maximum_attempts else str(a.attempt)
+            attempt = attempt_text(a.attempt, a.maximum_attempts, unset_is_unlimited=unlimited)
             table.add_row(
                 table.text(a.activity_id),
                 table.text(a.activity_type),
                 table.text(a.state),
                 table.text(attempt, "cell--warning" if a.attempt > 1 else None),
-                table.text(relative_time(a.next_attempt_time, now) if a.next_attempt_time else "-"),
+                table.text("-"),
                 table.text(a.last_failure or "-", "row--failure" if a.last_failure else None),
             )
+        if 0 < row < table.row_count:
+            table.move_cursor(row=row)  # `a` acts on the row under the cursor: keep it
+        self._show_next_retries()
+        self._show_workflow_task()
+
+    def _show_next_retries(self) -> None:
+        assert self.detail is not None
+        now = self.opsdeck.now()
+        table = self.query_one("#activities", StyledTable)
+        for row, a in enumerate(self.detail.pending_activities[: table.row_count]):
+            when = relative_time(a.next_attempt_time, now) if a.next_attempt_time else "-"
+            cell = Coordinate(row, NEXT_RETRY_COLUMN)
+            if table.get_cell_at(cell) != table.text(when):
+                table.update_cell_at(cell, table.text(when))
+
+    def _show_workflow_task(self) -> None:
+        assert self.detail is not None
+        now = self.opsdeck.now()
+        table = self.query_one("#activities", StyledTable)
         task = self.detail.pending_workflow_task
-        widget = self.query_one("#workflow-task", Static)
         if task is None:
-            widget.update("Workflow task: none pending")
-        else:
-            style = table.style_for("row--failure") if task.attempt > 1 else ""
-            text = Text("Workflow task: ")
-            text.append(f"{task.state}, attempt {task.attempt}", style=style)
-            if task.scheduled_time:
-                text.append(f", scheduled {relative_time(task.scheduled_time, now)}")
-            widget.update(text)
+            self._update("#workflow-task", Text("Workflow task: none pending"))
+            return
+        style = table.style_for("row--failure") if task.attempt > 1 else ""
+        text = Text("Workflow task: ")
+        text.append(f"{task.state}, attempt {task.attempt}", style=style)
+        if task.scheduled_time:
+            text.append(f", scheduled {relative_time(task.scheduled_time, now)}")
+        self._update("#workflow-task", text)
 
     def _show_history(self) -> None:
         table = self.query_one("#history", StyledTable)
         table.clear()
-        events = [e for e in self.events if e.is_failure] if self.failed_only else self.events
+        events = self.events
+        if self.failed_only:
+            events = [e for e in events if counts_as_failure(e)]
         for event in events:
-            style = "row--failure" if event.is_failure else None
+            style = "row--failure" if counts_as_failure(event) else None
+            if is_reset_record(event):
+                style = "cell--warning"  # an operator's reset: worth seeing, not a failure
             table.add_row(
                 table.text(event.event_id, style),
                 table.text(clock_time(event.time), style),
                 table.text(event.event_type, style),
                 table.text(event.summary, style),
             )
-        failures = sum(1 for e in self.events if e.is_failure)
+        failures = sum(1 for e in self.events if counts_as_failure(e))
         label = f"History ({len(self.events)} events, {failures} failures)"
         if self.failed_only:
             label += " · failed only"
