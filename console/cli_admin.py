@@ -168,6 +168,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 def cmd_secret_set(args: argparse.Namespace) -> int:
     from console import secrets
 
+    secrets.config_path = _config_path(args)  # the keyring warning is shown once per config
     ref = secrets.ref_for(args.name)  # validate the name before asking for the value
     if args.stdin:
         value = sys.stdin.read().rstrip("\r\n")

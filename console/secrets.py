@@ -5,19 +5,23 @@ servers, CI: keyring's fail/null backend, or only the keyrings.alt file backends
 value lives in keyrings.alt's *encrypted* file keyring under opsdeck's data directory
 (``$XDG_DATA_HOME/opsdeck/keyring.cfg``), unlocked with the password in
 ``OPSDECK_KEYRING_PASSWORD`` (or asked for on a terminal), and a one-line warning goes to
-stderr. The plain-text keyrings.alt backend is never used, even if configured.
+stderr, once per config file: ``$XDG_STATE_HOME/opsdeck/notices.json`` remembers the
+file's content it was shown for, so an edited config shows it again. The plain-text
+keyrings.alt backend is never used, even if configured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from console.config import SECRET_REF_PREFIX
+from console.config import SECRET_REF_PREFIX, default_config_path
 from console.errors import ConfigError, OpsdeckError
 
 PASSWORD_ENV = "OPSDECK_KEYRING_PASSWORD"
@@ -35,6 +39,8 @@ def _print_warning(message: str) -> None:
 # allow_prompt to False (getpass would fight the TUI for the terminal).
 warning_handler: Callable[[str], None] = _print_warning
 allow_prompt = True
+# The config file whose secrets these are (console.session sets it); None: the default.
+config_path: Path | None = None
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -150,8 +156,43 @@ def _choose_backend() -> Any:
     if usable:
         return usable[0]
     path = file_keyring_path()
-    warning_handler(f"no OS keyring available; using the encrypted file keyring {path}")
+    _warn_once(f"no OS keyring available; using the encrypted file keyring {path}")
     return _encrypted_file_keyring(path)
+
+
+def notices_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "opsdeck" / "notices.json"
+
+
+def _warn_once(message: str) -> None:
+    """Warn unless this message was shown for the config file as it is now."""
+    config = (config_path or default_config_path()).expanduser().absolute()
+    try:
+        content = config.read_bytes()
+    except OSError:
+        content = b""
+    seen = hashlib.sha256(message.encode() + b"\0" + content).hexdigest()
+    store = notices_path()
+    try:
+        shown = json.loads(store.read_text(encoding="utf-8"))
+        if not isinstance(shown, dict):
+            shown = {}
+    except (OSError, ValueError):
+        shown = {}
+    if shown.get(str(config)) == seen:
+        return
+    warning_handler(message)
+    shown[str(config)] = seen
+    try:  # remembering is best effort: at worst the warning shows again
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_name(f"{store.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(shown, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, store)
+    except OSError:
+        pass
 
 
 def _keyring_password(creating: bool) -> str:

@@ -101,6 +101,9 @@ def open_session(
 
     config = load_config(config_path)
     chosen = config.context(context)
+    from console import secrets  # light: keyring itself is imported on first lookup
+
+    secrets.config_path = config.path
     engines = build_engines(chosen, resolve_secret)
     audit = None
     if audit_path is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +111,46 @@ def test_file_from_another_scheme_is_a_clear_error() -> None:
     legacy.set_password("opsdeck", "x", "old-value")
     with pytest.raises(ConfigError, match="scheme mismatch"):
         secrets.resolve_secret("keyring:opsdeck/x")
+
+
+def test_keyring_warning_once_per_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("contexts: {}\n")
+    monkeypatch.setattr(secrets, "config_path", config)
+    ref = secrets.store_secret("a", "1")
+    assert capsys.readouterr().err.count("warning: no OS keyring available") == 1
+    secrets.reset_backend()  # as a new process would
+    assert secrets.resolve_secret(ref) == "1"
+    assert capsys.readouterr().err == ""
+    config.write_text("contexts: {}\nidentity: me\n")  # the config changed: say it again
+    secrets.reset_backend()
+    secrets.resolve_secret(ref)
+    assert "warning: no OS keyring available" in capsys.readouterr().err
+    monkeypatch.setattr(secrets, "config_path", tmp_path / "other.yaml")
+    secrets.reset_backend()
+    secrets.resolve_secret(ref)
+    assert "warning: no OS keyring available" in capsys.readouterr().err
+
+
+def test_keyring_warning_once_across_cli_runs(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("contexts: {}\n")
+    env = dict(os.environ, OPSDECK_CONFIG=str(config))
+
+    def secret_set() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "console.cli", "secret", "set", "x", "--stdin"],
+            input="value",
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        return done.stderr
+
+    assert "no OS keyring available" in secret_set()
+    assert secret_set() == ""
+    config.write_text("contexts: {}\nidentity: me\n")
+    assert "no OS keyring available" in secret_set()
