@@ -1,8 +1,12 @@
 """Modal dialogs of the remediation flow: the plan confirmation and the signal input.
 
 The confirmation shows exactly what the runner will do (every planned call and its
-target, batch or not, warnings). In production contexts the apply button stays
+target, batch or not, warnings), every parameter in full (wrapped, never cut: the
+reset point must be readable). In production contexts the apply button stays
 disabled until the operator types the runner's confirmation phrase.
+
+The buttons say what they do: "Cancel 1 execution" applies a cancel, "Back (esc)"
+leaves without changing anything, so "Cancel" never means two things.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from console.model import ActionKind, Plan
 
@@ -34,35 +38,56 @@ class Confirmation:
     reason: str
 
 
-def _params(params: Any) -> str:
-    if not params:
-        return ""
+VERBS = {ActionKind.ROLLBACK: "Roll back"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     try:
-        text = json.dumps(params, default=str, sort_keys=True)
+        return json.dumps(value, default=str, sort_keys=True)
     except (TypeError, ValueError):
-        text = str(params)
-    return text if len(text) <= 160 else text[:157] + "..."
+        return str(value)
+
+
+def _append_params(text: Text, params: Mapping[str, Any], indent: str) -> None:
+    for key in sorted(params):
+        text.append(f"{indent}{key}: ", style="dim")
+        text.append(f"{_value(params[key])}\n")
 
 
 def plan_text(plan: Plan, display_params: ParamsView | None = None) -> Text:
-    """The plan as plain (never markup-parsed) text: one line per call; parameters go
-    through the runner's ``display_params`` so PII never reaches the screen."""
+    """The plan as plain (never markup-parsed) text: each call and its target, then its
+    parameters one per line, in full. Parameters that every call shares are listed
+    once, first. They go through the runner's ``display_params`` (PII masked)."""
+    shown = [dict(display_params(c.params) if display_params else c.params) for c in plan.calls]
+    common: dict[str, Any] = {}
+    if len(shown) > 1:
+        common = {k: v for k, v in shown[0].items() if all(k in p and p[k] == v for p in shown)}
     text = Text()
-    for call in plan.calls:
+    if common:
+        text.append("every call:\n", style="bold")
+        _append_params(text, common, "    ")
+    for call, params in zip(plan.calls, shown, strict=True):
         text.append(call.call, style="bold")
-        text.append(f"  {call.target}")
-        params = _params(display_params(call.params) if display_params else call.params)
-        if params:
-            text.append(f"  {params}", style="dim")
-        text.append("\n")
+        text.append(f"  {call.target}\n")
+        _append_params(text, {k: v for k, v in params.items() if k not in common}, "    ")
     text.rstrip()
     return text
 
 
+def apply_label(plan: Plan) -> str:
+    """What the apply button does, e.g. "Cancel 1 execution", "Roll back 1 deployment"."""
+    kind = plan.request.kind
+    count = len(plan.calls)
+    noun = "deployment" if kind is ActionKind.ROLLBACK else "execution"
+    return f"{VERBS.get(kind, kind.value.capitalize())} {count} {noun}{'' if count == 1 else 's'}"
+
+
 class ConfirmScreen(ModalScreen[Confirmation | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_plan", "Cancel", id="opsdeck.confirm.cancel"),
-        Binding("ctrl+s", "apply", "Apply", id="opsdeck.confirm.apply"),
+        Binding("escape", "dismiss_plan", "Back, change nothing", id="opsdeck.confirm.cancel"),
+        Binding("ctrl+s", "apply", "Apply the plan", id="opsdeck.confirm.apply"),
     ]
 
     def __init__(
@@ -86,11 +111,7 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
     def compose(self) -> ComposeResult:
         plan = self.plan
         kind = plan.request.kind
-        count = len(plan.calls)
-        noun = "execution" if count == 1 else "executions"
-        if kind is ActionKind.ROLLBACK:
-            noun = "deployment"
-        title = f"{kind.value.capitalize()} {count} {noun} on {plan.engine}"
+        title = f"{apply_label(plan)} on {plan.engine}"
         where = f"context {self.context_name}" + (" (PRODUCTION)" if self.production else "")
         classes = "-destructive" if kind in DESTRUCTIVE else ""
         with Vertical(id="confirm-dialog", classes=classes):
@@ -111,13 +132,14 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
                 yield Label(Text(f"Type {self.phrase} to confirm"), id="confirm-phrase-label")
                 yield Input(placeholder=self.phrase, id="confirm-phrase")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="confirm-cancel")
+                yield Button("Back (esc)", id="confirm-cancel")
                 yield Button(
-                    f"{kind.value.capitalize()} {count}",
+                    apply_label(plan),
                     id="confirm-apply",
                     variant="error" if kind in DESTRUCTIVE else "primary",
                     disabled=self.phrase is not None,
                 )
+        yield Footer()
 
     def on_mount(self) -> None:
         if self.phrase is not None:
