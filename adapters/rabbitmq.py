@@ -6,7 +6,9 @@ Settings (a context's ``queues:`` entry, ``kind: rabbitmq``)::
       name: rabbit
       url: amqp://127.0.0.1:5672/%2F     # or host/port/vhost
       username: guest
-      password: keyring:opsdeck/rabbit   # a keyring reference, never plain text
+      password: keyring:opsdeck/rabbit   # a keyring reference, never plain text (only a
+                                          # `sandbox: true` context may rely on guest/guest
+                                          # for a broker on 127.0.0.1)
       queues: [orders.dlq, billing.dlq]  # the DLQs (queues that x-dead-letter-exchange
                                           # routes into); RabbitMQ has no list API
                                           # without the management plugin
@@ -47,6 +49,9 @@ from console.ports_dlq import Send
 REDRIVES_HEADER = "x-opsdeck-redrives"
 DRAIN_HEADER = "x-opsdeck-drain"
 _OWN_HEADERS = (REDRIVES_HEADER, DRAIN_HEADER)
+# Without a password the adapter logs in as guest/guest, which works only from loopback
+# (console.config allows relying on it only in a `sandbox: true` context).
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _PROPS = (
     "content_type",
     "content_encoding",
@@ -187,6 +192,10 @@ class RabbitDeadLetterQueues:
         secret: str | Callable[[], str] = password
         if isinstance(ref, str) and ref:
             secret = (lambda: resolve_secret(ref)) if ref.startswith("keyring:") else ref
+        elif host not in _LOOPBACK:  # the broker refuses guest/guest from elsewhere anyway
+            raise ConfigError(
+                "password: required for a broker not on this machine (a keyring reference)"
+            )
         queues = settings.get("queues") or []
         if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
             raise ConfigError("queues: expected a list of queue names")

@@ -253,7 +253,11 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
     telemetry_state = telemetry.try_up(sandbox_dir(), state)
     config = upsert_context(
-        "sandbox", engines, path=_config_path(args), sources=telemetry.sources(telemetry_state)
+        "sandbox",
+        engines,
+        path=_config_path(args),
+        sources=telemetry.sources(telemetry_state),
+        sandbox=True,  # local brokers' default logins (guest/guest) are allowed here
     )
     _print_state(args, state, True)
     if aws_state and output_format(args) == "table":

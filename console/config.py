@@ -5,7 +5,9 @@ It is read through PyYAML's composed nodes, so every error names ``file:line`` a
 field (``config.yaml:7: contexts.prod.engines[0].kind: required``); a YAML syntax error
 names ``file:line:column``. Secrets are never stored in the file, only references
 (``keyring:service/name``, see console.secrets); a plain-text value under a key that
-looks secret is refused.
+looks secret is refused. One exception: a context marked ``sandbox: true`` (``opsdeck
+sandbox up`` writes it) may use a broker's well-known local login in plain text, e.g.
+RabbitMQ's guest/guest on 127.0.0.1; anywhere else that login is refused too.
 
 Writes (``use_context``, ``upsert_context``) edit only the lines they change, so
 comments and the rest of the file survive, and go through a temp file + rename so a
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,13 @@ _SECRET_KEY = re.compile(
     r"(^|[-_])(api[-_]?key|password|passwd|token|client[-_]key|private[-_]key|secret)([-_]|$)",
     re.IGNORECASE,
 )
-_CONTEXT_KEYS = {"production", "read-only", "engines", "description", "sources", "queues"}
+_CONTEXT_KEYS = {
+    "production", "read-only", "sandbox", "engines", "description", "sources", "queues",
+}  # fmt: skip
+# Kinds that log in with a built-in plain-text default when no password is configured:
+# (user key, user, password key, password). RabbitMQ's guest works only from loopback.
+_BUILT_IN_LOGINS = {"rabbitmq": ("username", "guest", "password", "guest")}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts", "telemetry"}
 
 
@@ -56,6 +65,8 @@ class Context:
     production: bool = False
     read_only: bool = False
     location: str = ""
+    # A local sandbox (`opsdeck sandbox up`): may use local brokers' default logins.
+    sandbox: bool = False
     # Keys this version does not interpret (backends for later adapters), kept as written.
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Telemetry sources (console.correlate): same entry shape as engines, kind from the
@@ -140,6 +151,9 @@ def load_config(path: Path | None = None) -> Config:
 # any edit (even within the same second) re-parses.
 
 
+_CACHE_SCHEMA = 2  # bump when validation changes: a cached config skips it
+
+
 def _cache_file(path: Path) -> Path:
     import zlib
 
@@ -154,7 +168,9 @@ def _cache_get(path: Path, text: str) -> Config | None:
     try:
         with open(_cache_file(path), encoding="utf-8") as fp:
             data = json.load(fp)
-        if data["text"] != text or data["path"] != str(path.resolve()):
+        if data.get("schema") != _CACHE_SCHEMA or data["text"] != text:
+            return None
+        if data["path"] != str(path.resolve()):
             return None
         contexts = {
             name: Context(
@@ -191,6 +207,7 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         fields["queues"] = [dataclasses.asdict(e) for e in ctx.queues]
         contexts[name] = fields
     data = {
+        "schema": _CACHE_SCHEMA,
         "path": str(path.resolve()),
         "text": text,
         "contexts": contexts,
@@ -349,6 +366,9 @@ class _Validator:
             read_only = self.scalar(
                 fields["read-only"][1], f"{base}.read-only", bool, "true or false"
             )
+        sandbox = False
+        if "sandbox" in fields:
+            sandbox = self.scalar(fields["sandbox"][1], f"{base}.sandbox", bool, "true or false")
         if "engines" not in fields:
             raise self.fail(key_node, f"{base}.engines", "required")
         engines_node = fields["engines"][1]
@@ -356,7 +376,7 @@ class _Validator:
             raise self.fail(engines_node, f"{base}.engines", "expected a list of engines")
         engines: list[EngineEntry] = []
         for index, item in enumerate(engines_node.value):
-            entry = self.engine(f"{base}.engines[{index}]", item)
+            entry = self.engine(f"{base}.engines[{index}]", item, sandbox=sandbox)
             if any(e.name == entry.name for e in engines):
                 raise self.fail(
                     item, f"{base}.engines[{index}].name", f"duplicate engine name {entry.name!r}"
@@ -368,7 +388,7 @@ class _Validator:
             if not isinstance(sources_node, self.yaml.SequenceNode):
                 raise self.fail(sources_node, f"{base}.sources", "expected a list of sources")
             for index, item in enumerate(sources_node.value):
-                entry = self.engine(f"{base}.sources[{index}]", item)
+                entry = self.engine(f"{base}.sources[{index}]", item, sandbox=sandbox)
                 if any(e.name == entry.name for e in sources):
                     raise self.fail(
                         item, f"{base}.sources[{index}].name", f"duplicate source {entry.name!r}"
@@ -380,7 +400,7 @@ class _Validator:
             if not isinstance(queues_node, self.yaml.SequenceNode):
                 raise self.fail(queues_node, f"{base}.queues", "expected a list of queue backends")
             for index, item in enumerate(queues_node.value):
-                entry = self.engine(f"{base}.queues[{index}]", item)
+                entry = self.engine(f"{base}.queues[{index}]", item, sandbox=sandbox)
                 if any(e.name == entry.name for e in queues):
                     raise self.fail(
                         item, f"{base}.queues[{index}].name", f"duplicate queue {entry.name!r}"
@@ -394,12 +414,13 @@ class _Validator:
             production=production,
             read_only=read_only,
             location=self.at(key_node),
+            sandbox=sandbox,
             extra=extra,
             sources=tuple(sources),
             queues=tuple(queues),
         )
 
-    def engine(self, base: str, node: Any) -> EngineEntry:
+    def engine(self, base: str, node: Any, *, sandbox: bool = False) -> EngineEntry:
         fields = self.mapping(node, base)
         if "kind" not in fields:
             raise self.fail(node, f"{base}.kind", "required")
@@ -411,7 +432,8 @@ class _Validator:
                 raise self.fail(
                     fields["name"][1], f"{base}.name", "use letters, digits, '-', '_' or '.'"
                 )
-        self.check_secrets(fields, base)
+        allowed = self.built_in_login(kind, fields, base, node, sandbox=sandbox)
+        self.check_secrets(fields, base, allowed=allowed)
         settings = {key: self.value(v) for key, (_, v) in fields.items()}
         return EngineEntry(
             name=name,
@@ -422,10 +444,45 @@ class _Validator:
             path=base,
         )
 
+    def built_in_login(
+        self, kind: str, fields: dict[str, tuple[Any, Any]], base: str, node: Any, *, sandbox: bool
+    ) -> dict[str, str]:
+        """The plain-text secrets this entry may hold (key -> value).
+
+        An adapter with a built-in login (RabbitMQ: guest/guest) uses it when no password
+        is set; that is allowed only in a ``sandbox: true`` context for a broker on this
+        machine, so elsewhere a missing password is an error at the entry's line.
+        """
+        if kind not in _BUILT_IN_LOGINS:
+            return {}
+        user_key, user, password_key, password = _BUILT_IN_LOGINS[kind]
+        values = {
+            k: self.value(v) for k, (_, v) in fields.items() if k in (user_key, "url", "host")
+        }
+        url = urllib.parse.urlsplit(values["url"]) if isinstance(values.get("url"), str) else None
+        host = values.get("host") or (url.hostname if url else None) or "127.0.0.1"
+        login = values.get(user_key) or (url.username if url else None) or user
+        if sandbox and host in _LOOPBACK and login == user:
+            return {password_key: password}
+        given = self.value(fields[password_key][1]) if password_key in fields else None
+        if given in (None, ""):
+            raise self.fail(
+                node,
+                f"{base}.{password_key}",
+                f"required: write a keyring reference ({SECRET_REF_PREFIX}opsdeck/NAME); the "
+                f"built-in {user}/{password} login is only for a broker on 127.0.0.1 in a "
+                "`sandbox: true` context",
+            )
+        return {}
+
     def check_secrets(
-        self, fields: dict[str, tuple[Any, Any]], base: str, skip: set[str] | None = None
+        self,
+        fields: dict[str, tuple[Any, Any]],
+        base: str,
+        skip: set[str] | None = None,
+        allowed: Mapping[str, str] | None = None,
     ) -> None:
-        """Refuse plain-text secrets at any depth below ``fields``."""
+        """Refuse plain-text secrets at any depth below ``fields`` (but ``allowed`` ones)."""
         for key, (_key_node, value_node) in fields.items():
             if skip and key in skip:
                 continue
@@ -441,6 +498,8 @@ class _Validator:
                 if value in (None, "") or (
                     isinstance(value, str) and value.startswith(SECRET_REF_PREFIX)
                 ):
+                    continue
+                if allowed and allowed.get(key) == value:
                     continue
                 raise ConfigError(
                     f"{path}: secrets must not be stored in plain text; store it with "
@@ -518,15 +577,24 @@ def upsert_context(
     make_current_if_none: bool = True,
     production: bool = False,
     sources: list[dict[str, Any]] | None = None,
+    sandbox: bool = False,
 ) -> Config:
-    """Write (or replace) one context's block, keeping every other line of the file."""
+    """Write (or replace) one context's block, keeping every other line of the file.
+
+    Keys of a replaced block that this does not write (``queues``, ``correlation``,
+    ``read-only``...) are kept, so re-running ``sandbox up`` keeps what the user added.
+    """
     import yaml
 
     config = load_config(path)
     path = config.path
-    body: dict[str, Any] = {"production": production, "engines": engines}
+    body: dict[str, Any] = {"production": production}
+    if sandbox:
+        body["sandbox"] = True
+    body["engines"] = engines
     if sources:
         body["sources"] = sources
+    written_keys = {"production", "sandbox", "engines", "sources"}
     text = path.read_text(encoding="utf-8") if config.exists else ""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     root = yaml.compose(text, Loader=loader) if text.strip() else None
@@ -552,6 +620,10 @@ def upsert_context(
         existing = [(k, v) for k, v in contexts_node.value if k.value == name]
         if existing:
             key_node, value_node = existing[0]
+            old = yaml.safe_load(yaml.serialize(value_node)) if value_node else None
+            if isinstance(old, dict):
+                kept = {k: v for k, v in old.items() if k not in written_keys}
+                block = _indent(yaml.safe_dump({name: body | kept}, sort_keys=False), indent)
             lines[key_node.start_mark.line : _span_end(lines, value_node)] = [block]
         else:
             insert_at = _span_end(lines, contexts_node.value[-1][1])

@@ -38,6 +38,7 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         assert state["data_dir"] == str(tmp_path / "data" / "opsdeck" / "sandbox")
         config = yaml.safe_load(config_file.read_text())
         assert config["current-context"] == "sandbox"
+        assert config["contexts"]["sandbox"]["sandbox"] is True
         engine, sfn = config["contexts"]["sandbox"]["engines"]
         assert sfn["kind"] == "stepfunctions" and sfn["endpoint-url"].startswith("http://127.")
         assert engine["address"] == f"127.0.0.1:{state['grpc_port']}"
@@ -55,10 +56,12 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         assert status.returncode == 0 and "Sandbox running" in status.stdout
         assert "Step Functions: http://127.0.0.1:" in status.stdout
 
-        # a second `up` keeps the user's other contexts and comments
+        # a second `up` keeps the user's other contexts, comments and the sandbox's queues
+        queues = "    queues:\n    - {kind: rabbitmq, url: 'amqp://127.0.0.1:5672/%2F'}\n"
         text = config_file.read_text().replace(
             "contexts:\n", "# my notes\ncontexts:\n  mine:\n    engines: []\n", 1
         )
+        text = text.replace("  sandbox:\n", f"  sandbox:\n{queues}", 1)
         config_file.write_text(text)
         assert opsdeck("context", "use", "mine").returncode == 0
         again = opsdeck("sandbox", "up")
@@ -66,6 +69,7 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         after = config_file.read_text()
         assert "# my notes" in after and "current-context: mine" in after
         assert yaml.safe_load(after)["contexts"]["sandbox"]["engines"][0] == engine
+        assert yaml.safe_load(after)["contexts"]["sandbox"]["queues"][0]["kind"] == "rabbitmq"
     finally:
         down = opsdeck("sandbox", "down")
     assert down.returncode == 0, down.stderr

@@ -139,6 +139,7 @@ def _write_config(rabbit: DeadLetterSetup) -> None:
         "current-context: t\n"
         "contexts:\n"
         "  t:\n"
+        "    sandbox: true\n"  # the local broker's guest/guest login
         "    engines: []\n"
         "    queues:\n"
         "      - kind: rabbitmq\n"

@@ -184,8 +184,8 @@ def test_cancel_stops_between_batches_with_exact_counts(tmp_path: Path) -> None:
 
 
 def test_config_queues_entries_with_file_line_errors(tmp_path: Path) -> None:
-    good = (
-        "contexts:\n  t:\n    engines: []\n    queues:\n"
+    good = (  # a sandbox context may rely on the local broker's guest/guest
+        "contexts:\n  t:\n    sandbox: true\n    engines: []\n    queues:\n"
         "      - kind: rabbitmq\n        queues: [a.dlq]\n"
     )
     config = parse_config(good, tmp_path / "c.yaml")
