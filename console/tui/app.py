@@ -59,7 +59,8 @@ class SessionSwitched(Message):
 class OpsdeckApp(App[int]):
     CSS_PATH = "opsdeck.tcss"
     TITLE = "opsdeck"
-    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {OpsdeckCommands}
+    # One provider: opsdeck's actions first, then Textual's system commands (theme...).
+    COMMANDS: ClassVar[set[Any]] = {OpsdeckCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="opsdeck.help"),
         # Priority: handled in the app's own key loop, so the keys typed right after `:`
@@ -134,19 +135,14 @@ class OpsdeckApp(App[int]):
         self.sub_title = self.context_name
 
     def show_help(self) -> None:
+        from console.tui.keys import description, view_bindings
         from console.tui.screens.help import HelpScreen
 
         keys: list[tuple[str, str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for active in self.screen.active_bindings.values():
+        for active in view_bindings(self.screen):
             binding = active.binding
-            # Only opsdeck's own keys: widget scrolling/editing keys are noise here.
-            if not isinstance(active.node, App | Screen) or not binding.description:
-                continue
-            if (binding.action, binding.key) in seen:
-                continue
-            seen.add((binding.action, binding.key))
-            keys.append((self.get_key_display(binding), binding.description, binding.id or ""))
+            what = description(binding) + ("" if active.enabled else " (not available here)")
+            keys.append((self.get_key_display(binding), what, binding.id or ""))
         self.push_screen(HelpScreen(keys, read_only=self.read_only))
 
     def action_help(self) -> None:

@@ -1,7 +1,10 @@
-"""Command palette provider: every action the current screen offers, plus navigation.
+"""Command palette provider: every action the current screen offers, plus navigation,
+then Textual's system commands (theme, screenshot...).
 
-Listing comes from the screen's active bindings, so actions hidden by read-only
-mode or missing engine capabilities never appear here either.
+Listing comes from the screen's active bindings (console.tui.keys), so actions hidden
+by read-only mode or missing engine capabilities never appear here either. It is the
+app's only provider: Textual merges providers in no fixed order, and opsdeck's own
+actions must come first. Searching ranks a system command below an equal opsdeck match.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from console.tui.keys import description, view_bindings
+
+SYSTEM_WEIGHT = 0.5  # a system command ranks below an opsdeck action that matches as well
 
 if TYPE_CHECKING:
     from console.tui.app import OpsdeckApp
@@ -22,17 +29,17 @@ class OpsdeckCommands(Provider):
         screen = self.screen
         commands: list[tuple[str, Callable[[], Any], str]] = []
         seen: set[str] = set()
-        for active in screen.active_bindings.values():
+        for active in view_bindings(screen):
             binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
+            if not active.enabled or binding.action in seen:
                 continue
-            if binding.action.startswith("command_palette"):
-                continue
+            if binding.action.startswith("command_palette") or binding.action == "help":
+                continue  # help has its own entry below
             seen.add(binding.action)
             key = app.get_key_display(binding)
             commands.append(
                 (
-                    binding.description,
+                    description(binding),
                     partial(app.run_action, binding.action, active.node),
                     f"key {key}",
                 )
@@ -56,15 +63,33 @@ class OpsdeckCommands(Provider):
         if not isinstance(screen, DlqScreen):
             commands.append(("Dead-letter queues", partial(open_dlq, app), ":dlq"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
-        return commands
+        unique: dict[str, tuple[str, Callable[[], Any], str]] = {}
+        for command in commands:
+            unique.setdefault(command[0], command)  # "Quit" is both q and ctrl+q
+        return list(unique.values())
+
+    def _system_commands(self, taken: set[str]) -> list[tuple[str, Callable[[], Any], str]]:
+        """Textual's commands, minus those opsdeck has its own of (Quit, Keys: `?`)."""
+        skip = taken | {"Keys"}
+        return [
+            (c.title, c.callback, c.help)
+            for c in self.app.get_system_commands(self.screen)
+            if c.discover and c.title not in skip
+        ]
+
+    def _all(self) -> list[tuple[str, Callable[[], Any], str, float]]:
+        """(name, callback, help, weight): opsdeck's first (weight 1), then the system's."""
+        own = self._commands()
+        system = self._system_commands({name for name, _, _ in own})
+        return [(*c, 1.0) for c in own] + [(*c, SYSTEM_WEIGHT) for c in system]
 
     async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
+        for name, callback, help_text, _ in self._all():
             yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
+        for name, callback, help_text, weight in self._all():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score * weight, matcher.highlight(name), callback, help=help_text)

@@ -20,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -34,6 +33,7 @@ from textual.widgets import (
 
 from console.correlate import WORKFLOW_ATTRS
 from console.tui.format import clock_time
+from console.tui.keys import KeysScreen
 
 if TYPE_CHECKING:
     from console.correlate import Correlation
@@ -97,7 +97,7 @@ def log_text(result: Correlation, search: str) -> tuple[Text, int]:
     return text, count
 
 
-class CorrelationScreen(Screen[None]):
+class CorrelationScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.corr-back"),
         Binding("ctrl+r", "reload", "Refresh", id="opsdeck.corr-refresh"),

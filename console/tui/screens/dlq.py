@@ -21,8 +21,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
+
+from console.tui.keys import KeysScreen
 
 if TYPE_CHECKING:
     from console.actions.drain import DrainPreview, DrainProgress, DrainReport, DrainSpec
@@ -61,7 +62,7 @@ class QueuesLoaded(Message):
         self.errors = errors
 
 
-class DlqScreen(Screen[None]):
+class DlqScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="dlq.back"),
         Binding("r", "refresh", "Refresh", id="dlq.refresh"),
@@ -152,7 +153,7 @@ class MessagesLoaded(Message):
         self.error = error
 
 
-class DlqMessagesScreen(Screen[None]):
+class DlqMessagesScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="dlq.messages.back"),
         Binding("r", "refresh", "Refresh", id="dlq.messages.refresh"),
@@ -250,7 +251,7 @@ class DrainFinished(Message):
         self.error = error
 
 
-class DrainScreen(Screen[None]):
+class DrainScreen(KeysScreen[None]):
     """The drain wizard: filter and destination -> plan -> live progress -> report."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -25,7 +25,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from console.model import (
@@ -45,6 +44,7 @@ from console.tui.format import (
     is_reset_record,
     relative_time,
 )
+from console.tui.keys import KeysScreen
 from console.tui.messages import DataChanged
 from console.tui.problems import explain
 from console.tui.screens.executions import CHANGE_ACTIONS
@@ -85,7 +85,7 @@ class PartLoaded(Message):
         self.error = error
 
 
-class ExecutionScreen(Screen[None]):
+class ExecutionScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.back"),
         Binding("f", "failed_only", "Failed only", id="opsdeck.failed-only"),
@@ -137,7 +137,7 @@ class ExecutionScreen(Screen[None]):
             if self._has(Capability.VERSIONS):
                 yield Label("Versions", classes="section")
                 yield StyledTable(id="versions", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)  # every key of this view fits in 140 columns
 
     def on_mount(self) -> None:
         activities = self.query_one("#activities", StyledTable)

@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
@@ -32,6 +31,7 @@ from console.model import (
 )
 from console.ports import WorkflowEngine
 from console.tui.format import CommandError, RowFilter, parse_command, relative_time
+from console.tui.keys import KeysScreen  # footer/help show enter Open over the table
 from console.tui.messages import (
     DataChanged,
     EngineLoaded,
@@ -74,7 +74,7 @@ class EngineState:
         self.loaded = False
 
 
-class ExecutionsScreen(Screen[None]):
+class ExecutionsScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="opsdeck.filter", priority=True),
         Binding("enter", "open", "Open", id="opsdeck.open"),

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     DataTable,
@@ -32,6 +32,8 @@ from textual.widgets import (
     Static,
 )
 from textual.widgets.option_list import Option
+
+from console.tui.keys import KeysScreen
 
 if TYPE_CHECKING:
     from console.runbook.journal import RunJournal
@@ -63,7 +65,7 @@ def _journal() -> RunJournal:
     return RunJournal()
 
 
-class RunbooksScreen(Screen[None]):
+class RunbooksScreen(KeysScreen[None]):
     """Runbooks on the search path, and journaled runs to resume."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -237,7 +239,7 @@ class RunEvent(Message):
         self.text = text
 
 
-class RunbookRunScreen(Screen[None]):
+class RunbookRunScreen(KeysScreen[None]):
     """A guided run: steps with their states, the current step, its result, a transcript."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
