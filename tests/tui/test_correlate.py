@@ -279,3 +279,33 @@ async def test_enter_on_a_span_or_an_exemplar_pivots() -> None:
         await pilot.press("enter")
         other = await loaded(pilot)
         assert other.context_id == OTHER_TRACE
+
+
+async def test_tab_keys_in_the_footer_and_escape_leaves_the_search_only() -> None:
+    from textual.widgets import TabbedContent
+    from textual.widgets._footer import FooterKey
+
+    app = traced_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.open_correlation(f"00-{TRACE}-00f067aa0ba902b7-01")
+        screen = await loaded(pilot)
+        footer = {k.key_display: k.description for k in screen.query(FooterKey)}
+        assert [footer[k] for k in "1234"] == ["Timeline", "Spans", "Logs", "Metrics"]
+        tabs = screen.query_one(TabbedContent)
+        await pilot.press("2")
+        assert tabs.active == "corr-tab-spans" and screen.focused is screen.query_one("#corr-spans")
+        await pilot.press("4")
+        assert tabs.active == "corr-tab-metrics"
+        await pilot.press("slash", *"card 1")  # digits typed into the search are text
+        search = screen.query_one("#corr-search", Input)
+        assert search.has_focus and search.value == "card 1" and tabs.active == "corr-tab-logs"
+        footer = {k.key_display: k.description for k in screen.query(FooterKey)}
+        assert footer["esc"] == "Leave search"
+        await pilot.press("escape")  # leaves the search box only
+        await pilot.pause()
+        assert app.screen is screen and not search.has_focus and search.value == "card 1"
+        await pilot.press("1")
+        assert tabs.active == "corr-tab-timeline"
+        await pilot.press("escape")  # now it leaves the view
+        await until(pilot, lambda: app.screen is not screen, "back")

@@ -6,6 +6,10 @@ back as one message; sources that failed or timed out are listed in the status l
 next to whatever the others returned. Logs: typing in the search box highlights the
 matches and keeps every line (k9s users asked for exactly that). Enter on a timeline
 row with a trace or an execution pivots to that trace or execution.
+
+Keys 1-4 pick the tabs (digits collide with nothing here, and typed into the search
+box they stay text). Escape in the search box only leaves the box; the next one
+leaves the view.
 """
 
 from __future__ import annotations
@@ -97,11 +101,34 @@ def log_text(result: Correlation, search: str) -> tuple[Text, int]:
     return text, count
 
 
+class LogSearch(Input):
+    """The log search box: escape leaves the box, not the view."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Leave search", id="opsdeck.corr-search-leave"),
+    ]
+
+    def action_leave(self) -> None:
+        self.screen.query_one("#corr-log-scroll", VerticalScroll).focus()
+
+
+TAB_FOCUS = {
+    "timeline": "#corr-timeline",
+    "spans": "#corr-spans",
+    "logs": "#corr-log-scroll",
+    "metrics": "#corr-metrics",
+}
+
+
 class CorrelationScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.corr-back"),
-        Binding("ctrl+r", "reload", "Refresh", id="opsdeck.corr-refresh"),
+        Binding("1", "tab('timeline')", "Timeline", id="opsdeck.corr-timeline"),
+        Binding("2", "tab('spans')", "Spans", id="opsdeck.corr-spans"),
+        Binding("3", "tab('logs')", "Logs", id="opsdeck.corr-logs"),
+        Binding("4", "tab('metrics')", "Metrics", id="opsdeck.corr-metrics"),
         Binding("slash", "search_logs", "Search logs", id="opsdeck.corr-search"),
+        Binding("ctrl+r", "reload", "Refresh", id="opsdeck.corr-refresh"),
     ]
 
     def __init__(self, context_id: str) -> None:
@@ -123,7 +150,7 @@ class CorrelationScreen(KeysScreen[None]):
             with TabPane("Spans", id="corr-tab-spans"):
                 yield DataTable(id="corr-spans", cursor_type="row")
             with TabPane("Logs", id="corr-tab-logs"):
-                yield Input(placeholder="search (highlights, hides nothing)", id="corr-search")
+                yield LogSearch(placeholder="search (highlights, hides nothing)", id="corr-search")
                 yield Label("", id="corr-log-count")
                 with VerticalScroll(id="corr-log-scroll"):
                     yield Static(id="corr-logs")
@@ -150,6 +177,12 @@ class CorrelationScreen(KeysScreen[None]):
     def action_search_logs(self) -> None:
         self.query_one(TabbedContent).active = "corr-tab-logs"
         self.query_one("#corr-search", Input).focus()
+
+    def action_tab(self, name: str) -> None:
+        if name not in TAB_FOCUS:
+            return
+        self.query_one(TabbedContent).active = f"corr-tab-{name}"
+        self.query_one(TAB_FOCUS[name]).focus()  # arrows and enter work there at once
 
     @work(exclusive=True, group="correlate", exit_on_error=False)
     async def load(self) -> None:
