@@ -104,7 +104,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     async def collect() -> list[Execution]:
         found = await fan_out(
-            session,
             _engines(session, args.engine),
             lambda name: _listed(session, name, query),
             raw_query=query.raw,
@@ -123,9 +122,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 
     async def count() -> dict[str, int]:
         names = _engines(session, args.engine)
-        return await fan_out(
-            session, names, lambda n: session.engines[n].count(query), raw_query=query.raw
-        )
+        return await fan_out(names, lambda n: session.engines[n].count(query), raw_query=query.raw)
 
     counts = run(session, count())
     fmt = output_format(args)
@@ -256,7 +253,7 @@ def cmd_stuck(args: argparse.Namespace) -> int:
 
     async def collect() -> list[dict[str, Any]]:
         names = _engines(session, args.engine)
-        found = await fan_out(session, names, stuck, raw_query=args.query)
+        found = await fan_out(names, stuck, raw_query=args.query)
         return [stuck_data(hit) for hits in found.values() for hit in hits]
 
     hits = run(session, collect())
@@ -317,9 +314,7 @@ async def _query_targets(session: Session, args: argparse.Namespace) -> list[Exe
     """The query's matches: from the one engine that has any (several: --engine)."""
     query = ListQuery(raw=args.query, limit=args.limit, page_size=min(args.limit, 1000))
     names = _engines(session, args.engine)
-    found = await fan_out(
-        session, names, lambda n: _listed(session, n, query), raw_query=args.query
-    )
+    found = await fan_out(names, lambda n: _listed(session, n, query), raw_query=args.query)
     matched = {name: rows for name, rows in found.items() if rows}
     if len(matched) > 1:
         counts = ", ".join(f"{name} ({len(rows)})" for name, rows in matched.items())

@@ -68,7 +68,7 @@ def prefixed_ref(session: Session, text: str) -> ExecutionRef | None:
 def bare_candidates(session: Session, text: str) -> list[ExecutionRef]:
     """Where a bare id could be: each engine's default scope, or an ARN's state machine."""
     arn = _SFN_ARN.fullmatch(text)
-    if arn:
+    if arn:  # an ARN is only ever a Step Functions execution
         machine, name = arn.groups()
         return [
             ExecutionRef(n, machine, name)
@@ -98,7 +98,8 @@ async def resolve_ref(session: Session, text: str) -> Resolved:
         [session.engines[c.engine].describe(c) for c in candidates],
         what=repr(text),
     )
-    found = [Resolved(c, d) for c in candidates for n, d in hits if n == c.engine]
+    answers = dict(hits)
+    found = [Resolved(c, answers[c.engine]) for c in candidates if c.engine in answers]
     if len(found) > 1:
         refs = ", ".join(str(r.ref) for r in found)
         raise UsageError(f"{text!r} is in several engines: {refs}; pass one of these refs")
@@ -169,7 +170,6 @@ async def versions_engine(
 
 
 async def fan_out(
-    session: Session,
     names: Sequence[str],
     work: Callable[[str], Awaitable[T]],
     *,
