@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.newest_first import newest_first
 from adapters.stepfunctions_client import Client, StepFunctionsSettings, parse_settings
 from adapters.stepfunctions_format import (
     STATUS_OUT,
@@ -182,42 +183,51 @@ class StepFunctionsEngine:
         return None, wanted
 
     async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        """Newest first across every state machine (a lazy merge of their pages), so the
+        first N rows are the newest N, not the first machine's."""
         raw = parse_raw(query.raw)
-        server_status, keep = self._status_filter(query, raw)
         remaining = query.limit
         page_size = max(1, min(query.page_size, 1000, remaining or 1000))
+        sources = [
+            self._list_source(source, query, raw, page_size)
+            for source in await self._sources(query, raw)
+        ]
+        async for execution in newest_first(sources):
+            yield execution
+            if remaining is not None:
+                remaining -= 1
+                if remaining <= 0:
+                    return
+
+    async def _list_source(
+        self, source: str, query: ListQuery, raw: dict[str, str], page_size: int
+    ) -> AsyncIterator[Execution]:
+        server_status, keep = self._status_filter(query, raw)
         after, before = as_utc(query.started_after), as_utc(query.started_before)
-        for source in await self._sources(query, raw):
-            token: str | None = None
-            while True:
-                params: dict[str, Any] = {"maxResults": page_size}
-                params["mapRunArn" if ":mapRun:" in source else "stateMachineArn"] = source
-                if server_status:
-                    params["statusFilter"] = server_status
-                if "redrive" in raw:
-                    params["redriveFilter"] = raw["redrive"].upper()
-                if token:
-                    params["nextToken"] = token
-                page = await self.client.call("list_executions", **params)
-                older = False
-                for row in page.get("executions", []):
-                    if keep and row.get("status") not in keep:
-                        continue
-                    execution = execution_from(row, self.name)
-                    start = execution.start_time
-                    if before is not None and start is not None and start >= before:
-                        continue
-                    if after is not None and start is not None and start < after:
-                        older = True  # newest first: the rest of this source is older
-                        break
-                    yield execution
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
-                token = page.get("nextToken")
-                if not token or older:
-                    break
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"maxResults": page_size}
+            params["mapRunArn" if ":mapRun:" in source else "stateMachineArn"] = source
+            if server_status:
+                params["statusFilter"] = server_status
+            if "redrive" in raw:
+                params["redriveFilter"] = raw["redrive"].upper()
+            if token:
+                params["nextToken"] = token
+            page = await self.client.call("list_executions", **params)
+            for row in page.get("executions", []):
+                if keep and row.get("status") not in keep:
+                    continue
+                execution = execution_from(row, self.name)
+                start = execution.start_time
+                if before is not None and start is not None and start >= before:
+                    continue
+                if after is not None and start is not None and start < after:
+                    return  # newest first: the rest of this source is older
+                yield execution
+            token = page.get("nextToken")
+            if not token:
+                return
 
     async def count(self, query: ListQuery) -> int:
         """Step Functions has no count API: this lists (ids only) and counts."""

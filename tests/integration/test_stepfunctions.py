@@ -162,6 +162,21 @@ async def test_lazy_pagination(moto_server: MotoServer, seeded: dict[str, str]) 
     assert "nextToken" in calls[1]
 
 
+async def test_limit_keeps_the_newest_across_state_machines(
+    moto_server: MotoServer, seeded: dict[str, str]
+) -> None:
+    """The newest execution is on the second machine listed: it still comes first."""
+    sfn = moto_server.client("stepfunctions")
+    name = f"newest-{seeded['suffix']}-{uuid.uuid4().hex[:6]}"
+    sfn.start_execution(stateMachineArn=seeded["fail"], name=name)
+    engine = make_engine(moto_server, seeded)
+    (newest,) = [e async for e in engine.list(ListQuery(limit=1))]
+    assert newest.ref.workflow_id == name
+    rows = [e async for e in engine.list(ListQuery(limit=4))]
+    starts = [e.start_time for e in rows if e.start_time is not None]
+    assert len(starts) == 4 and starts == sorted(starts, reverse=True)
+
+
 async def test_describe_and_history_of_a_failure(
     engine: StepFunctionsEngine, seeded: dict[str, str]
 ) -> None:
