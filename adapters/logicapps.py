@@ -25,6 +25,7 @@ from adapters.logicapps_http import (
     azure_token_provider,
     parse_settings,
 )
+from adapters.newest_first import newest_first
 from console.errors import ConfigError, Unsupported
 from console.model import (
     ActionRequest,
@@ -220,6 +221,7 @@ class LogicAppsEngine:
         )
 
     async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        """Newest first across every workflow (a lazy merge of their run pages)."""
         wanted = [STATUS_OUT[s] for s in query.statuses if s in STATUS_OUT]
         # One status filters server-side; several are filtered here.
         server_status = wanted[0] if len(wanted) == 1 else None
@@ -231,20 +233,26 @@ class LogicAppsEngine:
         workflows = await self.workflows()
         if query.workflow_type:
             workflows = [w for w in workflows if w == query.workflow_type]
-        for workflow in workflows:
-            params = {"$top": str(top)}
-            odata = self._filter(query, server_status)
-            if odata:
-                params["$filter"] = odata
-            async for page in self.arm.pages(f"{self.workflow_path(workflow)}/runs", params):
-                for row in page:
-                    if keep and (row.get("properties") or {}).get("status") not in keep:
-                        continue
-                    yield self.execution_from(workflow, row)
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
+        params = {"$top": str(top)}
+        odata = self._filter(query, server_status)
+        if odata:
+            params["$filter"] = odata
+        streams = [self._runs(w, dict(params), keep) for w in workflows]
+        async for execution in newest_first(streams):
+            yield execution
+            if remaining is not None:
+                remaining -= 1
+                if remaining <= 0:
+                    return
+
+    async def _runs(
+        self, workflow: str, params: dict[str, str], keep: set[str]
+    ) -> AsyncIterator[Execution]:
+        async for page in self.arm.pages(f"{self.workflow_path(workflow)}/runs", params):
+            for row in page:
+                if keep and (row.get("properties") or {}).get("status") not in keep:
+                    continue
+                yield self.execution_from(workflow, row)
 
     async def count(self, query: ListQuery) -> int:
         """The runs API has no count: this lists and counts."""
