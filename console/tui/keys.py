@@ -2,9 +2,10 @@
 
 Two fixes over Textual's raw ``active_bindings``:
 
-- A focused table binds enter (and others) without showing it, which hides the
-  screen's own binding of that key ("enter Open") although enter does exactly that
-  (the table's RowSelected opens the row). ``KeysScreen`` shows the screen's binding.
+- A focused table binds enter without showing it, which hides the screen's own
+  binding of enter ("enter Open") although enter does just that (the screen opens the
+  row on the table's RowSelected). ``KeysScreen`` shows the screen's binding. Only
+  tables: enter on an option list or a button does its own thing.
 - Textual's own keys (tab focus, ctrl+c copy) are not opsdeck's; help and palette
   leave them out. ctrl+q and ctrl+p stay, with opsdeck's wording.
 """
@@ -16,6 +17,7 @@ from typing import TypeVar
 from textual.app import App
 from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 ResultT = TypeVar("ResultT")
 
@@ -33,7 +35,7 @@ class KeysScreen(Screen[ResultT]):
     def active_bindings(self) -> dict[str, ActiveBinding]:
         active = super().active_bindings
         for key, current in active.items():
-            if current.binding.show or isinstance(current.node, Screen | App):
+            if current.binding.show or not isinstance(current.node, DataTable):
                 continue
             for own in self._bindings.key_to_bindings.get(key, ()):
                 # Textual's private helper is what active_bindings itself uses: it

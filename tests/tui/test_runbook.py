@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ async def to_plan(pilot: Pilot[Any], app: OpsdeckApp) -> RunbookRunScreen:
     await settle(pilot)
     await pilot.press("colon", *"runbooks", "enter")
     await until(pilot, lambda: isinstance(app.screen, RunbooksScreen), "runbooks view")
+    await until(pilot, lambda: app.screen.loaded > 0, "runbooks listed")  # type: ignore[attr-defined]
     table = app.screen.query_one("#runbooks", DataTable)
     assert table.row_count >= 5  # ours + the shipped ones
     names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
@@ -153,8 +155,8 @@ async def test_guided_run_end_to_end_on_the_stub(tmp_path: Path, books: Path) ->
         # leave and resume later from the runs list
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, RunbooksScreen), "back to list")
-        app.screen.action_reload()
         runs = app.screen.query_one("#runbook-runs", DataTable)
+        await until(pilot, lambda: runs.row_count == 1, "the run listed, no key pressed")
         assert str(runs.get_row_at(0)[0]) == "rb-000000000001"
         runs.focus()
         await pilot.press("enter")
@@ -183,3 +185,93 @@ def test_guided_run_plan_snapshot(snap_compare: Any, tmp_path: Path, books: Path
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(130, 36), run_before=run_before)
+
+
+def runs_rows(screen: Any) -> list[list[str]]:
+    table = screen.query_one("#runbook-runs", DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def open_list(pilot: Pilot[Any], app: OpsdeckApp) -> RunbooksScreen:
+    await settle(pilot)
+    await pilot.press("colon", *"runbooks", "enter")
+    await until(pilot, lambda: isinstance(app.screen, RunbooksScreen), "runbooks view")
+    screen = app.screen
+    assert isinstance(screen, RunbooksScreen)
+    await until(pilot, lambda: screen.loaded > 0, "runbooks listed")
+    return screen
+
+
+def pick(screen: RunbooksScreen, name: str) -> None:
+    table = screen.query_one("#runbooks", DataTable)
+    names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    table.move_cursor(row=names.index(name))
+
+
+async def test_runs_list_follows_runs_and_marks_dry_runs(
+    tmp_path: Path, books: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = RunJournal()
+    dry = journal.create(
+        runbook="guided",
+        path=str(books / "guided.yaml"),
+        source=BOOK,
+        context="dev",
+        engine="stub",
+        identity="bob",
+        params={"attempts": 5},
+        answers={},
+        cursor="find",
+        dry_run=True,
+    )
+    three_minutes_ago = (NOW - timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
+    journal._exec("UPDATE runs SET updated = ? WHERE id = ?", (three_minutes_ago, dry.id))
+    journal.close()
+    app, _, _ = make(tmp_path)
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_list(pilot, app)
+        assert runs_rows(screen) == [
+            ["rb-000000000001", "guided", "running (dry run)", "find", "bob", "3m ago"]
+        ]
+        # A new run, left right away: the list shows it on return, without a key.
+        monkeypatch.setattr(RunJournal, "new_id", staticmethod(lambda: "rb-000000000002"))
+        pick(screen, "guided")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ParamsScreen), "parameters")
+        await pilot.click("#params-start")
+        await until_idle(pilot, lambda: isinstance(app.screen, RunbookRunScreen), "run")
+        await until_idle(pilot, lambda: run_screen(app).progress is not None, "run opened")
+        await pilot.press("escape")
+        await until(pilot, lambda: len(runs_rows(screen)) == 2, "new run listed")
+        assert runs_rows(screen)[0][:3] == ["rb-000000000002", "guided", "running"]
+
+
+LOOK = """\
+name: look
+title: Look only
+engines: [stub]
+steps:
+  - id: count
+    kind: check
+    title: Count executions
+    text: How many?
+    query: count
+"""
+
+
+async def test_read_only_refuses_a_runbook_with_action_steps(tmp_path: Path, books: Path) -> None:
+    (books / "look.yaml").write_text(LOOK)
+    app, _, session = make(tmp_path)
+    session.read_only = True
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_list(pilot, app)
+        pick(screen, "guided")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen  # not started: no parameters, no run
+        messages = [n.message for n in app._notifications]
+        assert any("read-only" in m and "retry (retry)" in m for m in messages), messages
+        assert RunJournal().runs() == []
+        pick(screen, "look")  # checks only: fine in read-only
+        await pilot.press("enter")
+        await until_idle(pilot, lambda: isinstance(app.screen, RunbookRunScreen), "run")

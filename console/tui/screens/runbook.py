@@ -1,16 +1,19 @@
-"""Runbooks in the TUI: the list (`:runbooks`), parameters, and the guided run.
+"""Runbooks in the TUI: the list (`:runbooks`) and the parameters dialog.
 
-The guided run goes one step at a time (enter), or on its own until it needs the
-operator (`a`; `p` pauses after the current step). The current step's Markdown is
-shown with its live result: a check's count and evidence, an action's plan before the
-operator confirms it. Every step is journaled by the runner, so `escape` leaves the
-run and the runbooks view lists it to resume later (also from `opsdeck runbook
-resume RUN`). Runner calls run in an exclusive worker; results come back as messages.
+The list shows the runbooks on the search path and this context's journaled runs
+(status, dry runs marked, updated "3m ago"); enter starts a runbook or resumes a run
+in the guided run screen (console.tui.screens.runbook_run). The list reloads whenever
+it comes back on top (a run ended or was just made) and every ``refresh_interval``
+while shown; files and the journal are read in a thread worker.
+
+A read-only context cannot apply an action step: a runbook (or the rest of a run) with
+one is refused before it starts, saying which steps and why, instead of failing midway.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.markup import escape
 from rich.text import Text
@@ -20,35 +23,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import (
-    Button,
-    DataTable,
-    Footer,
-    Input,
-    Label,
-    Markdown,
-    OptionList,
-    RichLog,
-    Static,
-)
-from textual.widgets.option_list import Option
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
+from console.tui.format import parse_time, relative_time
 from console.tui.keys import KeysScreen
+from console.tui.screens.runbook_run import RunbookRunScreen, error_text, open_journal
 
 if TYPE_CHECKING:
-    from console.runbook.journal import RunJournal
-    from console.runbook.runner import Progress, RunbookRunner, Waiting
+    from console.runbook.catalog import Entry as CatalogEntry
+    from console.runbook.journal import RunRecord
     from console.runbook.schema import Runbook
+    from console.tui.app import OpsdeckApp
 
-STATE_MARK = {
-    "done": "✔",
-    "failed": "✘",
-    "skipped": "-",
-    "waiting": "…",
-    "running": "▶",
-    "applying": "▶",
-    "pending": " ",
-}
+__all__ = ["ParamsScreen", "RunbookRunScreen", "RunbooksScreen", "open_runbooks"]
 
 
 def open_runbooks(app: Any, argument: str = "") -> None:
@@ -59,10 +46,33 @@ def open_runbooks(app: Any, argument: str = "") -> None:
         screen.call_after_refresh(screen.start_named, argument.strip())
 
 
-def _journal() -> RunJournal:
-    from console.runbook.journal import RunJournal
+def read_only_refusal(book: Runbook, from_step: str | None = None) -> str | None:
+    """Why a read-only context cannot run ``book`` (from ``from_step`` on), or None."""
+    steps = list(book.steps)
+    if from_step is not None and from_step in {s.id for s in steps}:
+        steps = steps[book.index(from_step) :]
+    actions = [s for s in steps if s.kind == "action"]
+    if not actions:
+        return None
+    named = ", ".join(f"{s.id} ({s.action})" for s in actions)
+    return (
+        f"this context is read-only and runbook {book.name!r} has action steps that "
+        f"change things: {named}. Run it in a writable context."
+    )
 
-    return RunJournal()
+
+def run_status(run: RunRecord) -> str:
+    return f"{run.status} (dry run)" if run.dry_run else run.status
+
+
+class RunbooksLoaded(Message):
+    def __init__(
+        self, entries: Sequence[CatalogEntry], runs: Sequence[RunRecord], error: str | None
+    ) -> None:
+        super().__init__()
+        self.entries = list(entries)
+        self.runs = list(runs)
+        self.error = error
 
 
 class RunbooksScreen(KeysScreen[None]):
@@ -71,14 +81,19 @@ class RunbooksScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.runbooks.back"),
         Binding("enter", "open", "Run / resume", id="opsdeck.runbooks.open"),
-        Binding("tab", "switch", "Runbooks/runs", id="opsdeck.runbooks.switch", show=False),
+        Binding("tab", "switch", "Runbooks/runs", id="opsdeck.runbooks.switch"),
         Binding("ctrl+r", "reload", "Reload", id="opsdeck.runbooks.reload"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.entries: list[Any] = []
-        self.runs: list[Any] = []
+        self.entries: list[CatalogEntry] = []
+        self.runs: list[RunRecord] = []
+        self.loaded = 0  # lists shown so far (tests wait on it)
+
+    @property
+    def opsdeck(self) -> OpsdeckApp:
+        return cast("OpsdeckApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("runbooks", id="crumbs")
@@ -94,14 +109,45 @@ class RunbooksScreen(KeysScreen[None]):
         books.add_columns("NAME", "TITLE", "SEVERITY", "STEPS", "PROBLEM")
         runs = self.query_one("#runbook-runs", DataTable)
         runs.add_columns("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED")
-        self.action_reload()
         books.focus()
+        interval = self.opsdeck.refresh_interval
+        if interval > 0:
+            self.set_interval(interval, self._auto_reload)
+
+    def on_screen_resume(self) -> None:
+        """Shown first, or back from a run: that run may have ended or just begun."""
+        self.action_reload()
+
+    def _auto_reload(self) -> None:
+        if self.is_active:
+            self.action_reload()
 
     def action_reload(self) -> None:
+        self._load(getattr(self.app, "context_name", ""))
+
+    @work(exclusive=True, group="runbooks-list", thread=True, exit_on_error=False)
+    def _load(self, context: str) -> None:
         from console.runbook.catalog import catalog
 
-        self.entries = catalog()
+        try:
+            entries = catalog()
+            journal = open_journal()
+            try:
+                runs = [r for r in journal.runs(50) if not context or r.context == context]
+            finally:
+                journal.close()
+        except Exception as exc:  # a broken journal is a notification, never a crash
+            self.post_message(RunbooksLoaded([], [], error_text(exc)))
+            return
+        self.post_message(RunbooksLoaded(entries, runs, None))
+
+    def on_runbooks_loaded(self, message: RunbooksLoaded) -> None:
+        if message.error is not None:
+            self.notify(escape(message.error), title="runbooks", severity="error")
+            return
+        self.entries, self.runs = message.entries, message.runs
         books = self.query_one("#runbooks", DataTable)
+        book_row = books.cursor_row
         books.clear()
         for e in self.entries:
             book = e.runbook
@@ -113,24 +159,24 @@ class RunbooksScreen(KeysScreen[None]):
                 Text(e.error or "", style="red"),
                 key=e.name,
             )
-        journal = _journal()
-        try:
-            context = getattr(self.app, "context_name", "")
-            self.runs = [r for r in journal.runs(50) if not context or r.context == context]
-        finally:
-            journal.close()
         runs = self.query_one("#runbook-runs", DataTable)
+        run_row = runs.cursor_row
         runs.clear()
+        now = self.opsdeck.now()
         for r in self.runs:
             runs.add_row(
                 Text(r.id),
                 Text(r.runbook),
-                Text(r.status),
+                Text(run_status(r), style="italic" if r.dry_run else ""),
                 Text(r.cursor or ""),
                 Text(r.identity),
-                Text(r.updated),
+                Text(relative_time(parse_time(r.updated), now)),
                 key=r.id,
             )
+        # A reload keeps the cursors where the operator left them.
+        books.move_cursor(row=min(book_row, max(books.row_count - 1, 0)))
+        runs.move_cursor(row=min(run_row, max(runs.row_count - 1, 0)))
+        self.loaded += 1
 
     def action_switch(self) -> None:
         books = self.query_one("#runbooks", DataTable)
@@ -147,8 +193,7 @@ class RunbooksScreen(KeysScreen[None]):
     def action_open(self) -> None:
         runs = self.query_one("#runbook-runs", DataTable)
         if runs.has_focus and self.runs:
-            run = self.runs[runs.cursor_row]
-            self.app.push_screen(RunbookRunScreen(resume=run.id))
+            self.resume(self.runs[runs.cursor_row])
             return
         if not self.entries:
             return
@@ -167,7 +212,16 @@ class RunbooksScreen(KeysScreen[None]):
         except OpsdeckError as exc:
             self.notify(escape(str(exc)), title=exc.title, severity="error")
 
+    def _refused(self, book: Runbook, from_step: str | None = None) -> bool:
+        why = read_only_refusal(book, from_step) if self.opsdeck.read_only else None
+        if why is not None:
+            self.notify(escape(why), title="runbook not started", severity="error", timeout=10)
+        return why is not None
+
     def start(self, book: Runbook) -> None:
+        if self._refused(book):
+            return
+
         def chosen(params: dict[str, str] | None) -> None:
             if params is not None:
                 self.app.push_screen(RunbookRunScreen(book=book, params=params))
@@ -176,6 +230,20 @@ class RunbooksScreen(KeysScreen[None]):
             self.app.push_screen(ParamsScreen(book), chosen)
         else:
             chosen({})
+
+    def resume(self, run: RunRecord) -> None:
+        """A dry run plans without changing, so only a real run's actions are refused."""
+        if not run.dry_run and run.status not in ("done", "failed"):
+            from console.errors import OpsdeckError
+            from console.runbook.loader import parse_runbook
+
+            try:
+                book = parse_runbook(run.source, run.path)
+            except OpsdeckError:
+                book = None  # the run screen reports it
+            if book is not None and self._refused(book, run.cursor):
+                return
+        self.app.push_screen(RunbookRunScreen(resume=run.id))
 
 
 class ParamsScreen(ModalScreen[dict[str, str] | None]):
@@ -224,330 +292,3 @@ class ParamsScreen(ModalScreen[dict[str, str] | None]):
     @on(Button.Pressed, "#params-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class RunUpdated(Message):
-    def __init__(self, progress: Progress | None, error: str | None = None) -> None:
-        super().__init__()
-        self.progress = progress
-        self.error = error
-
-
-class RunEvent(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class RunbookRunScreen(KeysScreen[None]):
-    """A guided run: steps with their states, the current step, its result, a transcript."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave", "Leave (resumable)", id="opsdeck.runbook.leave"),
-        Binding("enter", "next", "Next step", id="opsdeck.runbook.next"),
-        Binding("a", "auto", "Run to next stop", id="opsdeck.runbook.auto"),
-        Binding("p", "pause", "Pause", id="opsdeck.runbook.pause"),
-    ]
-
-    def __init__(
-        self,
-        *,
-        book: Runbook | None = None,
-        params: dict[str, str] | None = None,
-        resume: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.book = book
-        self.params = params or {}
-        self.resume_id = resume
-        self.runner: RunbookRunner | None = None
-        self.journal: RunJournal | None = None
-        self.progress: Progress | None = None
-        self.auto = False
-        # The step on display: after running one, its result stays until enter shows
-        # the next one (read, run, read the result, move on). None follows the cursor.
-        self.viewing: str | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static("runbook", id="crumbs")
-        with Horizontal(id="runbook-run"):
-            yield DataTable(id="runbook-steps", cursor_type="row")
-            with Vertical(id="runbook-main"):
-                with VerticalScroll(id="runbook-text-box"):
-                    yield Markdown("", id="runbook-text")
-                yield Static("", id="runbook-result")
-                yield Static("", id="runbook-prompt")
-                yield OptionList(id="runbook-choices")
-                yield Input(id="runbook-phrase", placeholder="type the confirmation text")
-                yield RichLog(id="runbook-transcript", wrap=True, markup=False)
-        yield Static("", id="runbook-status")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        steps = self.query_one("#runbook-steps", DataTable)
-        steps.add_columns(" ", "STEP", "KIND")
-        # enter belongs to the screen (next step); only the answer widgets take focus
-        steps.can_focus = False
-        self.query_one("#runbook-transcript", RichLog).can_focus = False
-        self.query_one("#runbook-text-box", VerticalScroll).can_focus = False
-        self.query_one("#runbook-choices", OptionList).display = False
-        self.query_one("#runbook-phrase", Input).display = False
-        self.journal = _journal()
-        self.open_run()
-
-    def on_unmount(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-
-    # -- workers ------------------------------------------------------------------------
-
-    @work(exclusive=True, group="runbook", exit_on_error=False)
-    async def open_run(self) -> None:
-        from console.runbook.runner import RunbookRunner
-
-        assert self.journal is not None
-        session = self.app.session  # type: ignore[attr-defined]
-        try:
-            if self.resume_id:
-                self.runner = RunbookRunner.resume(
-                    session, self.journal, self.resume_id, on_event=self._on_event
-                )
-            else:
-                assert self.book is not None
-                self.runner = RunbookRunner.start(
-                    session, self.journal, self.book, self.params, on_event=self._on_event
-                )
-            self.post_message(RunUpdated(self.runner.progress()))
-        except Exception as exc:
-            self.post_message(RunUpdated(None, _error_text(exc)))
-
-    @work(exclusive=True, group="runbook", exit_on_error=False)
-    async def advance(self, max_steps: int | None) -> None:
-        if self.runner is None:
-            return
-        try:
-            progress = await self.runner.advance(max_steps=max_steps)
-        except Exception as exc:
-            self.post_message(RunUpdated(None, _error_text(exc)))
-            return
-        self.post_message(RunUpdated(progress))
-
-    def _on_event(self, text: str) -> None:
-        self.post_message(RunEvent(text))
-
-    # -- messages -----------------------------------------------------------------------
-
-    def on_run_event(self, message: RunEvent) -> None:
-        self.query_one("#runbook-transcript", RichLog).write(message.text)
-
-    def on_run_updated(self, message: RunUpdated) -> None:
-        if message.error is not None:
-            self.notify(escape(message.error), title="runbook", severity="error")
-            self.auto = False
-            self._status()
-            return
-        if message.progress is None or self.runner is None:
-            return
-        self.progress = message.progress
-        self.book = self.runner.book
-        self._show()
-        waiting = message.progress.waiting
-        running = message.progress.status in ("running", "paused")
-        if self.auto and running and waiting is None:
-            self.viewing = None
-            self.advance(1)  # one step at a time, so `p` stops after the current one
-
-    # -- rendering ----------------------------------------------------------------------
-
-    def _show(self) -> None:
-        assert self.progress is not None and self.runner is not None and self.book is not None
-        run = self.progress.run
-        crumbs = f"runbooks > {self.book.name} > run {run.id} ({run.status})"
-        self.query_one("#crumbs", Static).update(Text(crumbs))
-        table = self.query_one("#runbook-steps", DataTable)
-        table.clear()
-        current = 0
-        for i, step in enumerate(self.book.steps):
-            rec = self.progress.steps.get(step.id)
-            state = rec.state if rec else "pending"
-            if step.id == run.cursor:
-                current = i
-            table.add_row(Text(STATE_MARK.get(state, "?")), Text(step.title), Text(step.kind))
-        if table.row_count:
-            table.move_cursor(row=current)
-        shown = self._shown_step()
-        if shown is not None:
-            step = self.book.step(shown)
-            header = f"## {step.title}\n\n*{step.kind}*"
-            if step.when is not None:
-                header += f" — when `{step.when.source.strip()}`"
-            intro = ""
-            first = self.book.steps[0].id
-            if shown == first and self.book.description and set(self.progress.steps) <= {first}:
-                # the runbook's description comes with its first step
-                intro = f"# {self.book.title}\n\n{self.book.description.strip()}\n\n---\n\n"
-            self.query_one("#runbook-text", Markdown).update(
-                f"{intro}{header}\n\n{self.runner.step_text(step)}"
-            )
-            self.query_one("#runbook-result", Static).update(self._result_text(shown))
-        self._prompt(self.progress.waiting)
-        self._status()
-
-    def _shown_step(self) -> str | None:
-        """The step the operator should read: the cursor, or the last one at the end."""
-        assert self.progress is not None and self.book is not None
-        if self.progress.waiting is not None:
-            return self.progress.waiting.step
-        if self.viewing is not None:
-            return self.viewing
-        if self.progress.run.cursor:
-            return self.progress.run.cursor
-        done = [s.id for s in self.book.steps if s.id in self.progress.steps]
-        return done[-1] if done else self.book.steps[0].id
-
-    def _result_text(self, step_id: str) -> Text:
-        assert self.progress is not None
-        text = Text()
-        waiting = self.progress.waiting
-        if waiting is not None and waiting.plan is not None and waiting.step == step_id:
-            plan = waiting.plan
-            text.append(f"Plan: {plan['action']} {len(plan['calls'])} target(s)", "bold")
-            text.append(f" (engine {plan['engine']})\n")
-            for call in plan["calls"][:20]:
-                text.append(f"  {call['call']}  {call['target']}\n")
-            if len(plan["calls"]) > 20:
-                text.append(f"  … and {len(plan['calls']) - 20} more\n")
-            for warning in plan["warnings"]:
-                text.append(f"  Warning: {warning}\n", "yellow")
-            text.rstrip()
-            return text
-        rec = self.progress.steps.get(step_id)
-        if rec is None or rec.state in ("pending", "running"):
-            return Text("not run yet", style="dim")
-        style = {"done": "green", "failed": "red", "skipped": "dim"}.get(rec.state, "")
-        text.append(f"{rec.state}", style)
-        if rec.message:
-            text.append(f": {rec.message}")
-        text.append("\n")
-        from console.runbook.runner import result_lines
-
-        for line in result_lines(rec.result):
-            text.append(f"  {line}\n")
-        text.rstrip()
-        return text
-
-    def _prompt(self, waiting: Waiting | None) -> None:
-        prompt = self.query_one("#runbook-prompt", Static)
-        choices = self.query_one("#runbook-choices", OptionList)
-        phrase = self.query_one("#runbook-phrase", Input)
-        choices.display = False
-        phrase.display = False
-        if waiting is None:
-            status = self.progress.status if self.progress else ""
-            cursor = self.progress.run.cursor if self.progress else None
-            if status == "done":
-                hint = Text("Run finished.", style="green")
-            elif status == "failed" and self.progress is not None:
-                hint = Text(f"Run failed: {self.progress.run.message}", style="red")
-            elif self.viewing is not None and self.viewing != cursor:
-                hint = Text("enter: show the next step · a: run to the next stop", style="dim")
-            else:
-                hint = Text("enter: run this step · a: run to the next stop", style="dim")
-            prompt.update(hint)
-            self.set_focus(None)
-            return
-        prompt.update(Text(waiting.prompt, style="bold"))
-        confirmation = (waiting.plan or {}).get("confirmation")
-        if waiting.kind == "confirm" and confirmation:
-            phrase.value = ""
-            phrase.display = True
-            phrase.focus()
-            return
-        options: list[str] = []
-        if waiting.kind == "decision":
-            options = list(waiting.choices)
-        elif waiting.kind == "confirm":
-            options = ["apply", "cancel"]
-        elif waiting.kind == "manual":
-            options = ["done"]
-        elif waiting.kind == "approval":
-            options = ["check again"]
-        choices.clear_options()
-        choices.add_options([Option(o, id=o) for o in options])
-        choices.display = True
-        choices.highlighted = 0
-        choices.focus()
-
-    def _status(self) -> None:
-        if self.progress is None:
-            return
-        steps = self.progress.steps
-        finished = sum(1 for r in steps.values() if r.state in ("done", "failed", "skipped"))
-        total = len(self.book.steps) if self.book else 0
-        mode = "auto" if self.auto else "step by step"
-        text = f"{finished}/{total} steps · {self.progress.status} · {mode}"
-        self.query_one("#runbook-status", Static).update(Text(text))
-
-    # -- operator input -------------------------------------------------------------------
-
-    @on(OptionList.OptionSelected, "#runbook-choices")
-    def _chosen(self, message: OptionList.OptionSelected) -> None:
-        waiting = self.progress.waiting if self.progress else None
-        if waiting is None or self.runner is None:
-            return
-        choice = str(message.option.id)
-        if waiting.kind == "approval":
-            self._run_one()
-            return
-        answer = {"apply": "yes", "cancel": "no"}.get(choice, choice)
-        self.runner.answer(waiting.step, answer)
-        self._run_one()
-
-    @on(Input.Submitted, "#runbook-phrase")
-    def _typed(self, message: Input.Submitted) -> None:
-        waiting = self.progress.waiting if self.progress else None
-        if waiting is None or self.runner is None:
-            return
-        self.runner.answer(waiting.step, message.value)
-        self._run_one()
-
-    def action_next(self) -> None:
-        if self.progress is None or self.progress.waiting is not None:
-            return
-        cursor = self.progress.run.cursor
-        if self.viewing is not None and self.viewing != cursor and cursor is not None:
-            self.viewing = None  # show the next step before running it
-            self._show()
-            return
-        self._run_one()
-
-    def _run_one(self) -> None:
-        assert self.progress is not None
-        self.viewing = self.progress.run.cursor
-        self.advance(1)
-
-    def action_auto(self) -> None:
-        self.auto = True
-        self.viewing = None
-        self._status()
-        if self.progress is not None and self.progress.waiting is None:
-            self.advance(1)
-
-    def action_pause(self) -> None:
-        self.auto = False
-        self._status()
-        self.notify("paused: the run stops after the current step", timeout=3)
-
-    def action_leave(self) -> None:
-        run = self.progress.run.id if self.progress else self.resume_id
-        if run and self.progress and self.progress.status not in ("done", "failed"):
-            self.notify(f"run {run} kept; resume it from :runbooks", timeout=4)
-        self.app.pop_screen()
-
-
-def _error_text(exc: BaseException) -> str:
-    from console.errors import OpsdeckError
-
-    if isinstance(exc, OpsdeckError):
-        return f"{exc.title}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
