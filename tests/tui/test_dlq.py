@@ -139,6 +139,15 @@ async def test_dlq_view_messages_and_drain_wizard(tmp_path: Path) -> None:
         await until(pilot, lambda: not wizard.running, "drain finished", rounds=500)
         status = str(wizard.query_one("#drain-rate", Static).render())
         assert "done: 15 sent" in status and "15 left" in status
+        # Back: the messages and the depth are those after the drain, no key pressed.
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DlqMessagesScreen), "messages")
+        messages = app.screen.query_one(DataTable)
+        await until(pilot, lambda: messages.row_count == 15, "messages reloaded")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DlqScreen), "queues")
+        queues = app.screen.query_one(DataTable)
+        await until(pilot, lambda: str(queues.get_row_at(0)[2]) == "15", "depth reloaded")
     assert sorted(backend.sent) == sorted((f"m-{i}", "orders") for i in range(1, 30, 2))
     assert len(backend.messages) == 15
     (record,) = session.audit.list()

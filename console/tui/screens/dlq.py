@@ -6,6 +6,10 @@ message's detail, PII masked. ctrl-d (hidden in read-only mode) opens DrainScree
 wizard: the filter and destination, then the plan (counts per reason and destination),
 then the drain itself with live progress (rate, ETA); escape or "Cancel" stops it after
 the current batch, and the exact report is shown. Backend calls run in workers.
+
+The queue list and the messages reload whenever they come back on top (after a drain
+or an archive, their depth and head have changed) and every ``refresh_interval``
+while shown, keeping the cursor row.
 """
 
 from __future__ import annotations
@@ -46,6 +50,18 @@ def open_dlq(app: Any) -> None:
     app.push_screen(DlqScreen())
 
 
+def auto_refresh(screen: DlqScreen | DlqMessagesScreen) -> None:
+    """Refresh every ``refresh_interval`` while on top: the depth changes on its own."""
+    interval = screen.opsdeck.refresh_interval
+
+    def tick() -> None:
+        if screen.is_active:
+            screen.action_refresh()
+
+    if interval > 0:
+        screen.set_interval(interval, tick)
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -84,7 +100,10 @@ class DlqScreen(KeysScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("BACKEND", "QUEUE", "DEPTH", "OLDEST", "SOURCES")
         self.rows: list[tuple[str, QueueInfo]] = []
-        self.action_refresh()
+        auto_refresh(self)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()  # first shown, or back from a drain
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "drain" and self.opsdeck.read_only)
@@ -111,6 +130,7 @@ class DlqScreen(KeysScreen[None]):
 
     def on_queues_loaded(self, message: QueuesLoaded) -> None:
         table = self.query_one(DataTable)
+        row = table.cursor_row
         table.clear()
         self.rows = message.rows
         for name, info in message.rows:
@@ -123,6 +143,7 @@ class DlqScreen(KeysScreen[None]):
         if message.errors:
             status += " — " + "; ".join(message.errors)
         self.query_one("#dlq-status", Static).update(escape(status))
+        table.move_cursor(row=min(row, max(table.row_count - 1, 0)))
         table.focus()
 
     def _selected(self) -> tuple[str, QueueInfo] | None:
@@ -180,7 +201,10 @@ class DlqMessagesScreen(KeysScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("ID", "REASON", "FROM", "DEATHS", "REDRIVES")
-        self.action_refresh()
+        auto_refresh(self)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()  # first shown, or back from a drain
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "drain" and self.opsdeck.read_only)
@@ -203,12 +227,15 @@ class DlqMessagesScreen(KeysScreen[None]):
             self.notify(escape(message.error), title="peek", severity="error")
         self.messages = message.messages
         table = self.query_one(DataTable)
+        row = table.cursor_row
         table.clear()
         for m in self.messages:
             table.add_row(
                 m.dedup_id[:40], m.reason, m.death.queue or "-", str(m.death.count), str(m.redrives)
             )
-        self._show(0)
+        row = min(row, max(table.row_count - 1, 0))
+        table.move_cursor(row=row)
+        self._show(row)
         table.focus()
 
     @on(DataTable.RowHighlighted)
