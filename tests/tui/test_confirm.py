@@ -91,3 +91,19 @@ async def test_shared_parameters_are_listed_once() -> None:
         assert "payment-7" in text
         label = app.screen.query_one("#confirm-apply", Button).label
         assert str(label) == "Terminate 2 executions"
+
+
+async def test_signal_dialog_buttons_say_what_they_do() -> None:
+    from console.tui.screens.confirm import SignalScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, SignalScreen), "signal dialog")
+        labels = [str(b.label) for b in app.screen.query(Button)]
+        assert labels == ["Back (esc)", "Show the plan"]
+        assert ("esc", "Back, send nothing") in footer_keys(app.screen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, SignalScreen)

@@ -194,7 +194,7 @@ class SignalScreen(ModalScreen[SignalInput | None]):
     """Asks for the signal name and an optional JSON payload before planning."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_signal", "Cancel", id="opsdeck.signal.cancel"),
+        Binding("escape", "dismiss_signal", "Back, send nothing", id="opsdeck.signal.cancel"),
     ]
 
     def __init__(self, targets: int) -> None:
@@ -211,8 +211,9 @@ class SignalScreen(ModalScreen[SignalInput | None]):
             yield Input(id="signal-payload", placeholder='e.g. {"approved": true}')
             yield Static(id="signal-error")
             with Horizontal(id="signal-buttons"):
-                yield Button("Cancel", id="signal-cancel")
-                yield Button("Plan", id="signal-ok", variant="primary")
+                yield Button("Back (esc)", id="signal-cancel")
+                yield Button("Show the plan", id="signal-ok", variant="primary")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#signal-name", Input).focus()

@@ -250,7 +250,7 @@ class ParamsScreen(ModalScreen[dict[str, str] | None]):
     """One input per parameter, prefilled with its default; help text under each."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="opsdeck.runbook.params.cancel"),
+        Binding("escape", "cancel", "Back", id="opsdeck.runbook.params.cancel"),
     ]
 
     def __init__(self, book: Runbook) -> None:
@@ -269,7 +269,7 @@ class ParamsScreen(ModalScreen[dict[str, str] | None]):
             yield Static("", id="params-error")
             with Horizontal(classes="buttons"):
                 yield Button("Start", variant="primary", id="params-start")
-                yield Button("Cancel", id="params-cancel")
+                yield Button("Back (esc)", id="params-cancel")
 
     def values(self) -> dict[str, str]:
         return {
