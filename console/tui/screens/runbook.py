@@ -232,8 +232,9 @@ class RunbooksScreen(KeysScreen[None]):
             chosen({})
 
     def resume(self, run: RunRecord) -> None:
-        """A dry run plans without changing, so only a real run's actions are refused."""
-        if not run.dry_run and run.status not in ("done", "failed"):
+        """Refused like a start when an action step is still ahead (even in a dry run:
+        a read-only context refuses to plan changes at all)."""
+        if run.status not in ("done", "failed"):
             from console.errors import OpsdeckError
             from console.runbook.loader import parse_runbook
 
