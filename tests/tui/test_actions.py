@@ -6,7 +6,8 @@ import asyncio
 
 from textual.widgets import Button, Input, Static
 
-from console.model import ActionKind, Capability
+from console.errors import Unsupported
+from console.model import ActionKind
 from console.tui.commands import OpsdeckCommands
 from console.tui.screens.confirm import ConfirmScreen, SignalScreen
 from console.tui.screens.execution import ExecutionScreen
@@ -200,11 +201,14 @@ async def test_second_action_waits_for_a_running_apply() -> None:
 
 
 async def test_plan_error_is_a_notification() -> None:
-    engine = FakeEngine(capabilities=frozenset(Capability) - {Capability.SIGNAL})
+    engine = FakeEngine()
     session = stub_session(engine)
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        # It declares signal but refuses it when planning (a missing capability hides
+        # the key instead: test_executions_capabilities.py).
+        engine.fail = Unsupported("temporal cannot signal")
         await pilot.press("S")
         await until(pilot, lambda: isinstance(app.screen, SignalScreen), "signal dialog")
         await pilot.press(*"go", "enter", "enter")

@@ -337,3 +337,61 @@ async def test_stuck_mode_on_an_engine_that_cannot_says_why() -> None:
         assert "basic: not supported (temporal cannot find_stuck)" in status_text(app)
         assert ids(app) == ["order-1", "refund-3"]
         assert [n.severity for n in app._notifications] == ["warning"]
+
+
+async def test_filter_matches_every_visible_column() -> None:
+    other = FakeEngine(
+        name="backup",
+        executions=[
+            execution("late-1", "LateWorkflow", ExecutionStatus.RUNNING, 1, engine="backup")
+        ],
+    )
+    app = make_app(stub_session(FakeEngine(), other))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"backup", "enter")  # engine
+        assert ids(app) == ["late-1"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"payments", "enter")  # task queue
+        assert ids(app) == ["payment-7", "refund-3"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"5h ago", "enter")  # start time text
+        assert ids(app) == ["ship-9"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"!temporal", "enter")
+        assert ids(app) == ["late-1"]
+        await pilot.press("escape", "s")
+        await settle(pilot)
+        await pilot.press("slash", *"has no pollers", "enter")  # evidence
+        assert ids(app) == ["refund-3"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"retrying", "enter")  # rule
+        assert ids(app) == ["order-1"]
+
+
+def screen_text(app: object) -> str:
+    """What the terminal shows, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size  # type: ignore[attr-defined]
+    console = Console(width=width, height=height, file=io.StringIO(), record=True)
+    console.print(app.screen._compositor.render_update(full=True))  # type: ignore[attr-defined]
+    return console.export_text()
+
+
+async def test_stuck_view_at_100_columns_still_shows_rule_and_evidence() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "order-1: activity_retrying  ChargeCard attempt 7 >= 5" in text
+        await pilot.press("down")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "refund-3: no_progress  no event for 88m > 30m" in text
+        assert "no_pollers  task queue payments has no pollers" in text
+        await pilot.press("s")  # all executions: no stuck line
+        await settle(pilot)
+        await pilot.pause()
+        assert "no event for" not in screen_text(app)

@@ -3,6 +3,10 @@
 Each engine is listed concurrently in one exclusive worker; every engine posts its own
 result, so a slow or dead engine never holds back the others, and its state (rows,
 ``loading``, ``unreachable (...)``) stays visible in the status bar.
+
+Keys: j/k, g/G and home/end move as in k9s; `<` `>` pick the sort column and `I`
+inverts it (htop: k9s's shift+letter would need `S`, which is signal here). A change
+key the selected rows' engine cannot do is hidden, and says why when pressed.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
@@ -30,7 +35,10 @@ from console.model import (
     StuckRules,
 )
 from console.ports import WorkflowEngine
-from console.tui.format import CommandError, RowFilter, parse_command, relative_time
+from console.tui.completion import completions, runbook_names
+from console.tui.format import CommandError, RowFilter, parse_command
+from console.tui.guards import CHANGE_ACTIONS as CHANGE_ACTIONS  # execution.py imports it here
+from console.tui.guards import refusal, split_targets
 from console.tui.keys import KeysScreen  # footer/help show enter Open over the table
 from console.tui.messages import (
     DataChanged,
@@ -40,26 +48,15 @@ from console.tui.messages import (
     RefreshFinished,
 )
 from console.tui.problems import explain, short_state
+from console.tui.rows import DESCENDING_FIRST, SortOrder, cell_texts, columns
 from console.tui.widgets.prompt import Prompt, typing_into
 from console.tui.widgets.status_bar import StatusBar
-from console.tui.widgets.tables import StyledTable
+from console.tui.widgets.stuck_detail import StuckDetail
+from console.tui.widgets.tables import ExecutionsTable
 
 if TYPE_CHECKING:
     from console.tui.app import OpsdeckApp
 
-# Actions that change a backend; hidden in read-only mode.
-CHANGE_ACTIONS = frozenset({"retry", "retry_activity", "cancel", "terminate", "signal"})
-
-BASE_COLUMNS = (
-    ("mark", " "),
-    ("engine", "ENGINE"),
-    ("id", "WORKFLOW ID"),
-    ("type", "TYPE"),
-    ("status", "STATUS"),
-    ("started", "STARTED"),
-    ("queue", "TASK QUEUE"),
-)
-STUCK_COLUMNS = (("rule", "RULE"), ("evidence", "EVIDENCE"))
 MARK = "●"
 FIRST_PAGE = 50
 
@@ -91,12 +88,32 @@ class ExecutionsScreen(KeysScreen[None]):
         Binding("p", "pause", "Pause refresh", show=False, id="opsdeck.pause"),
         Binding("escape", "clear", "Clear filter/marks", show=False, id="opsdeck.clear"),
         Binding("q", "app.quit", "Quit", show=False, id="opsdeck.quit"),
+        Binding("j", "cursor(1)", "Down", show=False, id="opsdeck.down"),
+        Binding("k", "cursor(-1)", "Up", show=False, id="opsdeck.up"),
+        Binding("g,home", "first_row", "First row", show=False, id="opsdeck.first"),
+        Binding("G,end", "last_row", "Last row", show=False, id="opsdeck.last"),
+        Binding(
+            "greater_than_sign",
+            "sort(1)",
+            "Sort by next column",
+            show=False,
+            id="opsdeck.sort-next",
+        ),
+        Binding(
+            "less_than_sign",
+            "sort(-1)",
+            "Sort by previous column",
+            show=False,
+            id="opsdeck.sort-previous",
+        ),
+        Binding("I", "invert_sort", "Invert sort", show=False, id="opsdeck.sort-invert"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.stuck_only = False
         self.row_filter = RowFilter()
+        self.sort_by = SortOrder()
         self.marked: set[str] = set()
         self._anchor: str | None = None  # last row marked with space: start of a range
         self.paused = False
@@ -114,14 +131,15 @@ class ExecutionsScreen(KeysScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="crumbs")
-        yield StyledTable(id="executions", cursor_type="row", zebra_stripes=True)
-        yield Prompt(id="prompt")
+        yield ExecutionsTable(id="executions", cursor_type="row", zebra_stripes=True)
+        yield StuckDetail(id="stuck-detail")
+        yield Prompt(id="prompt", completer=self._complete)
         yield StatusBar(id="status")
         yield Footer()
 
     @property
-    def table(self) -> StyledTable:
-        return self.query_one("#executions", StyledTable)
+    def table(self) -> ExecutionsTable:
+        return self.query_one("#executions", ExecutionsTable)
 
     def on_mount(self) -> None:
         self._set_columns()
@@ -134,10 +152,14 @@ class ExecutionsScreen(KeysScreen[None]):
     # -- data -------------------------------------------------------------------
 
     def reset_engines(self) -> None:
-        """(Re)build per-engine state, e.g. after a context switch."""
+        """(Re)build per-engine state, e.g. after a context switch: a filter or marks
+        made for the old context's rows must not silently apply to the new one."""
         self.engines = {name: EngineState() for name in self.opsdeck.session.engines}
+        self.row_filter = RowFilter()
         self.marked.clear()
+        self._anchor = None
         self._reported.clear()
+        self.query_one(Prompt).close()
         self._render_rows()
 
     def _tick(self) -> None:
@@ -240,6 +262,11 @@ class ExecutionsScreen(KeysScreen[None]):
         self._update_status()
 
     def on_data_changed(self, _: DataChanged) -> None:
+        # An apply changed the marked runs (closed, reset): a second `r` must not aim at
+        # them again, so the marks go and the list is fetched afresh.
+        self.marked.clear()
+        self._anchor = None
+        self._render_rows()
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -248,62 +275,87 @@ class ExecutionsScreen(KeysScreen[None]):
 
     # -- table --------------------------------------------------------------------
 
+    @property
+    def column_keys(self) -> list[str]:
+        return [key for key, _ in columns(self.stuck_only)]
+
     def _set_columns(self) -> None:
+        """Headers, with the sort arrow on the sorted one; clears the rows too."""
         table = self.table
         table.clear(columns=True)
-        columns = BASE_COLUMNS + (STUCK_COLUMNS if self.stuck_only else ())
-        for key, label in columns:
-            table.add_column(label, key=key)
+        self.sort_by = self.sort_by.shown_in(self.column_keys)
+        table.add_column(" ", key="mark")
+        for key, label in columns(self.stuck_only):
+            table.add_column(self.sort_by.label(key, label), key=key)
+        self.query_one(StuckDetail).set_class(self.stuck_only, "-shown")
 
-    def _filter_fields(self, row: ListedRow) -> list[str]:
-        e = row.execution
-        fields = [e.ref.workflow_id, e.workflow_type, e.status.value]
-        fields += [hit.rule.value for hit in row.hits]
-        return fields
-
-    def _render_rows(self) -> None:
+    def _render_rows(self, cursor_key: str | None = None) -> None:
         table = self.table
-        cursor_key = self.current_row.key if self.current_row else None
+        if cursor_key is None and self.current_row:
+            cursor_key = self.current_row.key
         # One row per key: paging while executions change can list a run twice.
         unique = {row.key: row for state in self.engines.values() for row in state.rows}
-        rows = list(unique.values())
-        rows.sort(
-            key=lambda r: r.execution.start_time.timestamp() if r.execution.start_time else 0.0,
-            reverse=True,
-        )
-        self.shown_rows = [row for row in rows if self.row_filter.matches(self._filter_fields(row))]
-        keys = {row.key for row in self.shown_rows}
-        self.marked &= keys
         now = self.opsdeck.now()
+        texts = {key: cell_texts(row, now) for key, row in unique.items()}
+        shown = self.column_keys
+        # The filter sees exactly the text on screen, every column of it.
+        matching = [
+            row
+            for row in unique.values()
+            if self.row_filter.matches(texts[row.key][key] for key in shown)
+        ]
+        self.shown_rows = self.sort_by.sort(matching, texts)
+        self.marked &= {row.key for row in self.shown_rows}
         table.clear()
+        labels = dict(columns(self.stuck_only))
+        table.fix_widths(
+            {
+                key: max(
+                    [cell_len(self.sort_by.label(key, labels[key]))]
+                    + [cell_len(texts[row.key][key]) for row in self.shown_rows]
+                )
+                for key in shown
+            }
+        )
         cursor_index = 0
         for index, row in enumerate(self.shown_rows):
-            e = row.execution
-            cells = [
-                table.text(MARK if row.key in self.marked else "", "row--marked"),
-                table.text(e.ref.engine),
-                table.text(e.ref.workflow_id),
-                table.text(e.workflow_type),
-                table.status_text(e.status),
-                table.text(relative_time(e.start_time, now)),
-                table.text(e.task_queue or "-"),
-            ]
-            if self.stuck_only:
-                cells.append(table.text(", ".join(h.rule.value for h in row.hits), "cell--warning"))
-                cells.append(table.text("; ".join(h.evidence for h in row.hits)))
+            text = texts[row.key]
+            cells = [table.text(MARK if row.key in self.marked else "", "row--marked")]
+            for key in shown:
+                if key == "status":
+                    cells.append(table.status_text(row.execution.status))
+                else:
+                    cells.append(table.text(text[key], "cell--warning" if key == "rule" else None))
             table.add_row(*cells, key=row.key)
             if row.key == cursor_key:
                 cursor_index = index
         if self.shown_rows:
             table.move_cursor(row=cursor_index, animate=False)
+        self._cursor_moved()
         self._update_status()
+
+    def _rebuild(self) -> None:
+        """New columns (stuck mode, sort arrow) and rows, the cursor staying on its run."""
+        cursor_key = self.current_row.key if self.current_row else None
+        self._set_columns()
+        self._render_rows(cursor_key)
+
+    def _cursor_moved(self) -> None:
+        """What depends on the cursor row: the stuck detail line and which keys apply."""
+        row = self.current_row
+        if self.stuck_only:
+            detail = self.query_one(StuckDetail)
+            detail.show_hits(
+                row.execution.ref.workflow_id if row else None, row.hits if row else ()
+            )
+        self.refresh_bindings()
 
     @property
     def current_row(self) -> ListedRow | None:
-        table = self.table
-        if not self.shown_rows or table.cursor_row < 0 or table.cursor_row >= len(self.shown_rows):
+        if not self.shown_rows:  # also before the table exists (bindings are asked early)
             return None
-        return self.shown_rows[table.cursor_row]
+        cursor = self.table.cursor_row
+        return self.shown_rows[cursor] if 0 <= cursor < len(self.shown_rows) else None
 
     def targets(self) -> list[ExecutionRef]:
         """Marked rows if any, else the row under the cursor."""
@@ -338,13 +390,72 @@ class ExecutionsScreen(KeysScreen[None]):
     def _row_selected(self, _: DataTable.RowSelected) -> None:
         self.action_open()
 
+    @on(DataTable.RowHighlighted, "#executions")
+    def _row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+        self._cursor_moved()
+
+    @on(DataTable.HeaderSelected, "#executions")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column not in self.column_keys:
+            return
+        if column == self.sort_by.column:
+            self.sort_by = self.sort_by.inverted()
+        else:
+            self.sort_by = SortOrder(column, column in DESCENDING_FIRST)
+        self._rebuild()
+
     # -- actions --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and typing_into(self.app.focused):
             return None  # `/` is a character in a text field (the filter is a priority key)
-        # False hides the binding everywhere (footer, help, palette), as k9s --readonly.
-        return not (action in CHANGE_ACTIONS and self.opsdeck.read_only)
+        # False hides the binding everywhere (footer, help, palette), as k9s --readonly;
+        # also when no selected row's engine can do it (Signal on Step Functions).
+        return self._refusal(action) is None
+
+    def _refusal(self, action: str) -> str | None:
+        if action not in CHANGE_ACTIONS:
+            return None
+        engines = self.opsdeck.session.engines
+        return refusal(action, self.targets(), engines, self.opsdeck.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        """A hidden change key was pressed: say why nothing happens (bindings run later,
+        in the app, so an enabled key passes through untouched)."""
+        if typing_into(self.app.focused):
+            return
+        for namespace, bindings in self._binding_chain:  # keys as remapped by the keymap
+            if namespace is not self:
+                continue
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                reason = self._refusal(binding.action)
+                if reason is not None:
+                    event.stop()
+                    self.notify(escape(reason), title=binding.description, severity="warning")
+                    return
+
+    def action_cursor(self, step: int) -> None:
+        table = self.table
+        if self.shown_rows:
+            row = max(0, min(len(self.shown_rows) - 1, table.cursor_row + step))
+            table.move_cursor(row=row, animate=False)
+
+    def action_first_row(self) -> None:
+        if self.shown_rows:
+            self.table.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        if self.shown_rows:
+            self.table.move_cursor(row=len(self.shown_rows) - 1, animate=False)
+
+    def action_sort(self, step: int) -> None:
+        self.sort_by = self.sort_by.step(step, self.column_keys)
+        self._rebuild()
+
+    def action_invert_sort(self) -> None:
+        self.sort_by = self.sort_by.inverted()
+        self._rebuild()
 
     def action_open(self) -> None:
         row = self.current_row
@@ -374,6 +485,7 @@ class ExecutionsScreen(KeysScreen[None]):
         )
         if table.cursor_row < len(self.shown_rows) - 1:
             table.move_cursor(row=table.cursor_row + 1, animate=False)
+        self.refresh_bindings()  # the targets changed: so may the keys that apply
         self._update_status()
 
     def action_mark_range(self) -> None:
@@ -405,8 +517,7 @@ class ExecutionsScreen(KeysScreen[None]):
         for state in self.engines.values():
             state.rows, state.loaded = [], False
         self.marked.clear()
-        self._set_columns()
-        self._render_rows()
+        self._rebuild()
         self.action_reload()
 
     def action_pause(self) -> None:
@@ -461,7 +572,10 @@ class ExecutionsScreen(KeysScreen[None]):
         elif command.name == "refresh":
             self._set_refresh(command.argument)
         elif command.name == "ctx":
-            self.opsdeck.switch_context(command.argument)
+            if command.argument:
+                self.opsdeck.switch_context(command.argument)
+            else:
+                self.pick_context()
         elif command.name == "runbooks":
             from console.tui.screens.runbook import open_runbooks
 
@@ -472,6 +586,36 @@ class ExecutionsScreen(KeysScreen[None]):
             from console.tui.screens.dlq import open_dlq
 
             open_dlq(self.app)
+
+    def pick_context(self) -> None:
+        """`:ctx` alone: choose from the config's contexts (enter switches)."""
+        app = self.opsdeck
+        names = app.context_names()
+        if not names:
+            app.switch_context("")  # says why: no config contexts, or no switching here
+            return
+        from console.tui.screens.context_picker import ContextPicker
+
+        def chosen(name: str | None) -> None:
+            if name and name != app.context_name:
+                app.switch_context(name)
+
+        app.push_screen(ContextPicker(names, app.context_name), chosen)
+
+    def _complete(self, text: str) -> list[str]:
+        return completions(text, self._argument_values)
+
+    def _argument_values(self, command: str) -> list[str]:
+        """What Tab offers after a command: contexts, runbooks, listed workflow ids."""
+        if command == "ctx":
+            return self.opsdeck.context_names()
+        if command == "runbooks":
+            return runbook_names()
+        if command == "corr":
+            return [row.execution.ref.workflow_id for row in self.shown_rows]
+        if command == "refresh":
+            return ["off"]
+        return []
 
     def _set_refresh(self, argument: str) -> None:
         app = self.opsdeck
@@ -493,25 +637,37 @@ class ExecutionsScreen(KeysScreen[None]):
         self._update_status()
         self.action_reload()
 
-    def _remediate(self, kind: ActionKind, params: dict[str, str] | None = None) -> None:
+    def _remediate(
+        self, action: str, kind: ActionKind, params: dict[str, str] | None = None
+    ) -> None:
         targets = self.targets()
         if not targets:
             self.notify("no execution selected", severity="warning")
             return
-        self.opsdeck.start_action(kind, targets, params)
+        # Marked rows can span engines: leave out those whose engine cannot, and say so.
+        able, refused = split_targets(action, targets, self.opsdeck.session.engines)
+        for engine, reason in refused.items():
+            skipped = sum(ref.engine == engine for ref in targets)
+            self.notify(
+                escape(f"{skipped} on {engine} left out: {reason}"),
+                title=kind.value,
+                severity="warning",
+            )
+        if able:
+            self.opsdeck.start_action(kind, able, params)
 
     def action_retry(self) -> None:
-        self._remediate(ActionKind.RETRY)
+        self._remediate("retry", ActionKind.RETRY)
 
     def action_retry_activity(self) -> None:
         """Reset the pending activities' attempts instead of the workflow."""
-        self._remediate(ActionKind.RETRY, {"mode": "activity"})
+        self._remediate("retry_activity", ActionKind.RETRY, {"mode": "activity"})
 
     def action_cancel(self) -> None:
-        self._remediate(ActionKind.CANCEL)
+        self._remediate("cancel", ActionKind.CANCEL)
 
     def action_terminate(self) -> None:
-        self._remediate(ActionKind.TERMINATE)
+        self._remediate("terminate", ActionKind.TERMINATE)
 
     def action_signal(self) -> None:
-        self._remediate(ActionKind.SIGNAL)
+        self._remediate("signal", ActionKind.SIGNAL)
