@@ -5,9 +5,10 @@ arrives as its own message, so a slow history never hides the summary. Relative 
 tick every second; the data reloads after an action (following a reset to its new
 run) and, like the list, every ``refresh_interval`` while the view is on top.
 
-The history length shown is the number of events listed: describe reads it at another
-moment than the history fetch (and Temporal lists a retried workflow task's transient
-events that describe does not count), so the two numbers could disagree.
+The history length shown is the number of events listed. The list row's length comes
+from visibility (stale for a running workflow), describe's from another moment than the
+history fetch, and a history can also carry a retried workflow task's not yet written
+(transient) events: shown side by side, the numbers disagreed.
 """
 
 from __future__ import annotations
