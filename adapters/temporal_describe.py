@@ -30,7 +30,7 @@ def pending_activity(info: PendingActivityInfo) -> PendingActivity:
         activity_type=info.activity_type.name,
         state=state,
         attempt=info.attempt,
-        maximum_attempts=info.maximum_attempts or None,  # 0 means unlimited
+        maximum_attempts=info.maximum_attempts,  # 0: no limit (Temporal's own convention)
         last_failure=failure_text(info.last_failure) if info.HasField("last_failure") else None,
         next_attempt_time=time_of(info, "next_attempt_schedule_time"),
         last_heartbeat_time=time_of(info, "last_heartbeat_time"),

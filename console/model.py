@@ -121,7 +121,7 @@ class PendingActivity:
     activity_type: str
     state: str
     attempt: int
-    maximum_attempts: int | None = None
+    maximum_attempts: int | None = None  # 0: the retry policy has no limit; None: unknown
     last_failure: str | None = None
     next_attempt_time: datetime | None = None
     last_heartbeat_time: datetime | None = None

@@ -51,15 +51,12 @@ def parse_time(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def attempt_text(attempt: int, maximum: int | None, *, unset_is_unlimited: bool) -> str:
-    """``7 / 10``; ``7 (no limit)`` when the retry policy has none.
-
-    Temporal reports "no limit" as 0, which its adapter passes on as None; other
-    engines leave None when they do not know the maximum (then only the attempt shows).
-    """
+def attempt_text(attempt: int, maximum: int | None) -> str:
+    """``7 / 10``; ``7 (no limit)`` when the retry policy has none (maximum 0, as the
+    model says); just ``7`` when the engine does not know the maximum (None)."""
     if maximum:
         return f"{attempt} / {maximum}"
-    if maximum == 0 or unset_is_unlimited:
+    if maximum == 0:
         return f"{attempt} (no limit)"
     return str(attempt)
 

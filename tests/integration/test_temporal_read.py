@@ -122,7 +122,7 @@ async def test_describe_pending_activity_attempts_and_failure(
     assert detail.execution.task_queue == "demo"
     activity = detail.pending_activities[0]
     assert activity.activity_type == "call_payment_gateway"
-    assert activity.maximum_attempts is None  # unlimited
+    assert activity.maximum_attempts == 0  # unlimited
     assert (
         activity.last_failure is not None and "payment gateway timed out" in activity.last_failure
     )

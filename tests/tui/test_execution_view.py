@@ -132,9 +132,9 @@ def test_helpers() -> None:
     assert relative_time(NOW, NOW) == "0s ago"
     assert relative_time(NOW + timedelta(milliseconds=300), NOW) == "in 1s"  # not "0s ago"
     assert relative_time(NOW + timedelta(minutes=3), NOW) == "in 3m"
-    assert attempt_text(3, 5, unset_is_unlimited=False) == "3 / 5"
-    assert attempt_text(3, 0, unset_is_unlimited=False) == "3 (no limit)"
-    assert attempt_text(3, None, unset_is_unlimited=False) == "3"  # maximum unknown
+    assert attempt_text(3, 5) == "3 / 5"
+    assert attempt_text(3, 0) == "3 (no limit)"
+    assert attempt_text(3, None) == "3"  # maximum unknown
     assert relative_time(None, NOW) == "-"
     assert RowFilter("!x").inverse and not RowFilter("!").active
     assert parse_command(":q").name == "quit"
@@ -152,7 +152,7 @@ class ResetEngine(FakeEngine):
         self.described.append(ref)
         detail = await super().describe(ref)
         activities = tuple(
-            dataclasses.replace(a, maximum_attempts=None) for a in detail.pending_activities
+            dataclasses.replace(a, maximum_attempts=0) for a in detail.pending_activities
         )
         return dataclasses.replace(
             detail,

@@ -321,9 +321,8 @@ class ExecutionScreen(KeysScreen[None]):
         table = self.query_one("#activities", StyledTable)
         row = table.cursor_row
         table.clear()
-        unlimited = getattr(self.engine, "kind", "") == "temporal"
         for a in self.detail.pending_activities:
-            attempt = attempt_text(a.attempt, a.maximum_attempts, unset_is_unlimited=unlimited)
+            attempt = attempt_text(a.attempt, a.maximum_attempts)
             table.add_row(
                 table.text(a.activity_id),
                 table.text(a.activity_type),
