@@ -79,7 +79,7 @@ def skip_reason(kind: ActionKind, retry_mode: str, run: PinnedRun) -> str | None
 def closed_reset_warning(run: PinnedRun) -> str | None:
     if run.status.is_open:
         return None
-    return f"{run.ref}: the run is {run.status.value}; the reset starts a new run"
+    return f"{run.ref}: the run is closed ({run.status.value}); the reset starts a new run"
 
 
 async def newer_run_since_plan(conn: Connection, ref: ExecutionRef) -> str | None:

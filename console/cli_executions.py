@@ -171,6 +171,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
     activities = data.get("pending_activities") or []
     if activities:
         print("\nPending activities:")
+        for row in activities:  # the table reads "no limit"; JSON keeps Temporal's 0
+            if row.get("maximum_attempts") == 0:
+                row["maximum_attempts"] = "no limit"
         emit(
             activities,
             "table",

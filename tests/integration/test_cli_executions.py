@@ -16,6 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from console.sandbox.devserver import DevServer, free_port
+from tests.conftest import Demo
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +239,15 @@ async def test_unknown_context_exit_2(config: Path) -> None:
     done = opsdeck("--context", "staging", "executions", "list", config=config)
     assert done.returncode == 2
     assert "unknown context 'staging'; known contexts: dead, local, sdk-only" in done.stderr
+
+
+async def test_describe_says_no_limit_for_an_unlimited_retry_policy(
+    config: Path, demo: Demo
+) -> None:
+    done = opsdeck("executions", "describe", demo.ids.stuck_activity, config=config)
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if "call_payment_gateway" in line]
+    assert "no limit" in row
+    done = opsdeck("-o", "json", "executions", "describe", demo.ids.stuck_activity, config=config)
+    (activity,) = json.loads(done.stdout)["pending_activities"]
+    assert activity["maximum_attempts"] == 0

@@ -111,4 +111,4 @@ async def test_retry_of_a_closed_latest_run_warns_that_a_new_run_starts(
     pinned = (await temporal_engine.describe(ref)).execution.ref
     plan = await temporal_engine.plan(ActionRequest(ActionKind.RETRY, (pinned,), "x"))
     assert plan.calls[0].call == "ResetWorkflowExecution"
-    assert any("terminated; the reset starts a new run" in w for w in plan.warnings)
+    assert any("closed (terminated); the reset starts a new run" in w for w in plan.warnings)
