@@ -51,6 +51,14 @@ def parse_time(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def next_retry_text(when: datetime | None, now: datetime) -> str:
+    """``in 3s``; ``due now`` once the time has passed (the server is starting the
+    attempt: "2s ago" would read as if a retry had been missed); ``-`` when none."""
+    if when is None:
+        return "-"
+    return "due now" if when <= now else relative_time(when, now)
+
+
 def attempt_text(attempt: int, maximum: int | None) -> str:
     """``7 / 10``; ``7 (no limit)`` when the retry policy has none (maximum 0, as the
     model says); just ``7`` when the engine does not know the maximum (None)."""

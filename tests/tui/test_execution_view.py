@@ -19,7 +19,13 @@ from console.model import (
     Plan,
     TargetOutcome,
 )
-from console.tui.format import RowFilter, attempt_text, parse_command, relative_time
+from console.tui.format import (
+    RowFilter,
+    attempt_text,
+    next_retry_text,
+    parse_command,
+    relative_time,
+)
 from console.tui.screens import execution as execution_module
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.execution import ExecutionScreen, deployment_name
@@ -132,6 +138,9 @@ def test_helpers() -> None:
     assert relative_time(NOW, NOW) == "0s ago"
     assert relative_time(NOW + timedelta(milliseconds=300), NOW) == "in 1s"  # not "0s ago"
     assert relative_time(NOW + timedelta(minutes=3), NOW) == "in 3m"
+    assert next_retry_text(NOW + timedelta(seconds=3), NOW) == "in 3s"
+    assert next_retry_text(NOW - timedelta(seconds=2), NOW) == "due now"  # not "2s ago"
+    assert next_retry_text(None, NOW) == "-"
     assert attempt_text(3, 5) == "3 / 5"
     assert attempt_text(3, 0) == "3 (no limit)"
     assert attempt_text(3, None) == "3"  # maximum unknown
@@ -219,7 +228,7 @@ async def test_relative_times_tick(monkeypatch: pytest.MonkeyPatch) -> None:
         assert rows(activities)[0][4] == "in 40s" and "(2m ago)" in summary_of(screen)
         now[0] = NOW + timedelta(minutes=5)  # no key pressed, nothing reloaded
         await until(pilot, lambda: "(7m ago)" in summary_of(screen), "started ticked")
-        assert rows(activities)[0][4] == "4m ago"
+        assert rows(activities)[0][4] == "due now"  # a passed retry time is not "4m ago"
 
 
 async def test_a_reset_from_the_view_reloads_it_on_the_new_run() -> None:

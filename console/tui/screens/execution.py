@@ -43,6 +43,7 @@ from console.tui.format import (
     counts_as_failure,
     is_reset_failure_text,
     is_reset_record,
+    next_retry_text,
     relative_time,
 )
 from console.tui.keys import KeysScreen
@@ -341,7 +342,7 @@ class ExecutionScreen(KeysScreen[None]):
         now = self.opsdeck.now()
         table = self.query_one("#activities", StyledTable)
         for row, a in enumerate(self.detail.pending_activities[: table.row_count]):
-            when = relative_time(a.next_attempt_time, now) if a.next_attempt_time else "-"
+            when = next_retry_text(a.next_attempt_time, now)
             cell = Coordinate(row, NEXT_RETRY_COLUMN)
             if table.get_cell_at(cell) != table.text(when):
                 table.update_cell_at(cell, table.text(when))
