@@ -309,6 +309,53 @@ class RabbitDeadLetterQueues:
     async def peek(self, queue: str, limit: int) -> Sequence[QueueMessage]:
         return await asyncio.to_thread(self.peek_sync, queue, limit)
 
+    # -- chaos (console.ports_chaos.MessagePublisher) -----------------------------------
+
+    def publish_sync(self, queue: str, body: bytes, count: int) -> list[str]:
+        """Publish with confirms (each id unique), so every returned id is on the broker."""
+        import uuid
+
+        import pika
+
+        connection = self.connect()
+        try:
+            self.depth_sync(connection, queue)  # NotFound for a missing queue
+            channel = connection.channel()
+            channel.confirm_delivery()
+            ids = []
+            for _ in range(count):
+                mid = f"opsdeck-chaos-{uuid.uuid4().hex}"
+                props = pika.BasicProperties(
+                    message_id=mid, delivery_mode=2, headers={"opsdeck-chaos": "poison"}
+                )
+                channel.basic_publish("", queue, body, props, mandatory=True)
+                ids.append(mid)
+            return ids
+        finally:
+            connection.close()
+
+    def remove_ids_sync(self, queue: str, ids: set[str]) -> list[str]:
+        """Hold every message, ack the wanted ones; closing the channel puts the rest back
+        in their place."""
+        connection = self.connect()
+        removed: list[str] = []
+        try:
+            depth = self.depth_sync(connection, queue)
+            channel = connection.channel()
+            for _ in range(depth):
+                method, props, _body = channel.basic_get(queue, auto_ack=False)
+                if method is None:
+                    break
+                if props.message_id in ids:
+                    channel.basic_ack(method.delivery_tag)
+                    removed.append(str(props.message_id))
+                    if len(removed) == len(ids):
+                        break
+            channel.close()
+            return removed
+        finally:
+            connection.close()
+
     def drain_source(self, queue: str, *, batch_size: int, hold_all: bool = False) -> RabbitDrain:
         return RabbitDrain(self, queue, batch_size=batch_size, hold_all=hold_all)
 

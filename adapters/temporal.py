@@ -31,6 +31,7 @@ from console.model import (
     TargetOutcome,
     Version,
 )
+from console.model_chaos import RampState, TaskQueueStats
 from console.ports import SecretResolver
 
 if TYPE_CHECKING:
@@ -231,6 +232,35 @@ class TemporalEngine:
         conn = await self.connection()
         async for outcome in apply(conn, plan, request_id):
             yield outcome
+
+    # -- chaos ports (console.ports_chaos) ------------------------------------------------
+
+    async def ramping(self, deployment: str) -> RampState:
+        from adapters.temporal_chaos import ramping
+
+        return await ramping(await self.connection(), deployment)
+
+    async def set_ramping(
+        self, deployment: str, build_id: str | None, percentage: float
+    ) -> RampState:
+        from adapters.temporal_chaos import set_ramping
+
+        return await set_ramping(await self.connection(), deployment, build_id, percentage)
+
+    async def pause_activity(self, workflow_id: str, activity_type: str, reason: str) -> None:
+        from adapters.temporal_chaos import pause_activity
+
+        await pause_activity(await self.connection(), workflow_id, activity_type, reason)
+
+    async def unpause_activity(self, workflow_id: str, activity_type: str) -> None:
+        from adapters.temporal_chaos import unpause_activity
+
+        await unpause_activity(await self.connection(), workflow_id, activity_type)
+
+    async def task_queue_stats(self, task_queue: str, kind: str) -> TaskQueueStats:
+        from adapters.temporal_chaos import task_queue_stats
+
+        return await task_queue_stats(await self.connection(), task_queue, kind)
 
     async def close(self) -> None:
         """Drop the connection; the SDK closes channels when the client is collected."""

@@ -161,9 +161,13 @@ def start_workers(
     """Start the demo workers detached (own session: they outlive the caller); its pid.
 
     With ``metrics_port`` they are traced (console.sandbox.worker_telemetry): spans and
-    logs to ``log_file``'s directory / telemetry, metrics on that port."""
+    logs to ``log_file``'s directory / telemetry, metrics on that port. They read the
+    fault switch (console.sandbox.faults) in ``log_file``'s directory, the data dir."""
+    from console.sandbox.faults import FAULTS_FILE
+
     ready_file.unlink(missing_ok=True)
     args = [sys.executable, "-m", WORKERS_MODULE, "--address", address, "--namespace", namespace]
+    args += ["--faults-file", str(log_file.parent / FAULTS_FILE)]
     if metrics_port:
         telemetry_dir = log_file.parent / "telemetry"
         args += ["--telemetry-dir", str(telemetry_dir), "--metrics-port", str(metrics_port)]
@@ -264,6 +268,36 @@ def up(data_dir: Path, *, ui: bool = True, timeout: float = 60.0) -> SandboxStat
     return state
 
 
+def _recorded(data_dir: Path) -> SandboxState:
+    state = _probe(data_dir)
+    if state is None:
+        raise BackendUnavailable(
+            "sandbox", str(data_dir), "no sandbox recorded here; run `opsdeck sandbox up`"
+        )
+    return state
+
+
+def stop_workers(data_dir: Path) -> SandboxState:
+    """Stop only the demo workers (a chaos worker outage); the state before."""
+    state = _recorded(data_dir)
+    if state.workers_running:
+        stop_process(state.workers_pid)
+    _write_state(data_dir, replace(state, workers_running=False))
+    return state
+
+
+def restart_workers(data_dir: Path, *, timeout: float = 60.0) -> SandboxState:
+    """Start the demo workers again on the running server (as ``up`` would); the new state."""
+    state = _recorded(data_dir)
+    if not state.server_running:
+        raise BackendUnavailable(
+            "sandbox",
+            str(data_dir),
+            "the Temporal dev server is not running; run `opsdeck sandbox up`",
+        )
+    return up(data_dir, timeout=timeout)
+
+
 def down(data_dir: Path) -> bool:
     """Stop workers and server; True if anything was running. Keeps the server's data."""
     state = _probe(data_dir)
@@ -283,8 +317,10 @@ __all__ = [
     "context_settings",
     "default_data_dir",
     "down",
+    "restart_workers",
     "start_workers",
     "status",
+    "stop_workers",
     "up",
     "wait_ready",
 ]

@@ -43,10 +43,17 @@ from temporalio.common import (
     WorkerDeploymentVersion,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
-from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+    WorkerDeploymentConfig,
+)
 
+from console.sandbox import faults
 from console.sandbox import workflows as wf
 
 DEPLOYMENT_BUILDS = ("v1", "v2")
@@ -70,6 +77,35 @@ class DemoIds:
 
 
 DEMO_IDS = DemoIds()
+
+
+class _FaultActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, path: Path) -> None:
+        super().__init__(next)
+        self.path = path
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        from temporalio import activity
+
+        fault = faults.read_faults(self.path).get(activity.info().activity_type)
+        if fault is not None:
+            if fault.latency_ms:
+                await asyncio.sleep(fault.latency_ms / 1000)
+            if faults.draw(fault):
+                raise ApplicationError(
+                    f"injected fault (failure_rate {fault.failure_rate})", type="InjectedFault"
+                )
+        return await super().execute_activity(input)
+
+
+class FaultSwitch(Interceptor):
+    """Applies the sandbox fault switch (console.sandbox.faults) to every activity attempt."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _FaultActivity(next, self.path)
 
 
 def build_workers(client: Client, interceptors: Sequence[Interceptor] = ()) -> list[Worker]:
@@ -101,11 +137,17 @@ def build_workers(client: Client, interceptors: Sequence[Interceptor] = ()) -> l
 
 
 async def run_workers(
-    address: str, namespace: str, interceptors: Sequence[Any] = (), client_interceptors: Any = ()
+    address: str,
+    namespace: str,
+    interceptors: Sequence[Any] = (),
+    client_interceptors: Any = (),
+    faults_file: Path | None = None,
 ) -> None:
     client = await Client.connect(
         address, namespace=namespace, identity="opsdeck-sandbox", interceptors=client_interceptors
     )
+    if faults_file is not None:
+        interceptors = [*interceptors, FaultSwitch(faults_file)]
     workers = build_workers(client, interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
         "--telemetry-dir", type=Path, help="trace the workers; spans and logs go here (JSONL)"
     )
     parser.add_argument("--metrics-port", type=int, default=0, help="Prometheus metrics port")
+    parser.add_argument(
+        "--faults-file", type=Path, help="the fault switch (JSON) read on every activity attempt"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # The demo fails on purpose every second; keep the log to real problems.
@@ -252,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         workers = asyncio.create_task(
-            run_workers(args.address, args.namespace, worker_side, client_side)
+            run_workers(args.address, args.namespace, worker_side, client_side, args.faults_file)
         )
         if args.seed:
             ids = await seed_address(args.address, args.namespace, interceptors=client_side)

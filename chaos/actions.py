@@ -1,0 +1,304 @@
+"""Chaos Toolkit actions (``type: python``, ``module: chaos.actions``), each with a rollback.
+
+Every change goes through console.actions.chaos.apply_chaos: policy (read-only,
+production allow + typed title, blast radius per run) and one audit record per action
+or rollback. A rollback finds what its action changed in the run's ledger (same
+process: Chaos Toolkit runs an experiment's rollbacks in the process that ran it), so
+it undoes exactly that; an action's result (in the journal) records it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chaos import _context as ctx
+from chaos._context import Configuration
+from console.actions.chaos import ChaosPlan, apply_chaos
+from console.errors import Unsupported, UsageError
+from console.session import Session
+
+__all__ = [
+    "clear_faults",
+    "inject_faults",
+    "pause_activity",
+    "publish_poison_messages",
+    "purge_poison_messages",
+    "restore_ramping",
+    "set_ramping_version",
+    "start_demo_worker",
+    "stop_demo_worker",
+    "unpause_activity",
+]
+
+
+def _apply(
+    configuration: Configuration,
+    plan: ChaosPlan,
+    do: Callable[[Session], Mapping[str, Any] | None],
+    *,
+    is_rollback: bool = False,
+) -> dict[str, Any]:
+    session, run = ctx.session_and_run(configuration)
+    result = dict(apply_chaos(session, plan, run, lambda: do(session), is_rollback=is_rollback))
+    if not is_rollback:
+        ctx.remember(run.run_id, plan.action, result)
+    return result
+
+
+def _require_sandbox(session: Session, action: str) -> None:
+    if not session.context.sandbox:
+        raise Unsupported(
+            f"{action} works on the local sandbox only; context {session.context.name!r} "
+            "is not marked `sandbox: true`"
+        )
+
+
+# -- sandbox fault switch ---------------------------------------------------------------
+
+
+def inject_faults(
+    activity: str = "payment",
+    failure_rate: float = 0.5,
+    latency_ms: int = 0,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Make the sandbox's demo ``activity`` fail at ``failure_rate`` and/or slow down."""
+    from console.sandbox import faults
+
+    name = faults.activity_name(activity)
+    data_dir = ctx.sandbox_dir(configuration)
+
+    def do(session: Session) -> dict[str, Any]:
+        _require_sandbox(session, "inject_faults")
+        previous = faults.set_fault(data_dir, name, failure_rate, latency_ms)
+        return {
+            "activity": name,
+            "fault": {"failure_rate": failure_rate, "latency_ms": latency_ms},
+            "previous": previous.to_data() if previous else None,
+            "switch": str(faults.faults_path(data_dir)),
+        }
+
+    plan = ChaosPlan(
+        "inject_faults",
+        (f"sandbox:faults/{name}",),
+        {"activity": name, "failure_rate": failure_rate, "latency_ms": latency_ms},
+        rollback="clear_faults",
+        summary=f"{name}: fail {failure_rate:.0%} of attempts, add {latency_ms} ms",
+    )
+    return _apply(configuration, plan, do)
+
+
+def clear_faults(activity: str = "payment", configuration: Configuration = None) -> dict[str, Any]:
+    """Rollback of inject_faults: put back the fault it replaced, or clear the activity's."""
+    from console.sandbox import faults
+
+    name = faults.activity_name(activity)
+    data_dir = ctx.sandbox_dir(configuration)
+    run_id = ctx.run_id(configuration)
+    injected = ctx.recall(run_id, "inject_faults", lambda r: r.get("activity") == name)
+
+    def do(session: Session) -> dict[str, Any]:
+        previous = injected.get("previous") if injected else None
+        if previous:
+            faults.set_fault(data_dir, name, previous["failure_rate"], previous["latency_ms"])
+            return {"activity": name, "restored": previous}
+        removed = faults.clear_fault(data_dir, name)
+        return {"activity": name, "removed": {k: v.to_data() for k, v in removed.items()}}
+
+    plan = ChaosPlan("clear_faults", (f"sandbox:faults/{name}",), {"activity": name})
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+# -- sandbox demo workers ---------------------------------------------------------------
+
+_WORKERS = "sandbox:demo-workers"
+
+
+def stop_demo_worker(configuration: Configuration = None) -> dict[str, Any]:
+    """Stop the sandbox's demo workers process (a worker outage); rollback start_demo_worker."""
+    import console.sandbox as sandbox
+
+    data_dir = ctx.sandbox_dir(configuration)
+
+    def do(session: Session) -> dict[str, Any]:
+        _require_sandbox(session, "stop_demo_worker")
+        before = sandbox.stop_workers(data_dir)
+        return {"stopped_pid": before.workers_pid, "was_running": before.workers_running}
+
+    plan = ChaosPlan(
+        "stop_demo_worker", (_WORKERS,), rollback="start_demo_worker", summary="stop demo workers"
+    )
+    return _apply(configuration, plan, do)
+
+
+def start_demo_worker(configuration: Configuration = None) -> dict[str, Any]:
+    """Start the demo workers again (nothing happens when they already run)."""
+    import console.sandbox as sandbox
+
+    data_dir = ctx.sandbox_dir(configuration)
+
+    def do(session: Session) -> dict[str, Any]:
+        state = sandbox.restart_workers(data_dir)
+        return {"workers_pid": state.workers_pid}
+
+    plan = ChaosPlan("start_demo_worker", (_WORKERS,))
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+# -- Temporal worker deployments and activities -----------------------------------------
+
+
+def _engine_with(session: Session, port: type, engine: str | None, what: str) -> Any:
+    for name, candidate in session.engines.items():
+        if (engine is None or name == engine) and isinstance(candidate, port):
+            return candidate
+    which = f"engine {engine!r}" if engine else "no engine"
+    raise Unsupported(f"{which} in context {session.context.name!r} supports {what}")
+
+
+def set_ramping_version(
+    deployment: str,
+    version: str,
+    percentage: float,
+    engine: str | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Ramp build ``version`` of worker ``deployment`` to ``percentage`` % of new work."""
+    from console.ports_chaos import RampingVersions
+
+    def do(session: Session) -> dict[str, Any]:
+        target = _engine_with(session, RampingVersions, engine, "worker-deployment ramping")
+        before = ctx.run(target.set_ramping(deployment, version, float(percentage)))
+        return {"deployment": deployment, "engine": target.name, "previous": before.to_data()}
+
+    plan = ChaosPlan(
+        "set_ramping_version",
+        (f"{engine or 'temporal'}:deployment/{deployment}",),
+        {"deployment": deployment, "version": version, "percentage": percentage},
+        rollback="restore_ramping",
+        summary=f"ramp {deployment} {version} to {percentage}%",
+    )
+    return _apply(configuration, plan, do)
+
+
+def restore_ramping(
+    deployment: str, engine: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback of set_ramping_version: the ramp (or no ramp) recorded before it."""
+    from console.ports_chaos import RampingVersions
+
+    run_id = ctx.run_id(configuration)
+    changed = ctx.recall(run_id, "set_ramping_version", lambda r: r["deployment"] == deployment)
+
+    def do(session: Session) -> dict[str, Any]:
+        if changed is None:
+            return {"deployment": deployment, "restored": None, "note": "nothing ramped this run"}
+        target = _engine_with(session, RampingVersions, changed["engine"], "ramping")
+        previous = changed["previous"]
+        ctx.run(target.set_ramping(deployment, previous["ramping"], previous["percentage"]))
+        return {"deployment": deployment, "restored": previous}
+
+    plan = ChaosPlan("restore_ramping", (f"{engine or 'temporal'}:deployment/{deployment}",))
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+def pause_activity(
+    workflow_id: str,
+    activity_type: str,
+    engine: str | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Pause an activity of a running workflow (Temporal PauseActivity)."""
+    from console.ports_chaos import ActivityPause
+
+    def do(session: Session) -> dict[str, Any]:
+        target = _engine_with(session, ActivityPause, engine, "activity pause")
+        ctx.run(target.pause_activity(workflow_id, activity_type, "opsdeck chaos experiment"))
+        return {"workflow_id": workflow_id, "activity_type": activity_type, "engine": target.name}
+
+    plan = ChaosPlan(
+        "pause_activity",
+        (f"{engine or 'temporal'}:{workflow_id}/activity/{activity_type}",),
+        {"workflow_id": workflow_id, "activity_type": activity_type},
+        rollback="unpause_activity",
+        summary=f"pause {activity_type} of {workflow_id}",
+    )
+    return _apply(configuration, plan, do)
+
+
+def unpause_activity(
+    workflow_id: str,
+    activity_type: str,
+    engine: str | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    from console.ports_chaos import ActivityPause
+
+    def do(session: Session) -> dict[str, Any]:
+        target = _engine_with(session, ActivityPause, engine, "activity pause")
+        ctx.run(target.unpause_activity(workflow_id, activity_type))
+        return {"workflow_id": workflow_id, "activity_type": activity_type}
+
+    plan = ChaosPlan(
+        "unpause_activity", (f"{engine or 'temporal'}:{workflow_id}/activity/{activity_type}",)
+    )
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+# -- dead-letter / work queues ----------------------------------------------------------
+
+
+def _queue_backend(session: Session, backend: str | None) -> Any:
+    from console.actions.drain_service import pick_queue_backend, session_queues
+    from console.ports_chaos import MessagePublisher
+
+    picked = pick_queue_backend(session_queues(session), backend, session.context.name)
+    if not isinstance(picked, MessagePublisher):
+        raise Unsupported(f"queue backend {picked.name!r} ({picked.kind}) cannot publish")
+    return picked
+
+
+def publish_poison_messages(
+    queue: str,
+    count: int = 1,
+    backend: str | None = None,
+    body: str = '{"poison": true}',
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Publish ``count`` unprocessable messages to ``queue``; their ids go in the result."""
+    if count < 1:
+        raise UsageError("count must be at least 1")
+
+    def do(session: Session) -> dict[str, Any]:
+        picked = _queue_backend(session, backend)
+        ids = ctx.run(asyncio.to_thread(picked.publish_sync, queue, body.encode(), count))
+        return {"queue": queue, "backend": picked.name, "message_ids": ids}
+
+    plan = ChaosPlan(
+        "publish_poison_messages",
+        (f"{backend or 'queue'}:{queue}",),
+        {"queue": queue, "count": count},
+        rollback="purge_poison_messages",
+        summary=f"publish {count} poison message(s) to {queue}",
+    )
+    return _apply(configuration, plan, do)
+
+
+def purge_poison_messages(
+    queue: str, backend: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback: remove exactly the messages this run published to ``queue``."""
+    run_id = ctx.run_id(configuration)
+    published: list[str] = []
+    while entry := ctx.recall(run_id, "publish_poison_messages", lambda r: r["queue"] == queue):
+        published += entry["message_ids"]
+
+    def do(session: Session) -> dict[str, Any]:
+        picked = _queue_backend(session, backend)
+        removed = ctx.run(asyncio.to_thread(picked.remove_ids_sync, queue, set(published)))
+        return {"queue": queue, "removed": removed, "published": len(published)}
+
+    plan = ChaosPlan("purge_poison_messages", (f"{backend or 'queue'}:{queue}",), {"queue": queue})
+    return _apply(configuration, plan, do, is_rollback=True)

@@ -1,0 +1,212 @@
+"""The Chaos Toolkit extension (chaos.actions) against a real sandbox and RabbitMQ.
+
+The module's own sandbox (``console.sandbox.up``: dev server + seeded demo workers,
+data dir in tmp) is stopped and restarted by the tests, so it is not the session's
+shared ``demo`` fixture. Each action and its rollback are observed on the server, and
+each writes one audit record under the run id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from chaos import _context as ctx
+from chaos import actions
+from console import sandbox
+from console.audit import AuditJournal
+from console.errors import Unsupported
+from console.sandbox import faults
+from tests.conftest import eventually
+from tests.integration.rabbit_fixtures import HOST, PORT, DeadLetterSetup, rabbit_fixture
+
+__all__ = ["rabbit_fixture"]
+
+
+@pytest.fixture(scope="module")
+def chaos_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sandbox.SandboxState]:
+    data_dir = tmp_path_factory.mktemp("chaos-sandbox")
+    state = sandbox.up(data_dir, ui=False)
+    try:
+        yield state
+    finally:
+        ctx.forget()
+        sandbox.down(data_dir)
+
+
+def write_config(path: Path, state: sandbox.SandboxState, rabbit_queue: str = "none") -> Path:
+    path.write_text(
+        f"""current-context: sandbox
+contexts:
+  sandbox:
+    sandbox: true
+    engines:
+      - name: temporal
+        kind: temporal
+        address: {state.address}
+        http-address: {state.http_address}
+        namespace: default
+    queues:
+      - name: rabbit
+        kind: rabbitmq
+        url: amqp://{HOST}:{PORT}/%2F
+        queues: [{rabbit_queue}]
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def configuration(tmp_path: Path, chaos_sandbox: sandbox.SandboxState) -> dict[str, Any]:
+    return {
+        "opsdeck_config": str(write_config(tmp_path / "config.yaml", chaos_sandbox)),
+        "opsdeck_run_id": f"run-{uuid.uuid4().hex[:8]}",
+        "opsdeck_experiment": "payment faults",
+        "opsdeck_sandbox_dir": chaos_sandbox.data_dir,
+    }
+
+
+def audit_actions(run_id: str) -> list[tuple[str, str]]:
+    records = AuditJournal().list(run_id=run_id)
+    return [(r.action, r.outcome) for r in reversed(records)]
+
+
+async def test_inject_faults_fails_payment_and_clear_faults_lets_it_complete(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    client = await Client.connect(chaos_sandbox.address)
+    result = actions.inject_faults("payment", 1.0, 50, configuration=configuration)
+    assert result["activity"] == "charge_card" and result["previous"] is None
+    switch = faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json")
+    assert switch == {"charge_card": faults.Fault(1.0, 50)}
+    handle = await client.start_workflow(
+        "DemoCompleted", "o-1", id=f"chaos-pay-{uuid.uuid4().hex[:6]}", task_queue="demo"
+    )
+
+    async def failing() -> bool:
+        pending = (await handle.describe()).raw_description.pending_activities
+        return bool(pending) and "injected fault" in pending[0].last_failure.message
+
+    await eventually(failing, what="charge_card failing with the injected fault")
+    rolled = actions.clear_faults("payment", configuration=configuration)
+    assert rolled["removed"] == {"charge_card": {"failure_rate": 1.0, "latency_ms": 50}}
+    assert faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json") == {}
+    assert await handle.result(rpc_timeout=timedelta(seconds=30)) == "charged o-1"
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.inject_faults", "ok"),
+        ("chaos.rollback.clear_faults", "ok"),
+    ]
+
+
+def test_inject_faults_refuses_a_context_that_is_not_a_sandbox(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    path = Path(configuration["opsdeck_config"])
+    text = path.read_text().replace("sandbox: true", "sandbox: false")
+    path.write_text(text.split("    queues:")[0])  # the guest login needs a sandbox
+    with pytest.raises(Unsupported, match="not marked `sandbox: true`"):
+        actions.inject_faults("payment", 0.5, configuration=configuration)
+    assert faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json") == {}
+    assert audit_actions(configuration["opsdeck_run_id"]) == [("chaos.inject_faults", "failed")]
+
+
+def test_stop_and_start_demo_worker(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    data_dir = Path(chaos_sandbox.data_dir)
+    before = sandbox.status(data_dir)
+    assert before is not None and before.healthy
+    stopped = actions.stop_demo_worker(configuration=configuration)
+    assert stopped == {"stopped_pid": before.workers_pid, "was_running": True}
+    after = sandbox.status(data_dir)
+    assert after is not None and after.server_running and not after.workers_running
+    started = actions.start_demo_worker(configuration=configuration)
+    again = sandbox.status(data_dir)
+    assert again is not None and again.healthy and again.workers_pid == started["workers_pid"]
+    assert again.workers_pid != before.workers_pid
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.stop_demo_worker", "ok"),
+        ("chaos.rollback.start_demo_worker", "ok"),
+    ]
+
+
+async def test_set_ramping_version_and_restore_ramping(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    session, _ = ctx.session_and_run(configuration)
+    engine: Any = session.engines["temporal"]
+
+    def ramp() -> Any:
+        return ctx.run(engine.ramping("orders"))
+
+    assert ramp().ramping is None and ramp().current == "v2"
+    result = actions.set_ramping_version("orders", "v1", 30, configuration=configuration)
+    assert result["previous"] == {
+        "deployment": "orders",
+        "current": "v2",
+        "ramping": None,
+        "percentage": 0.0,
+    }
+    assert (ramp().ramping, ramp().percentage) == ("v1", 30.0)
+    actions.restore_ramping("orders", configuration=configuration)
+    assert (ramp().ramping, ramp().current) == (None, "v2")
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.set_ramping_version", "ok"),
+        ("chaos.rollback.restore_ramping", "ok"),
+    ]
+
+
+async def test_pause_and_unpause_activity(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    """On the stuck demo's activity; a server without the API gets a clear Unsupported."""
+    client = await Client.connect(chaos_sandbox.address)
+    handle = client.get_workflow_handle("demo-stuck-activity")
+
+    async def paused() -> bool:
+        pending = (await handle.describe()).raw_description.pending_activities
+        return bool(pending) and pending[0].paused
+
+    try:
+        actions.pause_activity(
+            "demo-stuck-activity", "call_payment_gateway", configuration=configuration
+        )
+    except Unsupported as exc:
+        assert "does not support PauseActivity" in str(exc)
+        return
+    await eventually(paused, what="activity paused")
+    actions.unpause_activity(
+        "demo-stuck-activity", "call_payment_gateway", configuration=configuration
+    )
+
+    async def unpaused() -> bool:
+        return not await paused()
+
+    await eventually(unpaused, what="activity unpaused")
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.pause_activity", "ok"),
+        ("chaos.rollback.unpause_activity", "ok"),
+    ]
+
+
+def test_publish_and_purge_exactly_the_poison_messages(
+    rabbit: DeadLetterSetup, configuration: dict[str, Any]
+) -> None:
+    before = rabbit.dead_letter(2)  # messages that were there already stay
+    result = actions.publish_poison_messages(rabbit.dlq, 3, configuration=configuration)
+    assert len(set(result["message_ids"])) == 3 and result["backend"] == "rabbit"
+    rabbit.wait_depth(rabbit.dlq, 5)
+    rolled = actions.purge_poison_messages(rabbit.dlq, configuration=configuration)
+    assert sorted(rolled["removed"]) == sorted(result["message_ids"])
+    rabbit.wait_depth(rabbit.dlq, 2)
+    assert [p.message_id for p, _ in rabbit.read_all(rabbit.dlq)] == before
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.publish_poison_messages", "ok"),
+        ("chaos.rollback.purge_poison_messages", "ok"),
+    ]
