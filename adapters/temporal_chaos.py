@@ -57,7 +57,8 @@ async def set_ramping(
 
 def _unsupported(exc: OpsdeckError, what: str, address: str) -> OpsdeckError:
     text = str(exc).lower()
-    if "unimplemented" in text or "not enabled" in text or "disabled" in text:
+    markers = ("unimplemented", "unknown method", "not supported", "not enabled", "disabled")
+    if any(marker in text for marker in markers):
         return Unsupported(
             f"temporal at {address} does not support {what} ({exc})",
             hint="it needs Temporal Server 1.27+ with the activity API enabled",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from chaos import _context as ctx
@@ -104,6 +105,26 @@ async def test_inject_faults_fails_payment_and_clear_faults_lets_it_complete(
     ]
 
 
+async def test_injected_latency_slows_each_attempt(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    client = await Client.connect(chaos_sandbox.address)
+    actions.inject_faults("charge_card", 0.0, 600, configuration=configuration)
+    try:
+        handle = await client.start_workflow(
+            "DemoCompleted", "o-2", id=f"chaos-slow-{uuid.uuid4().hex[:6]}", task_queue="demo"
+        )
+        assert await handle.result(rpc_timeout=timedelta(seconds=30)) == "charged o-2"
+    finally:
+        actions.clear_faults("charge_card", configuration=configuration)
+    events = {e.event_type: e.event_time.ToDatetime() async for e in handle.fetch_history_events()}
+    started, completed = (
+        events[EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED],
+        events[EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED],
+    )
+    assert (completed - started).total_seconds() >= 0.6
+
+
 def test_inject_faults_refuses_a_context_that_is_not_a_sandbox(
     tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
 ) -> None:
@@ -165,7 +186,7 @@ async def test_set_ramping_version_and_restore_ramping(
 async def test_pause_and_unpause_activity(
     chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
 ) -> None:
-    """On the stuck demo's activity; a server without the API gets a clear Unsupported."""
+    """On the stuck demo's activity (the dev server has the activity API, Server 1.32)."""
     client = await Client.connect(chaos_sandbox.address)
     handle = client.get_workflow_handle("demo-stuck-activity")
 
@@ -173,13 +194,9 @@ async def test_pause_and_unpause_activity(
         pending = (await handle.describe()).raw_description.pending_activities
         return bool(pending) and pending[0].paused
 
-    try:
-        actions.pause_activity(
-            "demo-stuck-activity", "call_payment_gateway", configuration=configuration
-        )
-    except Unsupported as exc:
-        assert "does not support PauseActivity" in str(exc)
-        return
+    actions.pause_activity(
+        "demo-stuck-activity", "call_payment_gateway", configuration=configuration
+    )
     await eventually(paused, what="activity paused")
     actions.unpause_activity(
         "demo-stuck-activity", "call_payment_gateway", configuration=configuration
