@@ -251,6 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cancel", metavar="TASK_HANDLE", help="cancel a running move task")
     p.add_argument("-y", "--yes", action="store_true", help="start (or cancel) without asking")
 
+    # chaos experiments (console/cli_chaos.py; chaoslib is imported only here)
+    ch = verbs.add_parser("chaos", help="Chaos Toolkit experiments: validate, plan, run, rollback")
+    chv = ch.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
+    sub(chv, "list", "cli_chaos:cmd_list", "experiments on the search path")
+    p = sub(chv, "validate", "cli_chaos:cmd_validate", "check experiments (file:line, exit 2)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub(chv, "plan", "cli_chaos:cmd_plan", "every activity with provider, args, rollback")
+    p.add_argument("file", metavar="FILE")
+    p = sub(chv, "run", "cli_chaos:cmd_run", "run an experiment (journaled, audited)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--dry-run", action="store_true", help="Chaos Toolkit dry mode: no actions")
+    p.add_argument(
+        "--var", action="append", default=[], metavar="KEY[:TYPE]=VALUE", help="configuration"
+    )
+    p.add_argument(
+        "--rollback-strategy",
+        choices=("default", "always", "never", "deviated"),
+        default="default",
+        help="when chaoslib plays the rollbacks (default: unless the run failed)",
+    )
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask y/N")
+    p.add_argument("--confirm", metavar="TEXT", help="production: the experiment title")
+    p = sub(chv, "runs", "cli_chaos:cmd_runs", "stored runs, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p = sub(chv, "show", "cli_chaos:cmd_show", "one run: hypothesis, activities, audit")
+    p.add_argument("run", metavar="RUN")
+    p = sub(chv, "rollback", "cli_chaos:cmd_rollback", "play a run's rollbacks not yet done")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask y/N")
+
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
     sbv = sb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)

@@ -1,0 +1,259 @@
+"""The chaos run store: every experiment run and the rollbacks done for it (SQLite, WAL).
+
+``$XDG_DATA_HOME/opsdeck/chaos.db``; each run's Chaos Toolkit journal is written to
+``$XDG_DATA_HOME/opsdeck/chaos/<run id>/journal.json``. A run keeps the experiment's
+text, so ``chaos rollback RUN`` undoes exactly what was run even if the file changed.
+
+A rollback is claimed (row inserted, ``running``) before it runs and marked ``done``
+after, so two ``chaos rollback`` calls never run one twice. A run whose process is gone
+while its status still says ``running`` reads as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.errors import AuditError, NotFound
+from console.sqlite_journal import open_journal
+
+STATUSES = ("running", "completed", "failed", "aborted", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    experiment_path TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    context TEXT NOT NULL,
+    config TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    status TEXT NOT NULL,
+    deviated INTEGER NOT NULL DEFAULT 0,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    journal_path TEXT NOT NULL,
+    owner TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollbacks (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+
+def data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return Path(base) / "opsdeck"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(owner: str) -> bool:
+    """Whether ``host:pid`` names a running process; other hosts count as alive."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    experiment_path: str
+    source: str
+    title: str
+    context: str
+    config: str
+    started: str
+    ended: str | None
+    status: str  # as shown: a dead 'running' run reads 'interrupted'
+    deviated: bool
+    dry_run: bool
+    journal_path: str
+    owner: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "experiment": self.experiment_path,
+            "context": self.context,
+            "status": self.status,
+            "deviated": self.deviated,
+            "dry_run": self.dry_run,
+            "started": self.started,
+            "ended": self.ended,
+            "journal": self.journal_path,
+        }
+
+
+class ChaosRunStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / "chaos.db"
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                if self._db is None:
+                    self._db = open_journal(self.path, _SCHEMA, "chaos run store")
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise AuditError(f"chaos run store {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    @staticmethod
+    def new_id() -> str:
+        return "cx-" + uuid.uuid4().hex[:12]
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.path.parent / "chaos" / run_id
+
+    def create(
+        self,
+        *,
+        experiment_path: str,
+        source: str,
+        title: str,
+        context: str,
+        config: str,
+        dry_run: bool,
+        run_id: str | None = None,
+    ) -> RunRow:
+        run_id = run_id or self.new_id()
+        journal = self.run_dir(run_id) / "journal.json"
+        self._exec(
+            "INSERT INTO runs (id, experiment_path, source, title, context, config, started,"
+            " status, dry_run, journal_path, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                experiment_path,
+                source,
+                title,
+                context,
+                config,
+                _now(),
+                "running",
+                int(dry_run),
+                str(journal),
+                _me(),
+            ),
+        )
+        return self.get(run_id)
+
+    def finish(self, run_id: str, status: str, *, deviated: bool = False) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self._exec(
+            "UPDATE runs SET status = ?, deviated = ?, ended = ? WHERE id = ?",
+            (status, int(deviated), _now(), run_id),
+        )
+
+    def _row(self, r: sqlite3.Row) -> RunRow:
+        status = r["status"]
+        if status == "running" and not alive(r["owner"]):
+            status = "interrupted"
+        return RunRow(
+            id=r["id"],
+            experiment_path=r["experiment_path"],
+            source=r["source"],
+            title=r["title"],
+            context=r["context"],
+            config=r["config"],
+            started=r["started"],
+            ended=r["ended"],
+            status=status,
+            deviated=bool(r["deviated"]),
+            dry_run=bool(r["dry_run"]),
+            journal_path=r["journal_path"],
+            owner=r["owner"],
+        )
+
+    def get(self, run_id: str) -> RunRow:
+        rows = self._exec("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no chaos run {run_id!r}", hint="`opsdeck chaos runs` lists them")
+        return self._row(rows[0])
+
+    def runs(self, limit: int = 50) -> list[RunRow]:
+        rows = self._exec("SELECT * FROM runs ORDER BY started DESC, id LIMIT ?", (limit,))
+        return [self._row(r) for r in rows]
+
+    # -- rollbacks -----------------------------------------------------------------
+
+    def claim_rollback(self, run_id: str, idx: int, name: str) -> bool:
+        """True when this process may run rollback ``idx`` now (it is neither done nor
+        being run by a live process); the claim is recorded before it runs."""
+        with self._lock:
+            self._exec("BEGIN IMMEDIATE")
+            try:
+                rows = self._exec(
+                    "SELECT status, owner FROM rollbacks WHERE run_id = ? AND idx = ?",
+                    (run_id, idx),
+                )
+                status = rows[0]["status"] if rows else None
+                if status == "done" or (status == "running" and alive(rows[0]["owner"])):
+                    self._exec("COMMIT")
+                    return False
+                self._exec(
+                    "INSERT OR REPLACE INTO rollbacks VALUES (?,?,?,?,?,?)",
+                    (run_id, idx, name, "running", _me(), _now()),
+                )
+                self._exec("COMMIT")
+                return True
+            except BaseException:
+                self._exec("ROLLBACK")
+                raise
+
+    def rollback_done(self, run_id: str, idx: int, status: str = "done") -> None:
+        """``done`` (ran, whatever its outcome) or ``failed`` (may be run again)."""
+        self._exec(
+            "UPDATE rollbacks SET status = ?, time = ? WHERE run_id = ? AND idx = ?",
+            (status, _now(), run_id, idx),
+        )
+
+    def rollbacks(self, run_id: str) -> dict[int, dict[str, str]]:
+        rows = self._exec(
+            "SELECT idx, name, status, time, owner FROM rollbacks WHERE run_id = ? ORDER BY idx",
+            (run_id,),
+        )
+        out = {}
+        for r in rows:
+            status = r["status"]
+            if status == "running" and not alive(r["owner"]):
+                status = "interrupted"
+            out[int(r["idx"])] = {"name": r["name"], "status": status, "time": r["time"]}
+        return out

@@ -1,0 +1,1 @@
+"""Tiny Chaos Toolkit providers for tests, standing in for the chaos/ extension."""
