@@ -19,11 +19,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from chaos import _context as ctx
-from chaos import actions
+from chaos import actions, probes
 from console import sandbox
 from console.audit import AuditJournal
-from console.errors import Unsupported
-from console.sandbox import faults
+from console.errors import Unsupported, UsageError
+from console.sandbox import faults, telemetry
 from tests.conftest import eventually
 from tests.integration.rabbit_fixtures import HOST, PORT, DeadLetterSetup, rabbit_fixture
 
@@ -41,7 +41,21 @@ def chaos_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sandbox.
         sandbox.down(data_dir)
 
 
-def write_config(path: Path, state: sandbox.SandboxState, rabbit_queue: str = "none") -> Path:
+@pytest.fixture(scope="module")
+def prometheus_url(chaos_sandbox: sandbox.SandboxState) -> Iterator[str]:
+    """Prometheus scraping the sandbox's demo workers (as `opsdeck sandbox up` starts it)."""
+    data_dir = Path(chaos_sandbox.data_dir)
+    info = telemetry.up(data_dir, chaos_sandbox)
+    try:
+        assert info["prometheus_running"], info["missing"]
+        yield f"http://127.0.0.1:{info['prometheus_port']}"
+    finally:
+        telemetry.down(data_dir)
+
+
+def write_config(
+    path: Path, state: sandbox.SandboxState, prometheus: str, rabbit_queue: str = "none"
+) -> Path:
     path.write_text(
         f"""current-context: sandbox
 contexts:
@@ -58,15 +72,23 @@ contexts:
         kind: rabbitmq
         url: amqp://{HOST}:{PORT}/%2F
         queues: [{rabbit_queue}]
+    sources:
+      - name: prometheus
+        kind: prometheus
+        url: {prometheus}
 """
     )
     return path
 
 
 @pytest.fixture
-def configuration(tmp_path: Path, chaos_sandbox: sandbox.SandboxState) -> dict[str, Any]:
+def configuration(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, prometheus_url: str
+) -> dict[str, Any]:
+    config = write_config(tmp_path / "config.yaml", chaos_sandbox, prometheus_url)
     return {
-        "opsdeck_config": str(write_config(tmp_path / "config.yaml", chaos_sandbox)),
+        "opsdeck_config": str(config),
+        "opsdeck_prometheus": prometheus_url,  # for tests that rewrite the config
         "opsdeck_run_id": f"run-{uuid.uuid4().hex[:8]}",
         "opsdeck_experiment": "payment faults",
         "opsdeck_sandbox_dir": chaos_sandbox.data_dir,
@@ -213,8 +235,10 @@ async def test_pause_and_unpause_activity(
 
 
 def test_publish_and_purge_exactly_the_poison_messages(
-    rabbit: DeadLetterSetup, configuration: dict[str, Any]
+    rabbit: DeadLetterSetup, configuration: dict[str, Any], chaos_sandbox: sandbox.SandboxState
 ) -> None:
+    path, url = Path(configuration["opsdeck_config"]), configuration["opsdeck_prometheus"]
+    write_config(path, chaos_sandbox, url, rabbit.dlq)
     before = rabbit.dead_letter(2)  # messages that were there already stay
     result = actions.publish_poison_messages(rabbit.dlq, 3, configuration=configuration)
     assert len(set(result["message_ids"])) == 3 and result["backend"] == "rabbit"
@@ -227,3 +251,64 @@ def test_publish_and_purge_exactly_the_poison_messages(
         ("chaos.publish_poison_messages", "ok"),
         ("chaos.rollback.purge_poison_messages", "ok"),
     ]
+
+
+# -- probes ------------------------------------------------------------------------------
+
+
+async def test_stuck_count_sees_the_stuck_demos(configuration: dict[str, Any]) -> None:
+    async def stuck() -> int | None:
+        count = probes.stuck_count(configuration=configuration)
+        return count if count >= 2 else None  # stuck activity + failing workflow task
+
+    await eventually(stuck, what="two stuck demos")
+    assert probes.stuck_count("activity_retrying", configuration=configuration) >= 1
+    with pytest.raises(UsageError, match="unknown stuck rule 'nope'"):
+        probes.stuck_count("nope", configuration=configuration)
+
+
+def test_success_rate_from_visibility_counts(configuration: dict[str, Any]) -> None:
+    assert probes.success_rate("DemoCompleted", "1h", configuration=configuration) == 1.0
+    assert probes.success_rate("DemoFailed", "1h", configuration=configuration) == 0.0
+    assert probes.success_rate("NoSuchType", "10m", configuration=configuration) == 1.0
+    with pytest.raises(UsageError, match="window"):
+        probes.success_rate("DemoCompleted", "ten minutes", configuration=configuration)
+
+
+async def test_latency_p95_from_prometheus(configuration: dict[str, Any]) -> None:
+    async def p95() -> float | None:
+        return probes.latency_p95(window="1m", configuration=configuration)
+
+    value = await eventually(p95, timeout=60, what="p95 of the demo activity histogram")
+    assert 0 < value <= 5  # the histogram's top bucket
+    assert probes.latency_p95("vector(0.25)", configuration=configuration) == 0.25
+
+
+async def test_task_queue_pollers_and_backlog(configuration: dict[str, Any]) -> None:
+    async def polled() -> int | None:
+        return probes.task_queue_pollers("demo", configuration=configuration) or None
+
+    assert await eventually(polled, what="pollers on demo") >= 1
+    assert probes.task_queue_pollers("demo-no-worker", configuration=configuration) == 0
+
+    async def waiting() -> int | None:
+        backlog = probes.task_queue_backlog(
+            "demo-no-worker", "workflow", configuration=configuration
+        )
+        return backlog or None
+
+    assert await eventually(waiting, what="backlog on demo-no-worker") >= 1
+
+
+def test_dlq_depth_and_oldest_age(
+    rabbit: DeadLetterSetup, configuration: dict[str, Any], chaos_sandbox: sandbox.SandboxState
+) -> None:
+    path, url = Path(configuration["opsdeck_config"]), configuration["opsdeck_prometheus"]
+    write_config(path, chaos_sandbox, url, rabbit.dlq)
+    assert probes.dlq_depth(rabbit.dlq, configuration=configuration) == 0
+    assert probes.dlq_oldest_age_s(rabbit.dlq, configuration=configuration) == 0.0
+    rabbit.dead_letter(3)
+    assert probes.dlq_depth(rabbit.dlq, configuration=configuration) == 3
+    assert probes.dlq_oldest_age_s(rabbit.dlq, configuration=configuration) >= 0.0
+    with pytest.raises(UsageError, match="does not list"):
+        probes.dlq_depth(rabbit.other, configuration=configuration)
