@@ -1,0 +1,80 @@
+"""A `chaos run` killed with SIGKILL mid-experiment: `runs` says interrupted, `rollback`
+plays the rollback once, a second call plays nothing, the audit shows one rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from console.audit import AuditJournal
+
+from .chaos_fixtures import experiment, write_config, write_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def opsdeck(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_kill_9_then_rollback_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, monkeypatch)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    flag = tmp_path / "flag"
+    data = experiment(flag)
+    data["method"][0]["pauses"] = {"after": 30}
+    path = write_yaml(tmp_path / "slow.yaml", data)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "chaos", "run", str(path), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    audit = AuditJournal()
+    try:
+        deadline = time.monotonic() + 30
+        # the action has run once its audit record is written (after the flag file)
+        while not audit.list(action="chaos.write_flag") and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        assert flag.exists()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        audit.close()
+
+    runs = json.loads(opsdeck(env, "chaos", "runs", "-o", "json").stdout)
+    (run,) = runs
+    assert run["status"] == "interrupted"
+    shown = opsdeck(env, "chaos", "show", run["id"], "-o", "json")
+    assert [a["name"] for a in json.loads(shown.stdout)["activities"]] == ["flag-off", "write-flag"]
+
+    first = opsdeck(env, "chaos", "rollback", run["id"], "--yes")
+    assert first.returncode == 0, first.stderr
+    assert "1 run, 0 already done" in first.stdout and not flag.exists()
+    second = opsdeck(env, "chaos", "rollback", run["id"], "--yes")
+    assert second.returncode == 0 and "Nothing left to roll back" in second.stdout
+
+    assert Path(str(flag) + ".log").read_text().splitlines() == ["write on", "remove"]
+    audit = AuditJournal()
+    try:
+        actions = [r.action for r in reversed(audit.list(None, run_id=run["id"]))]
+    finally:
+        audit.close()
+    assert actions == ["chaos.write_flag", "chaos.rollback.write_flag"]
