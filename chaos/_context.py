@@ -36,8 +36,14 @@ _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
 
 
+# Fallbacks for configuration keys, set by chaos.controls (e.g. the experiment's title).
+defaults: dict[str, str] = {}
+
+
 def _get(configuration: Configuration, key: str) -> str | None:
     value = (configuration or {}).get(key)
+    if value in (None, ""):
+        value = defaults.get(key)
     return None if value in (None, "") else str(value)
 
 
@@ -80,6 +86,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
             threading.Thread(target=_loop.run_forever, name="opsdeck-chaos", daemon=True).start()
         loop = _loop
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+def audit_ids(rid: str) -> list[int]:
+    """Ids of the audit records this process wrote for run ``rid``, oldest first."""
+    with _lock:
+        sessions = [s for (key_rid, _, _), (s, _) in _runs.items() if key_rid == rid]
+    ids: set[int] = set()
+    for session in sessions:
+        ids |= {record.id for record in session.audit.list(None, run_id=rid)}
+    return sorted(ids)
 
 
 def forget() -> None:

@@ -9,7 +9,6 @@ each writes one audit record under the run id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,76 +22,17 @@ from chaos import actions, probes
 from console import sandbox
 from console.audit import AuditJournal
 from console.errors import Unsupported, UsageError
-from console.sandbox import faults, telemetry
+from console.sandbox import faults
 from tests.conftest import eventually
-from tests.integration.rabbit_fixtures import HOST, PORT, DeadLetterSetup, rabbit_fixture
+from tests.integration.chaos_fixtures import (
+    chaos_sandbox,
+    configuration,
+    prometheus_url,
+    write_config,
+)
+from tests.integration.rabbit_fixtures import DeadLetterSetup, rabbit_fixture
 
-__all__ = ["rabbit_fixture"]
-
-
-@pytest.fixture(scope="module")
-def chaos_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sandbox.SandboxState]:
-    data_dir = tmp_path_factory.mktemp("chaos-sandbox")
-    state = sandbox.up(data_dir, ui=False)
-    try:
-        yield state
-    finally:
-        ctx.forget()
-        sandbox.down(data_dir)
-
-
-@pytest.fixture(scope="module")
-def prometheus_url(chaos_sandbox: sandbox.SandboxState) -> Iterator[str]:
-    """Prometheus scraping the sandbox's demo workers (as `opsdeck sandbox up` starts it)."""
-    data_dir = Path(chaos_sandbox.data_dir)
-    info = telemetry.up(data_dir, chaos_sandbox)
-    try:
-        assert info["prometheus_running"], info["missing"]
-        yield f"http://127.0.0.1:{info['prometheus_port']}"
-    finally:
-        telemetry.down(data_dir)
-
-
-def write_config(
-    path: Path, state: sandbox.SandboxState, prometheus: str, rabbit_queue: str = "none"
-) -> Path:
-    path.write_text(
-        f"""current-context: sandbox
-contexts:
-  sandbox:
-    sandbox: true
-    engines:
-      - name: temporal
-        kind: temporal
-        address: {state.address}
-        http-address: {state.http_address}
-        namespace: default
-    queues:
-      - name: rabbit
-        kind: rabbitmq
-        url: amqp://{HOST}:{PORT}/%2F
-        queues: [{rabbit_queue}]
-    sources:
-      - name: prometheus
-        kind: prometheus
-        url: {prometheus}
-"""
-    )
-    return path
-
-
-@pytest.fixture
-def configuration(
-    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, prometheus_url: str
-) -> dict[str, Any]:
-    config = write_config(tmp_path / "config.yaml", chaos_sandbox, prometheus_url)
-    return {
-        "opsdeck_config": str(config),
-        "opsdeck_prometheus": prometheus_url,  # for tests that rewrite the config
-        "opsdeck_run_id": f"run-{uuid.uuid4().hex[:8]}",
-        "opsdeck_experiment": "payment faults",
-        "opsdeck_sandbox_dir": chaos_sandbox.data_dir,
-    }
+__all__ = ["chaos_sandbox", "configuration", "prometheus_url", "rabbit_fixture"]
 
 
 def audit_actions(run_id: str) -> list[tuple[str, str]]:

@@ -1,0 +1,128 @@
+"""Chaos Toolkit's own CLI (`chaos run`) runs an experiment built on chaos.probes,
+chaos.actions and chaos.controls against the sandbox; its journal.json says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from console import sandbox
+from console.audit import AuditJournal
+from console.sandbox import faults
+from tests.integration.chaos_fixtures import chaos_sandbox, configuration, prometheus_url
+
+__all__ = ["chaos_sandbox", "configuration", "prometheus_url"]
+
+
+def python(func: str, module: str = "chaos.probes", **arguments: Any) -> dict[str, Any]:
+    return {"type": "python", "module": module, "func": func, "arguments": arguments}
+
+
+def experiment(data_dir: str, progress: Path) -> dict[str, Any]:
+    pollers = {
+        "type": "probe",
+        "name": "demo-workers-poll",
+        "tolerance": {"type": "range", "range": [1, 1000]},
+        "provider": python("task_queue_pollers", task_queue="demo"),
+    }
+    return {
+        "title": "payment faults keep the demo workers polling",
+        "description": "inject payment failures, probe, roll back",
+        "configuration": {
+            "opsdeck_config": {"type": "env", "key": "OPSDECK_CONFIG"},
+            "opsdeck_sandbox_dir": data_dir,
+        },
+        "controls": [
+            {
+                "name": "opsdeck",
+                "provider": {
+                    "type": "python",
+                    "module": "chaos.controls",
+                    "arguments": {"progress_file": str(progress)},
+                },
+            }
+        ],
+        "steady-state-hypothesis": {"title": "workers poll", "probes": [pollers]},
+        "method": [
+            {
+                "type": "action",
+                "name": "inject-payment-faults",
+                "provider": python(
+                    "inject_faults", "chaos.actions", activity="payment", failure_rate=0.5
+                ),
+            },
+            {
+                "type": "probe",
+                "name": "success-rate",
+                "provider": python("success_rate", workflow_type="DemoCompleted", window="1h"),
+            },
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "clear-payment-faults",
+                "provider": python("clear_faults", "chaos.actions", activity="payment"),
+            }
+        ],
+    }
+
+
+def test_chaos_run_uses_the_extension_and_journals_it(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    progress = tmp_path / "progress.jsonl"
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(experiment(chaos_sandbox.data_dir, progress)))
+    journal_path = tmp_path / "journal.json"
+    chaos = Path(sys.executable).parent / "chaos"
+    env = {**os.environ, "OPSDECK_CONFIG": configuration["opsdeck_config"]}
+    done = subprocess.run(
+        [
+            str(chaos),
+            "--no-version-check",
+            "--log-file",
+            str(tmp_path / "chaostoolkit.log"),
+            "--settings",
+            str(tmp_path / "settings.yaml"),
+            "run",
+            "--journal-path",
+            str(journal_path),
+            "--rollback-strategy",
+            "always",
+            str(path),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    runs = {r["activity"]["name"]: r for r in journal["run"]}
+    assert runs["inject-payment-faults"]["status"] == "succeeded"
+    injected = runs["inject-payment-faults"]["output"]
+    assert injected["activity"] == "charge_card" and injected["fault"]["failure_rate"] == 0.5
+    assert runs["success-rate"]["output"] == 1.0
+    (rollback,) = journal["rollbacks"]
+    assert rollback["status"] == "succeeded" and rollback["output"]["activity"] == "charge_card"
+    assert faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json") == {}
+
+    (opsdeck,) = [e for e in journal["extensions"] if e["name"] == "opsdeck"]
+    run_id = opsdeck["run_id"]
+    assert f"opsdeck-run:{run_id}" in journal["experiment"]["tags"]
+    records = list(reversed(AuditJournal().list(run_id=run_id)))
+    assert [(r.action, r.outcome) for r in records] == [
+        ("chaos.inject_faults", "ok"),
+        ("chaos.rollback.clear_faults", "ok"),
+    ]
+    assert opsdeck["audit_ids"] == [r.id for r in records]
+    assert records[0].parameters["experiment"] == journal["experiment"]["title"]
+    lines = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert {line["activity"] for line in lines} >= {"inject-payment-faults", "success-rate"}
+    assert all(line["run_id"] == run_id for line in lines)
