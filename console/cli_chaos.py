@@ -355,6 +355,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"run {row.id} is still running ({row.owner}); its own rollbacks follow"
             )
+        if row.dry_run:
+            raise UsageError(f"run {row.id} was a dry run: it changed nothing to roll back")
         total = len(_stored_rollbacks(row))
         done = {i for i, v in store.rollbacks(row.id).items() if v["status"] == "done"}
         left = total - len(done)

@@ -186,6 +186,8 @@ def test_dry_run_runs_no_action(
     )
     assert code == 0 and doc["run"]["dry_run"] is True
     assert log(flag) == [] and audit_actions(doc["run"]["id"]) == []
+    assert main(["chaos", "rollback", doc["run"]["id"], "--yes"]) == 2
+    assert "was a dry run" in capsys.readouterr().err and log(flag) == []
 
 
 def test_var_overrides_the_configuration(

@@ -125,3 +125,43 @@ def test_secret_looking_arguments_are_masked_in_the_plan(tmp_path: Path, checked
     path = write_yaml(tmp_path / "exp.yaml", data)
     plan = plan_data(load_experiment_file(str(path)))
     assert plan["activities"][0]["arguments"]["api_token"] == "***"
+
+
+def test_the_real_extension_needs_a_rollback_for_each_action(tmp_path: Path) -> None:
+    def action(func: str) -> dict[str, object]:
+        return {
+            "type": "action",
+            "name": func,
+            "provider": {"type": "python", "module": "chaos.actions", "func": func},
+        }
+
+    data = {"title": "worker loss", "description": "d", "method": [action("stop_demo_worker")]}
+    path = write_yaml(tmp_path / "exp.yaml", data)
+    (problem,) = problems(load_experiment_file(str(path)))
+    assert "action 'stop_demo_worker' changes a live system" in problem
+    assert problem.startswith(f"{path}:{line_of(path, '- type: action')}: method[0]")
+    data["rollbacks"] = [action("start_demo_worker")]
+    data["method"][0]["provider"]["arguments"] = {"worker": "x"}  # type: ignore[index]
+    path = write_yaml(tmp_path / "exp.yaml", data)
+    (problem,) = problems(load_experiment_file(str(path)))
+    assert "stop_demo_worker() has no argument 'worker'" in problem
+    del data["method"][0]["provider"]["arguments"]  # type: ignore[index]
+    assert problems(load_experiment_file(str(write_yaml(tmp_path / "exp.yaml", data)))) == []
+
+
+def test_list_and_run_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shelf = tmp_path / "experiments"
+    shelf.mkdir()
+    write_yaml(shelf / "flag-flip.yaml", experiment(tmp_path / "flag"))
+    (shelf / "broken.json").write_text("{")
+    monkeypatch.setenv("OPSDECK_EXPERIMENTS", str(shelf))
+    assert main(["chaos", "list", "-o", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["flag-flip"]["title"] == "flag flip" and rows["flag-flip"]["error"] is None
+    assert "broken.json:1:2" in rows["broken"]["error"]
+    assert main(["chaos", "plan", "flag-flip", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "flag flip"
+    assert main(["chaos", "plan", "nope"]) == 1
+    assert "no experiment file or name 'nope'" in capsys.readouterr().err
