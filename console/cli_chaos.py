@@ -260,12 +260,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         row = result.row
         if fmt == "table":
-            verdict = "met" if result.exit_code == 0 else "not met"
+            from console.experiments.launcher import hypothesis_met
+
+            verdict = "met" if hypothesis_met(result.journal) else "not met"
             deviated = ", deviated" if row.deviated else ""
             print(
                 f"Run {row.id}: {row.status}{deviated}, hypothesis {verdict}; "
                 f"journal {row.journal_path} (details: opsdeck chaos show {row.id})"
             )
+            done = [v for v in store.rollbacks(row.id).values() if v["status"] == "done"]
+            pending = len(exp.data.get("rollbacks") or []) - len(done)
+            if pending > 0 and not row.dry_run:
+                print(f"{pending} rollback(s) not played: opsdeck chaos rollback {row.id}")
         else:
             dump(_run_doc(row, result.journal, plan=plan, exit_code=result.exit_code), fmt)
         return result.exit_code

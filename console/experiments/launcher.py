@@ -263,6 +263,33 @@ def stored_experiment(row: RunRow) -> ExperimentFile:
     return parse_experiment(row.source, row.experiment_path)
 
 
+def restore_ledgers(configuration: dict[str, Any], journal: dict[str, Any] | None) -> None:
+    """Hand each provider module what its actions returned in the run, before a rollback
+    in a new process: a module with ``opsdeck_restore(configuration, [(func, output)])``
+    can rebuild what its rollbacks need (the run's own process kept it in memory)."""
+    import importlib
+
+    done: dict[str, list[tuple[str, Any]]] = {}
+    for run in (journal or {}).get("run") or []:
+        activity = run.get("activity") or {}
+        provider = activity.get("provider") or {}
+        if (
+            activity.get("type") == "action"
+            and run.get("status") == "succeeded"
+            and provider.get("type") == "python"
+        ):
+            done.setdefault(str(provider.get("module")), []).append(
+                (str(provider.get("func")), run.get("output"))
+            )
+    for module, outputs in done.items():
+        try:
+            hook = getattr(importlib.import_module(module), "opsdeck_restore", None)
+        except ImportError:
+            continue
+        if callable(hook):
+            hook(configuration, outputs)
+
+
 @dataclass
 class RollbackReport:
     ran: list[dict[str, Any]] = field(default_factory=list)  # activity runs
@@ -292,6 +319,7 @@ def rollback_run(store: ChaosRunStore, row: RunRow, out: IO[str] | None = None) 
     secrets = load_secrets(data.get("secrets") or {}, configuration)
     configuration = load_dynamic_configuration(configuration, secrets)
     cache_activities(data)
+    restore_ledgers(configuration, read_journal(row))
     report = RollbackReport()
     for idx, activity in enumerate(data.get("rollbacks") or []):
         name = str(activity.get("name") or activity.get("ref") or idx)

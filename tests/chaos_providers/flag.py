@@ -65,3 +65,9 @@ def flag_text(path: str) -> str:
     """Probe: the flag file's text, or 'off' when there is none."""
     p = Path(path)
     return p.read_text(encoding="utf-8") if p.exists() else "off"
+
+
+def opsdeck_restore(configuration: Any, outputs: list[tuple[str, Any]]) -> None:
+    """Called by `chaos rollback` in a new process with what the run's actions returned."""
+    for func, output in outputs:
+        _log(output["written"], f"restore {func}")

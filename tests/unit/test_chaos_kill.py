@@ -71,7 +71,11 @@ def test_kill_9_then_rollback_exactly_once(tmp_path: Path, monkeypatch: pytest.M
     second = opsdeck(env, "chaos", "rollback", run["id"], "--yes")
     assert second.returncode == 0 and "Nothing left to roll back" in second.stdout
 
-    assert Path(str(flag) + ".log").read_text().splitlines() == ["write on", "remove"]
+    assert Path(str(flag) + ".log").read_text().splitlines() == [
+        "write on",
+        "restore write_flag",
+        "remove",
+    ]
     audit = AuditJournal()
     try:
         actions = [r.action for r in reversed(audit.list(None, run_id=run["id"]))]

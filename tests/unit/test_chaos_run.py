@@ -216,7 +216,7 @@ def test_rollback_strategy_never_then_chaos_rollback_runs_it_once(
     assert [r["name"] for r in ran["ran"]] == ["remove-flag"] and not flag.exists()
     assert main(["chaos", "rollback", run_id, "--yes"]) == 0
     assert "Nothing left to roll back" in capsys.readouterr().out
-    assert log(flag) == ["write on", "remove"]
+    assert log(flag) == ["write on", "restore write_flag", "remove"]
     assert audit_actions(run_id) == [
         ("chaos.write_flag", "ok"),
         ("chaos.rollback.write_flag", "ok"),
@@ -248,3 +248,14 @@ def test_version_and_list_do_not_import_chaoslib(tmp_path: Path, config: Path) -
         )
         assert "import time:" in done.stderr
         assert "chaoslib" not in done.stderr and "chaostoolkit" not in done.stderr, argv
+
+
+def test_a_run_that_left_rollbacks_says_how_to_play_them(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(write_yaml(tmp_path / "e.yaml", experiment(tmp_path / "flag")))
+    assert main(["chaos", "run", path, "--yes", "--rollback-strategy", "never"]) == 1
+    out = capsys.readouterr().out
+    assert "completed, deviated, hypothesis not met" in out
+    run_id = ChaosRunStore().runs()[0].id
+    assert f"1 rollback(s) not played: opsdeck chaos rollback {run_id}" in out
