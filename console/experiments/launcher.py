@@ -57,8 +57,9 @@ def _index_of(activity: Any, rollbacks: list[Any], taken: set[int]) -> int | Non
 
 
 def _failure(run: dict[str, Any]) -> str:
-    lines = run.get("exception") or []
-    return " ".join(str(lines[-1]).split()) if lines else ""
+    from console.experiments.report import failure_text
+
+    return failure_text(run.get("exception")) or ""
 
 
 def activity_line(run: dict[str, Any], prefix: str = "") -> str:

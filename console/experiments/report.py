@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def failure_text(lines: Any) -> str | None:
+    """The exception's last line, without chaoslib's ActivityFailed wrapper."""
+    if not lines:
+        return None
+    text = " ".join(str(lines[-1]).split())
+    return text.removeprefix("chaoslib.exceptions.ActivityFailed: ") or None
+
+
 def _met(state: Any) -> bool | None:
     return bool(state.get("steady_state_met")) if isinstance(state, dict) else None
 
@@ -20,7 +28,7 @@ def activity_row(phase: str, run: dict[str, Any]) -> dict[str, Any]:
         "start": run.get("start"),
         "end": run.get("end"),
         "duration": run.get("duration"),
-        "error": " ".join(str(lines[-1]).split()) if lines else None,
+        "error": failure_text(lines),
     }
 
 

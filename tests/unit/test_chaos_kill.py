@@ -82,3 +82,43 @@ def test_kill_9_then_rollback_exactly_once(tmp_path: Path, monkeypatch: pytest.M
     finally:
         audit.close()
     assert actions == ["chaos.write_flag", "chaos.rollback.write_flag"]
+
+
+def test_sigterm_interrupts_the_run_exit_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    data = experiment(tmp_path / "flag")
+    data["method"][0]["pauses"] = {"after": 30}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "chaos",
+            "run",
+            str(write_yaml(tmp_path / "slow.yaml", data)),
+            "--yes",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    audit = AuditJournal()
+    try:
+        deadline = time.monotonic() + 30
+        while not audit.list(action="chaos.write_flag") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        audit.close()
+    assert proc.returncode == 130
+    assert "interrupted" in out and "1 rollback(s) not played" in out
+    (run,) = json.loads(opsdeck(env, "chaos", "runs", "-o", "json").stdout)
+    assert run["status"] == "interrupted" and run["ended"]

@@ -172,9 +172,12 @@ def test_blast_radius_denied_mid_run_exits_3(
     data["method"].append(
         {"type": "action", "name": "write-b", "provider": provider("write_flag", path=str(b))}
     )
-    code, _, err = run_json(capsys, str(write_yaml(tmp_path / "e.yaml", data)))
+    code, doc, err = run_json(capsys, str(write_yaml(tmp_path / "e.yaml", data)))
     assert code == 3, err
     assert not b.exists() and "blast radius" in err
+    (denied,) = [a for a in doc["activities"] if a["name"] == "write-b"]
+    assert denied["status"] == "failed"
+    assert denied["error"].startswith("console.errors.PolicyDenied: blast radius")
 
 
 def test_dry_run_runs_no_action(
