@@ -107,22 +107,23 @@ def forget() -> None:
         run(session.close())
 
 
-# What each action changed, per run, so its rollback undoes exactly that.
-_ledger: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+# Audit records a rollback has already taken its undo data from (this process).
+_used: set[tuple[str, int]] = set()
 
 
-def remember(rid: str, action: str, result: Mapping[str, Any]) -> None:
-    with _lock:
-        _ledger.setdefault(rid, []).append((action, dict(result)))
-
-
-def recall(rid: str, action: str, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-    """The newest matching result of ``action`` in this run, taken off the ledger."""
-    with _lock:
-        entries = _ledger.get(rid, [])
-        for index in range(len(entries) - 1, -1, -1):
-            name, result = entries[index]
-            if name == action and match(result):
-                del entries[index]
-                return result
+def recall(
+    session: Session, rid: str, action: str, match: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any] | None:
+    """The newest successful ``action`` of run ``rid`` whose result matches, from the
+    audit journal (so a rollback in another process, after a crash, finds it too);
+    each record is used by one rollback only."""
+    for record in session.audit.list(None, run_id=rid, action=f"chaos.{action}"):
+        result = (record.parameters or {}).get("result")
+        if record.outcome != "ok" or not isinstance(result, dict):
+            continue
+        with _lock:
+            if (rid, record.id) in _used or not match(result):
+                continue
+            _used.add((rid, record.id))
+        return dict(result)
     return None

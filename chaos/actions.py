@@ -2,9 +2,10 @@
 
 Every change goes through console.actions.chaos.apply_chaos: policy (read-only,
 production allow + typed title, blast radius per run) and one audit record per action
-or rollback. A rollback finds what its action changed in the run's ledger (same
-process: Chaos Toolkit runs an experiment's rollbacks in the process that ran it), so
-it undoes exactly that; an action's result (in the journal) records it too.
+or rollback. A rollback finds what its action changed (same
+process or, after a crash, the launcher's rollback process) in the action's audit
+record, whose ``result`` (also in the Chaos Toolkit journal) records what it changed,
+so it undoes exactly that.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from console.actions.chaos import ChaosPlan, apply_chaos
 from console.errors import Unsupported, UsageError
 from console.session import Session
 
+# Each action and the rollback that undoes it (read by `opsdeck chaos validate`).
+ROLLBACKS = {
+    "inject_faults": "clear_faults",
+    "stop_demo_worker": "start_demo_worker",
+    "set_ramping_version": "restore_ramping",
+    "pause_activity": "unpause_activity",
+    "publish_poison_messages": "purge_poison_messages",
+}
+
 __all__ = [
+    "ROLLBACKS",
     "clear_faults",
     "inject_faults",
     "pause_activity",
@@ -41,10 +52,14 @@ def _apply(
     is_rollback: bool = False,
 ) -> dict[str, Any]:
     session, run = ctx.session_and_run(configuration)
-    result = dict(apply_chaos(session, plan, run, lambda: do(session), is_rollback=is_rollback))
-    if not is_rollback:
-        ctx.remember(run.run_id, plan.action, result)
-    return result
+    return dict(apply_chaos(session, plan, run, lambda: do(session), is_rollback=is_rollback))
+
+
+def _recall(
+    configuration: Configuration, action: str, match: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any] | None:
+    session, run = ctx.session_and_run(configuration)
+    return ctx.recall(session, run.run_id, action, match)
 
 
 def _require_sandbox(session: Session, action: str) -> None:
@@ -96,8 +111,7 @@ def clear_faults(activity: str = "payment", configuration: Configuration = None)
 
     name = faults.activity_name(activity)
     data_dir = ctx.sandbox_dir(configuration)
-    run_id = ctx.run_id(configuration)
-    injected = ctx.recall(run_id, "inject_faults", lambda r: r.get("activity") == name)
+    injected = _recall(configuration, "inject_faults", lambda r: r.get("activity") == name)
 
     def do(session: Session) -> dict[str, Any]:
         previous = injected.get("previous") if injected else None
@@ -189,8 +203,7 @@ def restore_ramping(
     """Rollback of set_ramping_version: the ramp (or no ramp) recorded before it."""
     from console.ports_chaos import RampingVersions
 
-    run_id = ctx.run_id(configuration)
-    changed = ctx.recall(run_id, "set_ramping_version", lambda r: r["deployment"] == deployment)
+    changed = _recall(configuration, "set_ramping_version", lambda r: r["deployment"] == deployment)
 
     def do(session: Session) -> dict[str, Any]:
         if changed is None:
@@ -290,9 +303,8 @@ def purge_poison_messages(
     queue: str, backend: str | None = None, configuration: Configuration = None
 ) -> dict[str, Any]:
     """Rollback: remove exactly the messages this run published to ``queue``."""
-    run_id = ctx.run_id(configuration)
     published: list[str] = []
-    while entry := ctx.recall(run_id, "publish_poison_messages", lambda r: r["queue"] == queue):
+    while entry := _recall(configuration, "publish_poison_messages", lambda r: r["queue"] == queue):
         published += entry["message_ids"]
 
     def do(session: Session) -> dict[str, Any]:

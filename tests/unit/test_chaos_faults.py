@@ -1,7 +1,8 @@
-"""The sandbox fault switch file, the chaos run ledger, and the PauseActivity refusal."""
+"""The sandbox fault switch file, rollbacks' recall from the audit, the PauseActivity refusal."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -9,8 +10,12 @@ import pytest
 
 from adapters.temporal_chaos import _unsupported
 from chaos import _context as ctx
+from console.actions.chaos import ChaosPlan, ChaosRun, apply_chaos
+from console.audit import AuditJournal
+from console.config import Config, Context
 from console.errors import BackendError, Unsupported, UsageError
 from console.sandbox import faults
+from console.session import Session
 
 
 def test_set_and_clear_round_trip_with_the_payment_alias(tmp_path: Path) -> None:
@@ -49,14 +54,31 @@ def test_draw_follows_the_rate() -> None:
     assert 500 < hits < 700
 
 
-def test_ledger_recalls_the_newest_match_once() -> None:
-    ctx.remember("r1", "publish", {"queue": "a", "n": 1})
-    ctx.remember("r1", "publish", {"queue": "b", "n": 2})
-    ctx.remember("r1", "publish", {"queue": "a", "n": 3})
-    assert ctx.recall("r1", "publish", lambda r: r["queue"] == "a") == {"queue": "a", "n": 3}
-    assert ctx.recall("r1", "publish", lambda r: r["queue"] == "a") == {"queue": "a", "n": 1}
-    assert ctx.recall("r1", "publish", lambda r: r["queue"] == "a") is None
-    assert ctx.recall("r2", "publish", lambda r: True) is None
+def test_recall_takes_the_newest_ok_match_from_the_audit_once(tmp_path: Path) -> None:
+    context = Context(name="dev", engines=())
+    config = Config(path=tmp_path / "c.yaml", contexts={"dev": context}, identity="ci")
+    session = Session(config, context, {}, audit=AuditJournal(tmp_path / "audit.db"))
+    run = ChaosRun("r1", "exp")
+
+    def publish(queue: str, n: int, fail: bool = False) -> None:
+        def do() -> dict[str, object]:
+            if fail:
+                raise RuntimeError("broker down")
+            return {"queue": queue, "n": n}
+
+        plan = ChaosPlan("publish", (f"q:{queue}",), rollback="purge")
+        with contextlib.suppress(RuntimeError):
+            apply_chaos(session, plan, run, do)
+
+    publish("a", 1)
+    publish("b", 2)
+    publish("a", 3)
+    publish("a", 4, fail=True)  # failed: nothing to undo
+    a = lambda r: r["queue"] == "a"  # noqa: E731
+    assert ctx.recall(session, "r1", "publish", a) == {"queue": "a", "n": 3}
+    assert ctx.recall(session, "r1", "publish", a) == {"queue": "a", "n": 1}
+    assert ctx.recall(session, "r1", "publish", a) is None
+    assert ctx.recall(session, "r2", "publish", lambda r: True) is None
 
 
 def test_run_id_is_one_per_process_without_the_launcher() -> None:
