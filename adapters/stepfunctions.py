@@ -150,6 +150,20 @@ class StepFunctionsEngine:
                 f"no state machine {name!r} at {self.settings.address} (known: {known})"
             ) from None
 
+    # -- chaos ports (console.ports_chaos) ---------------------------------------------
+
+    async def alias_weights(self, state_machine: str, alias: str) -> dict[str, int]:
+        from adapters.stepfunctions_chaos import alias_weights
+
+        return await alias_weights(self, state_machine, alias)
+
+    async def set_alias_weights(
+        self, state_machine: str, alias: str, weights: dict[str, int]
+    ) -> dict[str, int]:
+        from adapters.stepfunctions_chaos import set_alias_weights
+
+        return await set_alias_weights(self, state_machine, alias, weights)
+
     async def execution_arn(self, ref: ExecutionRef) -> str:
         machine = await self.machine_arn(ref.scope.split("/", 1)[0])
         return execution_arn(machine, ref.scope, ref.workflow_id)

@@ -27,6 +27,7 @@ ROLLBACKS = {
     "set_ramping_version": "restore_ramping",
     "pause_activity": "unpause_activity",
     "publish_poison_messages": "purge_poison_messages",
+    "shift_alias_weights": "restore_alias_weights",
 }
 
 __all__ = [
@@ -36,8 +37,10 @@ __all__ = [
     "pause_activity",
     "publish_poison_messages",
     "purge_poison_messages",
+    "restore_alias_weights",
     "restore_ramping",
     "set_ramping_version",
+    "shift_alias_weights",
     "start_demo_worker",
     "stop_demo_worker",
     "unpause_activity",
@@ -313,4 +316,64 @@ def purge_poison_messages(
         return {"queue": queue, "removed": removed, "published": len(published)}
 
     plan = ChaosPlan("purge_poison_messages", (f"{backend or 'queue'}:{queue}",), {"queue": queue})
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+# -- Step Functions aliases -------------------------------------------------------------
+
+
+def shift_alias_weights(
+    state_machine: str,
+    alias: str,
+    weights: Mapping[str, int],
+    engine: str | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Route a Step Functions alias by ``weights`` ({version: percent}, e.g. {"3": 90, "4": 10})."""
+    from console.ports_chaos import AliasWeights
+
+    routing = {str(k): int(v) for k, v in weights.items()}
+
+    def do(session: Session) -> dict[str, Any]:
+        target = _engine_with(session, AliasWeights, engine, "alias weights")
+        before = ctx.run(target.set_alias_weights(state_machine, alias, routing))
+        return {
+            "state_machine": state_machine,
+            "alias": alias,
+            "engine": target.name,
+            "weights": routing,
+            "previous": before,
+        }
+
+    plan = ChaosPlan(
+        "shift_alias_weights",
+        (f"{engine or 'stepfunctions'}:{state_machine}/alias/{alias}",),
+        {"state_machine": state_machine, "alias": alias, "weights": routing},
+        rollback="restore_alias_weights",
+        summary=f"route {state_machine}:{alias} by {routing}",
+    )
+    return _apply(configuration, plan, do)
+
+
+def restore_alias_weights(
+    state_machine: str, alias: str, engine: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback of shift_alias_weights: the routing recorded before it."""
+    from console.ports_chaos import AliasWeights
+
+    def same(r: dict[str, Any]) -> bool:
+        return bool(r["state_machine"] == state_machine and r["alias"] == alias)
+
+    changed = _recall(configuration, "shift_alias_weights", same)
+
+    def do(session: Session) -> dict[str, Any]:
+        if changed is None:
+            return {"alias": alias, "restored": None, "note": "nothing shifted this run"}
+        target = _engine_with(session, AliasWeights, changed["engine"], "alias weights")
+        ctx.run(target.set_alias_weights(state_machine, alias, changed["previous"]))
+        return {"state_machine": state_machine, "alias": alias, "restored": changed["previous"]}
+
+    plan = ChaosPlan(
+        "restore_alias_weights", (f"{engine or 'stepfunctions'}:{state_machine}/alias/{alias}",)
+    )
     return _apply(configuration, plan, do, is_rollback=True)

@@ -48,3 +48,16 @@ class MessagePublisher(Protocol):
     def remove_ids_sync(self, queue: str, ids: set[str]) -> list[str]:
         """Remove exactly the messages with these ids; the ids removed. Others stay."""
         ...
+
+
+@runtime_checkable
+class AliasWeights(Protocol):
+    """Weighted routing of an alias between versions (Step Functions aliases)."""
+
+    async def alias_weights(self, state_machine: str, alias: str) -> dict[str, int]: ...
+
+    async def set_alias_weights(
+        self, state_machine: str, alias: str, weights: dict[str, int]
+    ) -> dict[str, int]:
+        """Route by ``weights`` ({version: percent}); the routing it replaced."""
+        ...
