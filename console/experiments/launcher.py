@@ -221,6 +221,7 @@ def launch(
         context=context,
         config=config,
         dry_run=dry_run,
+        variables=variables,
     )
     if on_created is not None:
         on_created(row)
@@ -312,6 +313,7 @@ def rollback_run(store: ChaosRunStore, row: RunRow, out: IO[str] | None = None) 
     data = copy.deepcopy(stored_experiment(row).data)
     data["configuration"] = {
         **(data.get("configuration") or {}),
+        **row.variables,
         **opsdeck_configuration(
             context=row.context, config=row.config, run_id=row.id, title=row.title, confirm=None
         ),

@@ -11,6 +11,7 @@ while its status still says ``running`` reads as ``interrupted``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     deviated INTEGER NOT NULL DEFAULT 0,
     dry_run INTEGER NOT NULL DEFAULT 0,
     journal_path TEXT NOT NULL,
-    owner TEXT NOT NULL
+    owner TEXT NOT NULL,
+    variables TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS rollbacks (
     run_id TEXT NOT NULL,
@@ -98,6 +100,7 @@ class RunRow:
     dry_run: bool
     journal_path: str
     owner: str
+    variables: dict[str, Any]  # the run's --var values, for its rollbacks later
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -114,6 +117,12 @@ class RunRow:
         }
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+    if "variables" not in columns:  # stores made before --var was kept
+        db.execute("ALTER TABLE runs ADD COLUMN variables TEXT NOT NULL DEFAULT '{}'")
+
+
 class ChaosRunStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or data_dir() / "chaos.db"
@@ -125,6 +134,7 @@ class ChaosRunStore:
             try:
                 if self._db is None:
                     self._db = open_journal(self.path, _SCHEMA, "chaos run store")
+                    _migrate(self._db)
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise AuditError(f"chaos run store {self.path}: {exc}") from None
@@ -151,13 +161,14 @@ class ChaosRunStore:
         context: str,
         config: str,
         dry_run: bool,
+        variables: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> RunRow:
         run_id = run_id or self.new_id()
         journal = self.run_dir(run_id) / "journal.json"
         self._exec(
             "INSERT INTO runs (id, experiment_path, source, title, context, config, started,"
-            " status, dry_run, journal_path, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " status, dry_run, journal_path, owner, variables) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 experiment_path,
@@ -170,6 +181,7 @@ class ChaosRunStore:
                 int(dry_run),
                 str(journal),
                 _me(),
+                json.dumps(variables or {}, default=str),
             ),
         )
         return self.get(run_id)
@@ -200,6 +212,7 @@ class ChaosRunStore:
             dry_run=bool(r["dry_run"]),
             journal_path=r["journal_path"],
             owner=r["owner"],
+            variables=json.loads(r["variables"] or "{}"),
         )
 
     def get(self, run_id: str) -> RunRow:
