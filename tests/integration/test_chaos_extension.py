@@ -21,7 +21,7 @@ from chaos import _context as ctx
 from chaos import actions, probes
 from console import sandbox
 from console.audit import AuditJournal
-from console.errors import Unsupported, UsageError
+from console.errors import PolicyDenied, Unsupported, UsageError
 from console.sandbox import faults
 from tests.conftest import eventually
 from tests.integration.chaos_fixtures import (
@@ -254,3 +254,38 @@ def test_dlq_depth_and_oldest_age(
     assert probes.dlq_oldest_age_s(rabbit.dlq, configuration=configuration) >= 0.0
     with pytest.raises(UsageError, match="does not list"):
         probes.dlq_depth(rabbit.other, configuration=configuration)
+
+
+# -- policy through the extension ---------------------------------------------------------
+
+
+def test_blast_radius_counts_over_the_run_and_read_only_refuses(
+    chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    path = Path(configuration["opsdeck_config"])
+    path.write_text(
+        path.read_text().replace(
+            "    sandbox: true\n", "    sandbox: true\n    chaos: {max-targets: 1}\n"
+        )
+    )
+    actions.inject_faults("payment", 0.1, configuration=configuration)
+    try:
+        with pytest.raises(PolicyDenied, match="blast radius"):
+            actions.inject_faults("call_payment_gateway", 0.1, configuration=configuration)
+        switch = faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json")
+        assert set(switch) == {"charge_card"}
+    finally:
+        actions.clear_faults("payment", configuration=configuration)
+    assert audit_actions(configuration["opsdeck_run_id"]) == [
+        ("chaos.inject_faults", "ok"),
+        ("chaos.rollback.clear_faults", "ok"),
+    ]  # a refusal before the change writes no record (console.actions.chaos)
+
+    path.write_text(
+        path.read_text().replace("    sandbox: true\n", "    sandbox: true\n    read-only: true\n")
+    )
+    read_only = {**configuration, "opsdeck_run_id": f"run-{uuid.uuid4().hex[:8]}"}
+    with pytest.raises(PolicyDenied):
+        actions.stop_demo_worker(configuration=read_only)
+    state = sandbox.status(Path(chaos_sandbox.data_dir))
+    assert state is not None and state.healthy
