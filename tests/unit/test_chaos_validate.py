@@ -147,6 +147,12 @@ def test_the_real_extension_needs_a_rollback_for_each_action(tmp_path: Path) -> 
     assert "stop_demo_worker() has no argument 'worker'" in problem
     del data["method"][0]["provider"]["arguments"]  # type: ignore[index]
     assert problems(load_experiment_file(str(write_yaml(tmp_path / "exp.yaml", data)))) == []
+    # the module's ROLLBACKS names the one rollback that undoes each action
+    data["method"] = [action("inject_faults")]
+    (problem,) = problems(load_experiment_file(str(write_yaml(tmp_path / "exp.yaml", data))))
+    assert "no rollback for it (chaos.actions.clear_faults) under rollbacks" in problem
+    data["rollbacks"] = [action("clear_faults")]
+    assert problems(load_experiment_file(str(write_yaml(tmp_path / "exp.yaml", data)))) == []
 
 
 def test_list_and_run_by_name(
