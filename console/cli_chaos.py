@@ -295,6 +295,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ("TITLE", "title"),
             ("CONTEXT", "context"),
             ("STATUS", "status"),
+            ("DEVIATED", "deviated"),
+            ("DRY", "dry_run"),
             ("STARTED", "started"),
             ("ENDED", "ended"),
         ],
