@@ -262,3 +262,52 @@ def test_a_run_that_left_rollbacks_says_how_to_play_them(
     assert "completed, deviated, hypothesis not met" in out
     run_id = ChaosRunStore().runs()[0].id
     assert f"1 rollback(s) not played: opsdeck chaos rollback {run_id}" in out
+
+
+def test_on_a_terminal_it_asks_and_production_takes_the_typed_title(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from console import cli_chaos
+
+    flag = tmp_path / "flag"
+    data = experiment(flag)
+    data["method"][0]["provider"]["arguments"]["text"] = "off"
+    path = str(write_yaml(tmp_path / "e.yaml", data))
+    write_config(
+        tmp_path,
+        monkeypatch,
+        "  prod:\n    production: true\n    chaos: {allowed: true}\n    engines: []\n",
+    )
+    monkeypatch.setattr(cli_chaos, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(["chaos", "run", path, "-c", "prod"]) == 1  # declined
+    assert not flag.exists() and ChaosRunStore().runs() == []
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\nflag flip\n"))
+    assert main(["chaos", "run", path, "-c", "prod"]) == 0
+    err = capsys.readouterr().err
+    assert "Run this experiment? [y/N]" in err and "type 'flag flip' to run" in err
+    (row,) = ChaosRunStore().runs()
+    assert audit_actions(row.id)[0] == ("chaos.write_flag", "ok")
+
+
+def test_a_failed_rollback_exits_1_and_is_played_again_next_time(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag = tmp_path / "flag"
+    data = experiment(flag)
+    data["rollbacks"].insert(
+        0, {"type": "action", "name": "flaky", "provider": provider("fail", message="nope")}
+    )
+    path = str(write_yaml(tmp_path / "e.yaml", data))
+    code, doc, _ = run_json(capsys, path, "--rollback-strategy", "never")
+    assert code == 1  # deviated
+    run_id = doc["run"]["id"]
+    assert main(["chaos", "rollback", run_id, "--yes"]) == 1
+    assert "FAILED" in capsys.readouterr().err and not flag.exists()
+    assert main(["chaos", "rollback", run_id, "--yes", "-o", "json"]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in again["ran"]] == ["flaky"] and again["skipped"] == 1
+    assert again["ran"][0]["error"] == "RuntimeError: nope"
+    assert log(flag).count("remove") == 1
