@@ -13,7 +13,7 @@ import copy
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -208,8 +208,12 @@ def launch(
     rollback_strategy: str = "default",
     out: IO[str] | None = None,
     on_created: Callable[[RunRow], None] | None = None,
+    handlers: Sequence[Any] = (),
 ) -> RunResult:
-    """Run the (already validated) experiment; the run is stored before it starts."""
+    """Run the (already validated) experiment; the run is stored before it starts.
+
+    ``handlers``: more chaoslib RunEventHandlers, called after opsdeck's own (the TUI
+    watches progress and aborts through one)."""
     from chaoslib.run import Runner
     from chaoslib.types import Dry, Strategy
 
@@ -241,6 +245,8 @@ def launch(
     try:
         with Runner(Strategy.DEFAULT) as runner:
             runner.register_event_handler(handler)
+            for extra in handlers:
+                runner.register_event_handler(extra)
             journal = runner.run(data, settings, experiment_vars=({}, {}))
     except Exception:
         store.finish(row.id, "failed")  # e.g. a configuration entry chaoslib cannot load
