@@ -191,7 +191,7 @@ def _confirm(session: Session, args: argparse.Namespace, title: str, changes: bo
 
     production = session.context.production and changes
     if production and args.confirm is None:
-        policy(title)  # refused anyway (not allowed, read-only)? say so before asking
+        policy(title)  # not allowed or read-only: say so before asking anything
     elif not production:
         policy(args.confirm)
     if not args.yes:

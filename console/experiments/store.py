@@ -197,7 +197,11 @@ class ChaosRunStore:
     def _row(self, r: sqlite3.Row) -> RunRow:
         status = r["status"]
         if status == "running" and not alive(r["owner"]):
-            status = "interrupted"
+            status = "interrupted"  # kept, so a reused pid cannot make it look alive
+            self._exec(
+                "UPDATE runs SET status = ? WHERE id = ? AND status = 'running'",
+                (status, r["id"]),
+            )
         return RunRow(
             id=r["id"],
             experiment_path=r["experiment_path"],

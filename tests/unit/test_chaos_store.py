@@ -67,6 +67,7 @@ def test_a_running_run_whose_process_died_reads_interrupted(tmp_path: Path) -> N
     s._exec("UPDATE runs SET owner = ? WHERE id = ?", (dead_owner(), run_id))
     assert s.get(run_id).status == "interrupted"
     assert s.runs()[0].status == "interrupted"
+    assert s._exec("SELECT status FROM runs")[0]["status"] == "interrupted"
 
 
 def test_rollbacks_are_claimed_once_and_a_dead_claim_is_taken_over(tmp_path: Path) -> None:
