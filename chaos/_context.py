@@ -8,7 +8,8 @@ Configuration keys (all optional):
   is made per process, so one experiment run is one blast-radius budget;
 - ``opsdeck_experiment``: the experiment title (the typed confirmation in production);
 - ``opsdeck_confirm``: the typed confirmation for a production context;
-- ``opsdeck_sandbox_dir``: the sandbox data dir (default: the user's, as `sandbox up`).
+- ``opsdeck_sandbox_dir``: the sandbox data dir (default: ``OPSDECK_SANDBOX_DIR``, else
+  the user's, as `sandbox up` uses).
 
 Engines are async and their clients belong to one event loop, while Chaos Toolkit
 calls providers synchronously, one after another: every coroutine runs on one
@@ -18,6 +19,7 @@ background loop per process (``run``), so cached sessions stay usable across cal
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
@@ -69,7 +71,7 @@ def session_and_run(configuration: Configuration) -> tuple[Session, ChaosRun]:
 
 
 def sandbox_dir(configuration: Configuration) -> Path:
-    given = _get(configuration, "opsdeck_sandbox_dir")
+    given = _get(configuration, "opsdeck_sandbox_dir") or os.environ.get("OPSDECK_SANDBOX_DIR")
     if given:
         return Path(given)
     from console.sandbox import default_data_dir

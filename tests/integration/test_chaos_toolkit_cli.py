@@ -71,38 +71,45 @@ def experiment(data_dir: str, progress: Path) -> dict[str, Any]:
     }
 
 
+def chaos_run(
+    experiment: Path, work: Path, config: str, sandbox_dir: Path | None = None
+) -> dict[str, Any]:
+    """`chaos run` (Chaos Toolkit's own CLI) in a subprocess; its journal."""
+    journal_path = work / "journal.json"
+    chaos = Path(sys.executable).parent / "chaos"
+    done = subprocess.run(
+        [
+            str(chaos),
+            "--no-version-check",
+            "--log-file",
+            str(work / "chaostoolkit.log"),
+            "--settings",
+            str(work / "settings.yaml"),
+            "run",
+            "--journal-path",
+            str(journal_path),
+            "--rollback-strategy",
+            "always",
+            str(experiment),
+        ],
+        env={**os.environ, "OPSDECK_CONFIG": config, "OPSDECK_SANDBOX_DIR": str(sandbox_dir or "")},
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal: dict[str, Any] = json.loads(journal_path.read_text())
+    return journal
+
+
 def test_chaos_run_uses_the_extension_and_journals_it(
     tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
 ) -> None:
     progress = tmp_path / "progress.jsonl"
     path = tmp_path / "experiment.json"
     path.write_text(json.dumps(experiment(chaos_sandbox.data_dir, progress)))
-    journal_path = tmp_path / "journal.json"
-    chaos = Path(sys.executable).parent / "chaos"
-    env = {**os.environ, "OPSDECK_CONFIG": configuration["opsdeck_config"]}
-    done = subprocess.run(
-        [
-            str(chaos),
-            "--no-version-check",
-            "--log-file",
-            str(tmp_path / "chaostoolkit.log"),
-            "--settings",
-            str(tmp_path / "settings.yaml"),
-            "run",
-            "--journal-path",
-            str(journal_path),
-            "--rollback-strategy",
-            "always",
-            str(path),
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    journal = json.loads(journal_path.read_text())
+    journal = chaos_run(path, tmp_path, configuration["opsdeck_config"])
     assert journal["status"] == "completed" and journal["deviated"] is False
     runs = {r["activity"]["name"]: r for r in journal["run"]}
     assert runs["inject-payment-faults"]["status"] == "succeeded"
@@ -126,3 +133,22 @@ def test_chaos_run_uses_the_extension_and_journals_it(
     lines = [json.loads(line) for line in progress.read_text().splitlines()]
     assert {line["activity"] for line in lines} >= {"inject-payment-faults", "success-rate"}
     assert all(line["run_id"] == run_id for line in lines)
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
+
+
+def test_shipped_worker_loss_experiment_runs_and_recovers(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    data_dir = Path(chaos_sandbox.data_dir)
+    before = sandbox.status(data_dir)
+    assert before is not None and before.healthy
+    experiment = SHIPPED / "sandbox-worker-loss.yaml"
+    journal = chaos_run(experiment, tmp_path, configuration["opsdeck_config"], data_dir)
+    assert journal["status"] == "completed", journal
+    runs = {r["activity"]["name"]: r["status"] for r in journal["run"]}
+    assert runs == {"stop-demo-workers": "succeeded", "stuck-count": "succeeded"}
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    after = sandbox.status(data_dir)
+    assert after is not None and after.healthy and after.workers_pid != before.workers_pid
