@@ -152,3 +152,32 @@ def test_shipped_worker_loss_experiment_runs_and_recovers(
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     after = sandbox.status(data_dir)
     assert after is not None and after.healthy and after.workers_pid != before.workers_pid
+
+
+def test_opsdeck_chaos_run_of_the_shipped_payment_faults_experiment(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    """opsdeck's own launcher sets the run id: the audit records carry it."""
+    opsdeck = Path(sys.executable).parent / "opsdeck"
+    env = {
+        **os.environ,
+        "OPSDECK_CONFIG": configuration["opsdeck_config"],
+        "OPSDECK_SANDBOX_DIR": chaos_sandbox.data_dir,
+    }
+    done = subprocess.run(
+        [str(opsdeck), "chaos", "run", "sandbox-payment-faults", "--yes", "-o", "json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = json.loads(done.stdout)["run"]["id"]
+    records = list(reversed(AuditJournal().list(run_id=run_id)))
+    assert [(r.action, r.outcome) for r in records] == [
+        ("chaos.inject_faults", "ok"),
+        ("chaos.rollback.clear_faults", "ok"),
+    ]
+    assert records[0].parameters["experiment"] == "payment faults do not stop orders"
+    assert faults.read_faults(Path(chaos_sandbox.data_dir) / "faults.json") == {}
