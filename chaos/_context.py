@@ -19,6 +19,8 @@ background loop per process (``run``), so cached sessions stay usable across cal
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 import uuid
@@ -86,8 +88,18 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="opsdeck-chaos", daemon=True).start()
+            atexit.register(_shutdown)
         loop = _loop
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+def _shutdown() -> None:
+    """At exit: close sessions (audit journals) and stop the loop while the interpreter
+    is whole, rather than leaving clients to be torn down during finalisation."""
+    with contextlib.suppress(Exception):
+        forget()
+    if _loop is not None:
+        _loop.call_soon_threadsafe(_loop.stop)
 
 
 def audit_ids(rid: str) -> list[int]:
