@@ -175,6 +175,15 @@ def _engine_with(session: Session, port: type, engine: str | None, what: str) ->
     raise Unsupported(f"{which} in context {session.context.name!r} supports {what}")
 
 
+def _engine_name(configuration: Configuration, port: type, engine: str | None) -> str:
+    """The name of the engine an action will use, for its target (audit, blast radius)."""
+    session, _ = ctx.session_and_run(configuration)
+    try:
+        return str(_engine_with(session, port, engine, "it").name)
+    except Unsupported:
+        return engine or "-"  # do() fails with the sentence, audited
+
+
 def set_ramping_version(
     deployment: str,
     version: str,
@@ -192,7 +201,7 @@ def set_ramping_version(
 
     plan = ChaosPlan(
         "set_ramping_version",
-        (f"{engine or 'temporal'}:deployment/{deployment}",),
+        (f"{_engine_name(configuration, RampingVersions, engine)}:deployment/{deployment}",),
         {"deployment": deployment, "version": version, "percentage": percentage},
         rollback="restore_ramping",
         summary=f"ramp {deployment} {version} to {percentage}%",
@@ -216,7 +225,8 @@ def restore_ramping(
         ctx.run(target.set_ramping(deployment, previous["ramping"], previous["percentage"]))
         return {"deployment": deployment, "restored": previous}
 
-    plan = ChaosPlan("restore_ramping", (f"{engine or 'temporal'}:deployment/{deployment}",))
+    name = changed["engine"] if changed else _engine_name(configuration, RampingVersions, engine)
+    plan = ChaosPlan("restore_ramping", (f"{name}:deployment/{deployment}",))
     return _apply(configuration, plan, do, is_rollback=True)
 
 
@@ -234,9 +244,10 @@ def pause_activity(
         ctx.run(target.pause_activity(workflow_id, activity_type, "opsdeck chaos experiment"))
         return {"workflow_id": workflow_id, "activity_type": activity_type, "engine": target.name}
 
+    name = _engine_name(configuration, ActivityPause, engine)
     plan = ChaosPlan(
         "pause_activity",
-        (f"{engine or 'temporal'}:{workflow_id}/activity/{activity_type}",),
+        (f"{name}:{workflow_id}/activity/{activity_type}",),
         {"workflow_id": workflow_id, "activity_type": activity_type},
         rollback="unpause_activity",
         summary=f"pause {activity_type} of {workflow_id}",
@@ -257,9 +268,8 @@ def unpause_activity(
         ctx.run(target.unpause_activity(workflow_id, activity_type))
         return {"workflow_id": workflow_id, "activity_type": activity_type}
 
-    plan = ChaosPlan(
-        "unpause_activity", (f"{engine or 'temporal'}:{workflow_id}/activity/{activity_type}",)
-    )
+    name = _engine_name(configuration, ActivityPause, engine)
+    plan = ChaosPlan("unpause_activity", (f"{name}:{workflow_id}/activity/{activity_type}",))
     return _apply(configuration, plan, do, is_rollback=True)
 
 
@@ -274,6 +284,14 @@ def _queue_backend(session: Session, backend: str | None) -> Any:
     if not isinstance(picked, MessagePublisher):
         raise Unsupported(f"queue backend {picked.name!r} ({picked.kind}) cannot publish")
     return picked
+
+
+def _backend_name(configuration: Configuration, backend: str | None) -> str:
+    session, _ = ctx.session_and_run(configuration)
+    try:
+        return str(_queue_backend(session, backend).name)
+    except (Unsupported, UsageError):
+        return backend or "-"  # do() fails with the sentence, audited
 
 
 def publish_poison_messages(
@@ -294,7 +312,7 @@ def publish_poison_messages(
 
     plan = ChaosPlan(
         "publish_poison_messages",
-        (f"{backend or 'queue'}:{queue}",),
+        (f"{_backend_name(configuration, backend)}:{queue}",),
         {"queue": queue, "count": count},
         rollback="purge_poison_messages",
         summary=f"publish {count} poison message(s) to {queue}",
@@ -315,7 +333,11 @@ def purge_poison_messages(
         removed = ctx.run(asyncio.to_thread(picked.remove_ids_sync, queue, set(published)))
         return {"queue": queue, "removed": removed, "published": len(published)}
 
-    plan = ChaosPlan("purge_poison_messages", (f"{backend or 'queue'}:{queue}",), {"queue": queue})
+    plan = ChaosPlan(
+        "purge_poison_messages",
+        (f"{_backend_name(configuration, backend)}:{queue}",),
+        {"queue": queue},
+    )
     return _apply(configuration, plan, do, is_rollback=True)
 
 
@@ -347,7 +369,7 @@ def shift_alias_weights(
 
     plan = ChaosPlan(
         "shift_alias_weights",
-        (f"{engine or 'stepfunctions'}:{state_machine}/alias/{alias}",),
+        (f"{_engine_name(configuration, AliasWeights, engine)}:{state_machine}/alias/{alias}",),
         {"state_machine": state_machine, "alias": alias, "weights": routing},
         rollback="restore_alias_weights",
         summary=f"route {state_machine}:{alias} by {routing}",
@@ -373,7 +395,6 @@ def restore_alias_weights(
         ctx.run(target.set_alias_weights(state_machine, alias, changed["previous"]))
         return {"state_machine": state_machine, "alias": alias, "restored": changed["previous"]}
 
-    plan = ChaosPlan(
-        "restore_alias_weights", (f"{engine or 'stepfunctions'}:{state_machine}/alias/{alias}",)
-    )
+    name = changed["engine"] if changed else _engine_name(configuration, AliasWeights, engine)
+    plan = ChaosPlan("restore_alias_weights", (f"{name}:{state_machine}/alias/{alias}",))
     return _apply(configuration, plan, do, is_rollback=True)

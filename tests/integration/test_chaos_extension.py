@@ -144,6 +144,8 @@ async def test_set_ramping_version_and_restore_ramping(
         ("chaos.set_ramping_version", "ok"),
         ("chaos.rollback.restore_ramping", "ok"),
     ]
+    targets = {r.target for r in AuditJournal().list(run_id=configuration["opsdeck_run_id"])}
+    assert targets == {"temporal:deployment/orders"}
 
 
 async def test_pause_and_unpause_activity(
@@ -193,6 +195,8 @@ def test_publish_and_purge_exactly_the_poison_messages(
         ("chaos.publish_poison_messages", "ok"),
         ("chaos.rollback.purge_poison_messages", "ok"),
     ]
+    targets = {r.target for r in AuditJournal().list(run_id=configuration["opsdeck_run_id"])}
+    assert targets == {f"rabbit:{rabbit.dlq}"}
 
 
 # -- probes ------------------------------------------------------------------------------
