@@ -340,6 +340,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  context {row.context}, started {row.started}, ended {row.ended or '-'}")
     print(f"  experiment {row.experiment_path}; journal {row.journal_path}")
     print(f"  hypothesis before: {met(hyp['before'])}, after: {met(hyp['after'])}")
+    if doc["safeguard"]:
+        sg = doc["safeguard"]
+        why = sg["error"] or f"value {sg['value']!r} outside tolerance {sg['tolerance']}"
+        print(f"  safeguard {sg['name']} tripped at {sg['time']}: {why}")
     for a in doc["activities"] + doc["rollbacks"]:
         took = f"{a['duration']:.1f}s" if isinstance(a["duration"], int | float) else "-"
         error = f"  {a['error']}" if a["error"] else ""

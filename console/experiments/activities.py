@@ -18,7 +18,7 @@ CHANGING_MODULES: tuple[str, ...] = ("chaos.actions",)
 
 @dataclass(frozen=True)
 class Located:
-    phase: str  # steady-state, method, rollbacks
+    phase: str  # steady-state, safeguards, method, rollbacks
     where: Where
     activity: dict[str, Any]  # a ref is resolved to the activity it names
 
@@ -54,6 +54,7 @@ def activities(experiment: ExperimentFile) -> list[Located]:
     if isinstance(hypothesis, dict):
         ssh: Where = ("steady-state-hypothesis",)
         raw += [("steady-state", w, a) for w, a in _items(hypothesis, "probes", (*ssh, "probes"))]
+    raw += [("safeguards", w, a) for w, a in _items(data, "safeguards", ("safeguards",))]
     raw += [("method", w, a) for w, a in _items(data, "method", ("method",))]
     raw += [("rollbacks", w, a) for w, a in _items(data, "rollbacks", ("rollbacks",))]
     by_name = {a.get("name"): a for _, _, a in raw if isinstance(a, dict) and "ref" not in a}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from console.experiments.safeguards import make_guard
 from console.experiments.source import ExperimentFile, parse_experiment
 from console.experiments.store import ChaosRunStore, RunRow
 from console.experiments.validate import quiet_chaoslib
@@ -240,11 +241,14 @@ def launch(
     if dry_run:
         data["dry"] = Dry.ACTIONS
     handler, progress = make_handler(store, row, data.get("rollbacks") or [], out)
+    guards = [g for g in data.get("safeguards") or [] if isinstance(g, dict)]
+    guard = make_guard(guards, out, progress.lines)
     settings = {"runtime": {"rollbacks": {"strategy": rollback_strategy}}}
     journal: dict[str, Any] = {}
     try:
         with Runner(Strategy.DEFAULT) as runner:
             runner.register_event_handler(handler)
+            runner.register_event_handler(guard)
             for extra in handlers:
                 runner.register_event_handler(extra)
             journal = runner.run(data, settings, experiment_vars=({}, {}))

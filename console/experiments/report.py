@@ -13,6 +13,18 @@ def failure_text(lines: Any) -> str | None:
     return text.removeprefix("chaoslib.exceptions.ActivityFailed: ") or None
 
 
+SAFEGUARDS_EXTENSION = "opsdeck-safeguards"  # the journal's record of a tripped safeguard
+
+
+def tripped_safeguard(journal: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The safeguard that stopped the run: {name, value, tolerance, error, time}."""
+    for entry in (journal or {}).get("extensions") or []:
+        if isinstance(entry, dict) and entry.get("name") == SAFEGUARDS_EXTENSION:
+            found = entry.get("tripped")
+            return found if isinstance(found, dict) else None
+    return None
+
+
 def _met(state: Any) -> bool | None:
     return bool(state.get("steady_state_met")) if isinstance(state, dict) else None
 
@@ -49,4 +61,5 @@ def journal_summary(journal: dict[str, Any] | None) -> dict[str, Any]:
         "hypothesis": {"before": _met(states.get("before")), "after": _met(states.get("after"))},
         "activities": rows,
         "rollbacks": [activity_row("rollbacks", r) for r in journal.get("rollbacks") or []],
+        "safeguard": tripped_safeguard(journal),
     }

@@ -34,6 +34,7 @@ class ExperimentFile:
     text: str
     data: dict[str, Any]
     lines: dict[Where, int] = field(default_factory=dict)  # 1-based
+    load_problems: list[str] = field(default_factory=list)  # from expanding SLO entries
 
     def line(self, where: Where) -> int | None:
         """The line of ``where`` or of its nearest located parent."""
@@ -101,7 +102,11 @@ def parse_experiment(text: str, path: str) -> ExperimentFile:
         root = None  # JSON that YAML 1.1 cannot read: no lines, errors name the file
     if root is not None:
         _locate(root, (), lines)
-    return ExperimentFile(path, text, data, lines)
+    experiment = ExperimentFile(path, text, data, lines)
+    from console.experiments.slo import expand
+
+    expand(experiment)  # SLO shorthand -> Chaos Toolkit probes (docs/chaos.md, Guardrails)
+    return experiment
 
 
 def load_experiment_file(path: str) -> ExperimentFile:

@@ -4,7 +4,8 @@ chaoslib stops at its first error and does not say where; opsdeck validates each
 activity with chaoslib's ``ensure_activity_is_valid`` to place an error on its line, runs
 ``ensure_experiment_is_valid`` for the rest, then adds: every argument unknown to (or
 missing from) a ``chaos.*`` function, and every changing action (``chaos.actions``)
-without its rollback in ``rollbacks``.
+without its rollback in ``rollbacks``; SLO entries (slo.py) and safeguards
+(safeguards.py) are checked on their own lines.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from console.experiments.activities import (
     rollback_func,
     undoing,
 )
+from console.experiments.safeguards import safeguard_problems
 from console.experiments.source import ExperimentFile, ExperimentInvalid, Where
 
 
@@ -44,12 +46,16 @@ def problems(experiment: ExperimentFile) -> list[str]:
     from chaoslib.experiment import ensure_experiment_is_valid
 
     quiet_chaoslib()
-    out: list[str] = []
+    out: list[str] = list(experiment.load_problems)
     located = activities(experiment)
     for item in located:
         if not item.activity:
             out.append(experiment.problem(item.where, "an activity must be a mapping"))
             continue
+        if item.phase == "safeguards":
+            if "type" not in item.activity:
+                continue  # an SLO entry that did not expand: its problems are in load_problems
+            out += [experiment.problem(w, m) for w, m in safeguard_problems(item)]
         # opsdeck's argument check first: it lists every argument, each on its line
         found = argument_problems(item) if is_checked(item) else []
         if found:
