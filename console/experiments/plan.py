@@ -6,6 +6,7 @@ from typing import Any
 
 from console.audit import mask
 from console.experiments.activities import Located, activities, undoing
+from console.experiments.safeguards import DEFAULT_FREQUENCY
 from console.experiments.source import ExperimentFile
 
 
@@ -28,7 +29,7 @@ def _entry(
     if item.activity.get("type") == "action" and item.phase == "method":
         found = undoing(item, rollbacks)
         rollback = found.name if found else None
-    return {
+    entry = {
         "phase": item.phase,
         "name": item.name,
         "type": item.activity.get("type"),
@@ -39,6 +40,9 @@ def _entry(
         "pauses": item.activity.get("pauses") or {},
         "location": experiment.at(item.where),
     }
+    if item.phase == "safeguards":
+        entry["frequency"] = item.activity.get("frequency", DEFAULT_FREQUENCY)
+    return entry
 
 
 def plan_data(experiment: ExperimentFile, pii: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -62,6 +66,8 @@ def print_plan(data: dict[str, Any], out: Any) -> None:
             out.write(f"{phase}:\n")
         args = cell(a["arguments"], 120)
         line = f"  {a['type']:<6} {a['name']}  [{a['provider']}]  args: {args}"
+        if "frequency" in a:
+            line += f"  every {a['frequency']}s"
         if a["rollback"]:
             line += f"  rollback: {a['rollback']}"
         elif a["type"] == "action" and a["phase"] == "method":

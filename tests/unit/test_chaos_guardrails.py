@@ -253,6 +253,11 @@ def test_a_safeguard_that_holds_changes_nothing(
     assert doc["safeguard"] is None and log(later) == ["write on", "remove"]
 
 
+def guard_line(path: str) -> int:
+    lines = Path(path).read_text().splitlines()
+    return 1 + next(i for i, line in enumerate(lines) if "success_rate:" in line)
+
+
 def test_an_slo_safeguard_and_its_plan(
     tmp_path: Path, slo_dir: Path, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -284,6 +289,9 @@ def test_an_slo_safeguard_and_its_plan(
     plan = json.loads(capsys.readouterr().out)
     (guard,) = [a for a in plan["activities"] if a["phase"] == "safeguards"]
     assert guard["provider"] == f"python {SLO_MODULE}.success_rate"
+    assert (guard["frequency"], guard["location"]) == (0.1, f"{path}:{guard_line(path)}")
+    assert main(["chaos", "plan", path]) == 0
+    assert "every 0.1s" in capsys.readouterr().out
     code, doc, err = run_json(capsys, path)
     assert code == 4, err
     assert doc["safeguard"]["value"] == 0.2 and not flag.exists()
