@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from console.experiments.safeguards import make_guard
+from console.experiments.activities import activities
+from console.experiments.safeguards import make_guard, resolved
 from console.experiments.source import ExperimentFile, parse_experiment
 from console.experiments.store import ChaosRunStore, RunRow
 from console.experiments.validate import quiet_chaoslib
@@ -241,7 +242,7 @@ def launch(
     if dry_run:
         data["dry"] = Dry.ACTIONS
     handler, progress = make_handler(store, row, data.get("rollbacks") or [], out)
-    guards = [g for g in data.get("safeguards") or [] if isinstance(g, dict)]
+    guards = resolved(activities(experiment), experiment.data.get("safeguards"))
     guard = make_guard(guards, out, progress.lines)
     settings = {"runtime": {"rollbacks": {"strategy": rollback_strategy}}}
     journal: dict[str, Any] = {}

@@ -19,6 +19,7 @@ worker thread (the TUI) at all.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ def safeguard_problems(item: Located) -> list[tuple[Where, str]]:
     from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid
 
     activity = item.activity
+    if "ref" in activity:
+        return [((*item.where, "ref"), f"no probe named {activity['ref']!r} to refer to")]
     if activity.get("type") != "probe":
         return [((*item.where, "type"), "a safeguard is a probe (it must change nothing)")]
     if "tolerance" not in activity:
@@ -48,6 +51,18 @@ def safeguard_problems(item: Located) -> list[tuple[Where, str]]:
     frequency = activity.get("frequency", DEFAULT_FREQUENCY)
     if isinstance(frequency, bool) or not isinstance(frequency, int | float) or frequency <= 0:
         out.append(((*item.where, "frequency"), "must be a number of seconds above 0"))
+    return out
+
+
+def resolved(items: list[Located], raw: Any) -> list[dict[str, Any]]:
+    """The safeguards to run: a ``ref`` replaced by the probe it names (keeping the
+    ref's ``frequency``)."""
+    guards = [i.activity for i in items if i.phase == "safeguards"]
+    out = []
+    for guard, entry in zip(guards, raw if isinstance(raw, list) else [], strict=False):
+        if isinstance(entry, dict) and "frequency" in entry:
+            guard = {**guard, "frequency": entry["frequency"]}
+        out.append(copy.deepcopy(guard))
     return out
 
 
@@ -123,12 +138,9 @@ def make_guard(probes: list[dict[str, Any]], out: IO[str] | None, lines: list[st
                 self.stop.wait(max(0.0, min(due) - time.monotonic()))
 
         def _trip(self, breach: dict[str, Any]) -> None:
-            self.breach = breach
+            self.breach = breach  # finish() records it: no new journal key from this thread
             if self.journal.get("status") not in ("failed", "interrupted", "aborted"):
                 self.journal["status"] = "aborted"  # chaoslib stops after the current activity
-            self.journal.setdefault("extensions", []).append(
-                {"name": SAFEGUARDS_EXTENSION, "tripped": breach}
-            )
             why = breach["error"] or f"value {breach['value']!r}, tolerance {breach['tolerance']}"
             text = f"SAFEGUARD {breach['name']} tripped ({why}): aborting the method"
             lines.append(text)

@@ -146,8 +146,8 @@ def expand(experiment: ExperimentFile) -> None:
         problem(("safeguards",), "must be a list of probes or SLO entries")
     items: list[Any] = guards if isinstance(guards, list) else []
     for i, entry in enumerate(items):
-        if isinstance(entry, dict) and "type" in entry:
-            continue  # a Chaos Toolkit probe
+        if isinstance(entry, dict) and ("type" in entry or "ref" in entry):
+            continue  # a Chaos Toolkit probe, or a reference to one
         probe, found = slo_probe(entry, ("safeguards", i), ("frequency",))
         for where, message in found:
             problem(where, message)

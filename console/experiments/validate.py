@@ -53,7 +53,7 @@ def problems(experiment: ExperimentFile) -> list[str]:
             out.append(experiment.problem(item.where, "an activity must be a mapping"))
             continue
         if item.phase == "safeguards":
-            if "type" not in item.activity:
+            if "type" not in item.activity and "ref" not in item.activity:
                 continue  # an SLO entry that did not expand: its problems are in load_problems
             out += [experiment.problem(w, m) for w, m in safeguard_problems(item)]
         # opsdeck's argument check first: it lists every argument, each on its line

@@ -295,3 +295,18 @@ def test_an_slo_safeguard_and_its_plan(
     code, doc, err = run_json(capsys, path)
     assert code == 4, err
     assert doc["safeguard"]["value"] == 0.2 and not flag.exists()
+
+
+def test_a_safeguard_may_refer_to_a_hypothesis_probe(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag, later = tmp_path / "flag", tmp_path / "later"
+    data = guarded(tmp_path, flag, later)
+    data["safeguards"] = [{"ref": "nope"}]
+    path = str(write_yaml(tmp_path / "e.yaml", data))
+    assert main(["chaos", "validate", path]) == 2
+    assert "safeguards[0].ref: no probe named 'nope'" in capsys.readouterr().err
+    data["safeguards"] = [{"ref": "flag-off", "frequency": 0.1}]
+    code, doc, err = run_json(capsys, str(write_yaml(tmp_path / "e.yaml", data)))
+    assert code == 4, err
+    assert doc["safeguard"]["name"] == "flag-off" and not later.exists()
