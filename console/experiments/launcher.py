@@ -4,7 +4,8 @@ The launcher sets the ``opsdeck_*`` configuration keys the extension reads (cont
 config path, run id, title, typed confirmation), registers a RunEventHandler that prints
 each activity to stderr, rewrites the run's Chaos Toolkit journal after every activity
 (so a killed run leaves what it did) and records the rollbacks chaoslib plays, so that
-``chaos rollback RUN`` later plays only the ones not done yet, each exactly once.
+``chaos rollback RUN`` later plays only the ones not done yet, each exactly once. The
+experiment's ``safeguards`` are watched during the method by safeguards.Guard.
 """
 
 from __future__ import annotations

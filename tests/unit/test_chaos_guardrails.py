@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,7 @@ def test_a_safeguard_that_holds_changes_nothing(
     code, doc, err = run_json(capsys, str(write_yaml(tmp_path / "e.yaml", data)))
     assert code == 0, err
     assert doc["safeguard"] is None and log(later) == ["write on", "remove"]
+    assert not [t for t in threading.enumerate() if t.name == "safeguards"]  # stopped
 
 
 def guard_line(path: str) -> int:
