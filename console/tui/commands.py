@@ -62,6 +62,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, DlqScreen):
             commands.append(("Dead-letter queues", partial(open_dlq, app), ":dlq"))
+        from console.tui.screens.chaos import ChaosScreen, open_chaos
+
+        if not isinstance(screen, ChaosScreen):
+            commands.append(("Chaos experiments", partial(open_chaos, app), ":chaos"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
         unique: dict[str, tuple[str, Callable[[], Any], str]] = {}
         for command in commands:

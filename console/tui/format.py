@@ -171,6 +171,8 @@ COMMAND_ALIASES = {
     "correlate": "corr",
     "dlq": "dlq",
     "dlqs": "dlq",
+    "chaos": "chaos",
+    "cx": "chaos",
 }
 
 COMMAND_HELP = {
@@ -180,6 +182,7 @@ COMMAND_HELP = {
     "corr ID": "correlate a trace id, traceparent, execution ref or workflow id",
     "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",
     "dlq": "dead-letter queues: depth, messages, drain",
+    "chaos [NAME]": "chaos experiments: plans, runs with live progress, reports, rollbacks",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",
     "help": "list the key bindings",

@@ -65,11 +65,13 @@ async def test_tab_completes_commands_then_context_names() -> None:
         await settle(pilot)
         await pilot.press("colon", "c")
         await pilot.press("tab")
-        assert prompt(app).value == "corr "
+        assert prompt(app).value == "chaos "
         await pilot.press("tab")  # several matches: Tab cycles through them
+        assert prompt(app).value == "corr "
+        await pilot.press("tab")
         assert prompt(app).value == "ctx "
         await pilot.press("tab")
-        assert prompt(app).value == "corr "
+        assert prompt(app).value == "chaos "
         await pilot.press("shift+tab")
         assert prompt(app).value == "ctx "
         await pilot.press("s", "tab")

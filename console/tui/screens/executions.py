@@ -586,6 +586,10 @@ class ExecutionsScreen(KeysScreen[None]):
             from console.tui.screens.dlq import open_dlq
 
             open_dlq(self.app)
+        elif command.name == "chaos":
+            from console.tui.screens.chaos import open_chaos
+
+            open_chaos(self.app, command.argument)
 
     def pick_context(self) -> None:
         """`:ctx` alone: choose from the config's contexts (enter switches)."""
@@ -615,6 +619,10 @@ class ExecutionsScreen(KeysScreen[None]):
             return [row.execution.ref.workflow_id for row in self.shown_rows]
         if command == "refresh":
             return ["off"]
+        if command == "chaos":
+            from console.tui.screens.chaos import experiment_names
+
+            return experiment_names()
         return []
 
     def _set_refresh(self, argument: str) -> None:

@@ -1,0 +1,71 @@
+"""Chaos Toolkit providers for the TUI's chaos tests: a marker file and a gate.
+
+``write_marker`` / ``remove_marker`` change a temp file through
+console.actions.chaos.apply_chaos (policy + one audit record each), with a Session built
+from the ``opsdeck_*`` configuration keys the launcher sets, as the real extension does.
+``hold`` is a probe that blocks until the test opens ``GATE``, so a test can abort a run
+while an activity is in flight without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from console.actions.chaos import ChaosPlan, ChaosRun, apply_chaos
+from console.session import open_session
+
+ROLLBACKS = {"write_marker": "remove_marker"}
+GATE = threading.Event()
+_RUNS: dict[str, ChaosRun] = {}
+
+
+def _apply(configuration: dict[str, Any], plan: ChaosPlan, do: Any, rollback: bool) -> Any:
+    session = open_session(
+        configuration["opsdeck_context"], config_path=Path(configuration["opsdeck_config"])
+    )
+    run_id = configuration["opsdeck_run_id"]
+    run = _RUNS.setdefault(
+        run_id,
+        ChaosRun(run_id, configuration["opsdeck_experiment"], configuration.get("opsdeck_confirm")),
+    )
+    try:
+        return dict(apply_chaos(session, plan, run, do, is_rollback=rollback))
+    finally:
+        session.audit.close()
+
+
+def _log(path: str, what: str) -> None:
+    with open(path + ".log", "a", encoding="utf-8") as log:
+        log.write(what + "\n")
+
+
+def write_marker(path: str, configuration: Any = None) -> dict[str, Any]:
+    def do() -> dict[str, Any]:
+        Path(path).write_text("on", encoding="utf-8")
+        _log(path, "write")
+        return {"written": path}
+
+    plan = ChaosPlan("write_marker", (f"file:{path}",), {"path": path}, "remove_marker")
+    return dict(_apply(configuration, plan, do, False))
+
+
+def remove_marker(path: str, configuration: Any = None) -> dict[str, Any]:
+    def do() -> dict[str, Any]:
+        Path(path).unlink(missing_ok=True)
+        _log(path, "remove")
+        return {"removed": path}
+
+    plan = ChaosPlan("remove_marker", (f"file:{path}",), {"path": path})
+    return dict(_apply(configuration, plan, do, True))
+
+
+def marker_text(path: str) -> str:
+    p = Path(path)
+    return p.read_text(encoding="utf-8") if p.exists() else "off"
+
+
+def hold() -> str:
+    """Blocks until the test opens the gate (at most 30 s, so a broken test ends)."""
+    return "released" if GATE.wait(30) else "timed out"

@@ -1,0 +1,435 @@
+"""`:chaos` in the TUI: experiments and runs, the plan, a run with live progress, abort
+(rollbacks run), a past run's report and its rollback, read-only.
+
+Real chaoslib and the real launcher, store and audit journal; the providers
+(tests.tui.chaos_provider) change a temp file through apply_chaos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from console.audit import AuditJournal
+from console.experiments.store import ChaosRunStore
+from console.session import open_session
+from console.tui.app import OpsdeckApp
+from console.tui.keys import view_bindings
+from console.tui.screens.chaos import (
+    ChaosConfirmScreen,
+    ChaosRunScreen,
+    ChaosScreen,
+    ExperimentScreen,
+)
+from tests.tui import chaos_provider
+from tests.tui.conftest import SIZE, until
+
+MODULE = "tests.tui.chaos_provider"
+
+
+def provider(func: str, **arguments: Any) -> dict[str, Any]:
+    return {"type": "python", "module": MODULE, "func": func, "arguments": arguments}
+
+
+def experiment(marker: Path, *, hold: bool = False, title: str = "marker flip") -> dict[str, Any]:
+    method: list[dict[str, Any]] = [
+        {
+            "type": "action",
+            "name": "write-marker",
+            "provider": provider("write_marker", path=str(marker)),
+        }
+    ]
+    if hold:
+        method.append({"type": "probe", "name": "hold", "provider": provider("hold")})
+    return {
+        "title": title,
+        "description": "write a marker file and remove it",
+        "steady-state-hypothesis": {
+            "title": "marker is off",
+            "probes": [
+                {
+                    "type": "probe",
+                    "name": "marker-off",
+                    "tolerance": "off",
+                    "provider": provider("marker_text", path=str(marker)),
+                }
+            ],
+        },
+        "method": method,
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "remove-marker",
+                "provider": provider("remove_marker", path=str(marker)),
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def gate() -> Iterator[None]:
+    chaos_provider.GATE.clear()
+    yield
+    chaos_provider.GATE.set()  # never leave a run thread blocked
+
+
+@pytest.fixture
+def experiments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    monkeypatch.setenv("OPSDECK_EXPERIMENTS", str(folder))
+    return folder
+
+
+def write(folder: Path, name: str, data: dict[str, Any]) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "current-context: dev\nidentity: tester\ncontexts:\n  dev:\n    engines: []\n" + extra
+    )
+    return path
+
+
+def make_app(tmp_path: Path, *, read_only: bool = False, extra: str = "") -> OpsdeckApp:
+    session = open_session("dev", config_path=config(tmp_path, extra), read_only=read_only)
+    return OpsdeckApp(session, refresh_interval=0)
+
+
+def log(marker: Path) -> list[str]:
+    path = Path(str(marker) + ".log")
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def actions(screen: Any) -> set[str]:
+    return {a.binding.action for a in view_bindings(screen) if a.enabled}
+
+
+def cells(table: DataTable[Any]) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def open_list(pilot: Pilot[Any], app: OpsdeckApp) -> ChaosScreen:
+    await pilot.pause()
+    await pilot.press("colon", *"chaos", "enter")
+    await until(pilot, lambda: isinstance(app.screen, ChaosScreen), "chaos view")
+    screen = app.screen
+    assert isinstance(screen, ChaosScreen)
+    await until(pilot, lambda: screen.loaded > 0, "chaos listed")
+    return screen
+
+
+async def open_experiment(pilot: Pilot[Any], app: OpsdeckApp, name: str) -> ExperimentScreen:
+    screen = await open_list(pilot, app)
+    table = screen.query_one("#chaos-experiments", DataTable)
+    names = [row[0] for row in cells(table)]
+    table.move_cursor(row=names.index(name))
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ExperimentScreen), "experiment view")
+    exp = app.screen
+    assert isinstance(exp, ExperimentScreen)
+    await until(pilot, lambda: exp.plan is not None or bool(exp.problems), "plan loaded")
+    return exp
+
+
+async def confirm(pilot: Pilot[Any], app: OpsdeckApp) -> ChaosConfirmScreen:
+    await until(pilot, lambda: isinstance(app.screen, ChaosConfirmScreen), "confirmation")
+    dialog = app.screen
+    assert isinstance(dialog, ChaosConfirmScreen)
+    return dialog
+
+
+async def finished(pilot: Pilot[Any], app: OpsdeckApp, exp: ExperimentScreen) -> None:
+    await app.workers.wait_for_complete()
+    await until(pilot, lambda: exp.result is not None and not exp.running, "run ended")
+
+
+async def test_list_shows_experiments_and_this_contexts_runs(
+    tmp_path: Path, experiments: Path
+) -> None:
+    marker = tmp_path / "marker"
+    path = write(experiments, "flip", experiment(marker))
+    write(experiments, "broken", {"title": "x"}).write_text("title: [unclosed\n")
+    store = ChaosRunStore()
+    row = store.create(
+        experiment_path=str(path),
+        source=path.read_text(),
+        title="marker flip",
+        context="dev",
+        config=str(tmp_path / "config.yaml"),
+        dry_run=False,
+    )
+    store.finish(row.id, "interrupted")
+    other = store.create(
+        experiment_path=str(path),
+        source="",
+        title="elsewhere",
+        context="prod",
+        config="",
+        dry_run=False,
+    )
+    store.close()
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_list(pilot, app)
+        rows = cells(screen.query_one("#chaos-experiments", DataTable))
+        by_name = {r[0]: r for r in rows}
+        assert by_name["flip"][1:3] == ["marker flip", "1"]
+        assert "broken.yaml:2:1: expected" in by_name["broken"][4]
+        assert "sandbox-worker-loss" in by_name  # shipped with opsdeck
+        runs = cells(screen.query_one("#chaos-runs", DataTable))
+        assert [(r[0], r[1], r[2]) for r in runs] == [(row.id, "marker flip", "interrupted")]
+        assert runs[0][3].endswith("s ago") and other.id not in str(runs)
+
+
+async def test_enter_shows_the_plan_and_R_runs_it_with_live_progress(
+    tmp_path: Path, experiments: Path
+) -> None:
+    marker = tmp_path / "marker"
+    write(experiments, "flip", experiment(marker))
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "flip")
+        plan = cells(exp.query_one("#chaos-plan", DataTable))
+        assert [(r[0], r[1], r[2], r[5]) for r in plan] == [
+            ("steady-state", "probe", "marker-off", ""),
+            ("method", "action", "write-marker", "remove-marker"),
+            ("rollbacks", "action", "remove-marker", ""),
+        ]
+        assert plan[1][3] == f"python {MODULE}.write_marker"
+        assert str(marker) in plan[1][4] and "flip.yaml:" in plan[1][6]
+        assert {"run"} <= actions(exp) and "abort" not in actions(exp)
+
+        await pilot.press("R")
+        dialog = await confirm(pilot, app)
+        shown = str(dialog.query_one("#chaos-confirm-plan", Static).render())
+        assert "write-marker" in shown and "rollback: remove-marker" in shown
+        assert "marker-off" in shown and "rollbacks:" in shown
+        await pilot.press("ctrl+s")
+        await finished(pilot, app, exp)
+
+        assert [r[:4] for r in exp.progress_rows] == [
+            ["steady-state before", "probe", "marker-off", "succeeded"],
+            ["method", "action", "write-marker", "succeeded"],
+            ["steady-state after", "probe", "marker-off", "succeeded"],
+            ["rollbacks", "action", "remove-marker", "succeeded"],
+        ]
+        assert exp.hypothesis == {"before": True, "after": False}  # the marker was on
+        assert log(marker) == ["write", "remove"] and not marker.exists()
+        status = str(exp.query_one("#chaos-run-status", Static).render())
+        assert exp.result is not None
+        run_id = exp.result.result.row.id
+        assert f"run {run_id}: completed, deviated" in status
+        store = ChaosRunStore()
+        row = store.get(run_id)
+        store.close()
+        assert (row.status, row.deviated) == ("completed", True)
+        assert Path(row.journal_path).is_file()
+        audit = AuditJournal()
+        records = [r.action for r in reversed(audit.list(None, run_id=run_id))]
+        audit.close()
+        assert records == ["chaos.write_marker", "chaos.rollback.remove_marker"]
+
+        await pilot.press("escape")  # back to the list, which now shows the run
+        listing = app.screen
+        assert isinstance(listing, ChaosScreen)
+        await until(
+            pilot,
+            lambda: any(r.id == run_id for r in listing.runs) and listing.loaded > 1,
+            "run listed",
+        )
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ChaosRunScreen), "report")
+        report = app.screen
+        assert isinstance(report, ChaosRunScreen)
+        await until(pilot, lambda: report.loaded > 0, "report loaded")
+        rows = cells(report.query_one("#chaos-report", DataTable))
+        assert [(r[0], r[2], r[3]) for r in rows] == [
+            ("steady-state before", "marker-off", "succeeded"),
+            ("method", "write-marker", "succeeded"),
+            ("steady-state after", "marker-off", "succeeded"),
+            ("rollbacks", "remove-marker", "succeeded"),
+        ]
+        summary = str(report.query_one("#chaos-report-summary", Static).render())
+        assert "completed, deviated" in summary and "before: met · after: NOT met" in summary
+        assert "rollback" not in actions(report) or not report.left  # all played
+
+
+async def test_abort_stops_the_run_and_plays_its_rollbacks(
+    tmp_path: Path, experiments: Path, gate: None
+) -> None:
+    marker = tmp_path / "marker"
+    write(experiments, "hold", experiment(marker, hold=True))
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "hold")
+        await pilot.press("R")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: ["method", "probe", "hold", "running"] in [r[:4] for r in exp.progress_rows],
+            "hold running",
+            rounds=2000,
+        )
+        assert marker.exists() and "abort" in actions(exp) and "run" not in actions(exp)
+        await pilot.press("escape")  # leaving mid-run is refused
+        assert app.screen is exp
+        await pilot.press("A")
+        dialog = await confirm(pilot, app)
+        assert "rollbacks" in str(dialog.query_one("#chaos-confirm-plan", Static).render())
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: exp.abort_requested.is_set(), "abort requested")
+        chaos_provider.GATE.set()  # the running probe ends; the run stops there
+        await finished(pilot, app, exp)
+
+        assert exp.result is not None and exp.result.aborted
+        assert not marker.exists() and log(marker) == ["write", "remove"]
+        assert [r[:4] for r in exp.progress_rows][-2:] == [
+            ["method", "probe", "hold", "succeeded"],
+            ["rollbacks", "action", "remove-marker", "succeeded"],
+        ]
+        assert "steady-state after" not in {r[0] for r in exp.progress_rows}
+        status = str(exp.query_one("#chaos-run-status", Static).render())
+        assert "interrupted" in status and "aborted, 1 rollback(s) played" in status
+        store = ChaosRunStore()
+        row = store.get(exp.result.result.row.id)
+        done = store.rollbacks(row.id)
+        store.close()
+        assert row.status == "interrupted"
+        assert done[0]["status"] == "done"
+
+
+async def test_b_rolls_back_an_interrupted_run_after_confirmation(
+    tmp_path: Path, experiments: Path
+) -> None:
+    marker = tmp_path / "marker"
+    path = write(experiments, "flip", experiment(marker))
+    marker.write_text("on")  # what the interrupted run left behind
+    store = ChaosRunStore()
+    row = store.create(
+        experiment_path=str(path),
+        source=path.read_text(),
+        title="marker flip",
+        context="dev",
+        config=str(config(tmp_path)),
+        dry_run=False,
+    )
+    store.finish(row.id, "interrupted")
+    store.close()
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_list(pilot, app)
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ChaosRunScreen), "report")
+        report = app.screen
+        assert isinstance(report, ChaosRunScreen)
+        await until(pilot, lambda: report.loaded > 0, "report loaded")
+        assert report.left == ["remove-marker"] and "rollback" in actions(report)
+        await pilot.press("b")
+        dialog = await confirm(pilot, app)
+        assert "remove-marker" in str(dialog.query_one("#chaos-confirm-plan", Static).render())
+        await pilot.press("escape")  # back: nothing runs
+        assert marker.exists()
+        await pilot.press("b")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: report.loaded > 1 and not report.left, "rolled back")
+        assert not marker.exists() and log(marker) == ["remove"]
+        state = str(report.query_one("#chaos-report-rollbacks", Static).render())
+        assert "remove-marker done" in state
+        assert "rollback" not in actions(report)  # nothing left to roll back
+
+
+async def test_invalid_experiment_shows_its_problems_instead_of_a_plan(
+    tmp_path: Path, experiments: Path
+) -> None:
+    data = experiment(tmp_path / "marker")
+    data["method"][0]["provider"]["func"] = "no_such_function"
+    write(experiments, "bad", data)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "bad")
+        assert exp.plan is None and exp.problems
+        problems = str(exp.query_one("#chaos-problems", Static).render())
+        assert "bad.yaml:" in problems and "no_such_function" in problems
+        assert "run" not in actions(exp)  # disabled: nothing to run
+        await pilot.press("R")
+        assert not isinstance(app.screen, ChaosConfirmScreen)
+
+
+async def test_production_needs_the_typed_title(tmp_path: Path, experiments: Path) -> None:
+    marker = tmp_path / "marker"
+    write(experiments, "flip", experiment(marker))
+    extra = "    production: true\n    chaos: {allowed: true}\n"
+    app = make_app(tmp_path, extra=extra)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "flip")
+        await pilot.press("R")
+        dialog = await confirm(pilot, app)
+        await pilot.press("ctrl+s")  # nothing typed: refused
+        assert app.screen is dialog
+        await pilot.press(*"marker flip")
+        await pilot.press("enter")
+        await finished(pilot, app, exp)
+        assert exp.result is not None and exp.result.result.row.status == "completed"
+        assert log(marker) == ["write", "remove"]
+
+
+async def test_read_only_hides_run_and_rollback(tmp_path: Path, experiments: Path) -> None:
+    path = write(experiments, "flip", experiment(tmp_path / "marker"))
+    store = ChaosRunStore()
+    row = store.create(
+        experiment_path=str(path),
+        source=path.read_text(),
+        title="marker flip",
+        context="dev",
+        config=str(tmp_path / "config.yaml"),
+        dry_run=False,
+    )
+    store.finish(row.id, "interrupted")
+    store.close()
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "flip")
+        every = {a.binding.action for a in view_bindings(exp)}
+        assert exp.plan is not None and not {"run", "abort"} & every
+        await pilot.press("R")
+        assert app.screen is exp and not exp.running
+        await pilot.press("escape")
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ChaosRunScreen), "report")
+        report = app.screen
+        assert isinstance(report, ChaosRunScreen)
+        await until(pilot, lambda: report.loaded > 0, "report loaded")
+        assert report.left and "rollback" not in {a.binding.action for a in view_bindings(report)}
+
+
+async def test_colon_chaos_completes_and_opens_an_experiment_by_name(
+    tmp_path: Path, experiments: Path
+) -> None:
+    from console.tui.widgets.prompt import Prompt
+
+    write(experiments, "flip", experiment(tmp_path / "marker"))
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("colon", *"chaos fl", "tab")
+        assert app.screen.query_one(Prompt).value == "chaos flip"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen), "experiment")
+        exp = app.screen
+        assert isinstance(exp, ExperimentScreen)
+        await until(pilot, lambda: exp.plan is not None, "plan loaded")
+        assert exp.plan is not None and exp.plan["title"] == "marker flip"
