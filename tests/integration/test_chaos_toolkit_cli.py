@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from chaos import probes
 from console import sandbox
 from console.audit import AuditJournal
 from console.sandbox import faults
@@ -141,17 +143,30 @@ SHIPPED = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
 def test_shipped_worker_loss_experiment_runs_and_recovers(
     tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
 ) -> None:
+    """worker-loss: the stopped workers' work waits on the queue (noticed within the
+    8 s pause, well inside 30 s); the rollback starts them and the backlog drains."""
     data_dir = Path(chaos_sandbox.data_dir)
     before = sandbox.status(data_dir)
     assert before is not None and before.healthy
-    experiment = SHIPPED / "sandbox-worker-loss.yaml"
+    experiment = SHIPPED / "worker-loss.yaml"
     journal = chaos_run(experiment, tmp_path, configuration["opsdeck_config"], data_dir)
     assert journal["status"] == "completed", journal
-    runs = {r["activity"]["name"]: r["status"] for r in journal["run"]}
-    assert runs == {"stop-demo-workers": "succeeded", "stuck-count": "succeeded"}
+    runs = {r["activity"]["name"]: r for r in journal["run"]}
+    assert {name: r["status"] for name, r in runs.items()} == {
+        "stop-demo-workers": "succeeded",
+        "demo-work-waits": "succeeded",
+        "stuck-no-pollers": "succeeded",
+    }
+    assert runs["stop-demo-workers"]["output"]["stopped_pid"] == before.workers_pid
+    assert runs["demo-work-waits"]["output"] >= 1  # the stuck activity's retry, untaken
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     after = sandbox.status(data_dir)
     assert after is not None and after.healthy and after.workers_pid != before.workers_pid
+    deadline = time.monotonic() + 30
+    while (backlog := probes.task_queue_backlog("demo", configuration=configuration)) != 0:
+        assert time.monotonic() < deadline, f"demo backlog still {backlog} after the restart"
+        time.sleep(0.5)
+    assert probes.task_queue_pollers("demo", configuration=configuration) >= 1
 
 
 def test_opsdeck_chaos_run_of_the_shipped_payment_faults_experiment(
