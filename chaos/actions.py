@@ -24,6 +24,7 @@ from console.session import Session
 ROLLBACKS = {
     "inject_faults": "clear_faults",
     "stop_demo_worker": "start_demo_worker",
+    "start_demo_orders": "stop_demo_orders",
     "set_ramping_version": "restore_ramping",
     "pause_activity": "unpause_activity",
     "publish_poison_messages": "purge_poison_messages",
@@ -41,7 +42,9 @@ __all__ = [
     "restore_ramping",
     "set_ramping_version",
     "shift_alias_weights",
+    "start_demo_orders",
     "start_demo_worker",
+    "stop_demo_orders",
     "stop_demo_worker",
     "unpause_activity",
 ]
@@ -161,6 +164,88 @@ def start_demo_worker(configuration: Configuration = None) -> dict[str, Any]:
         return {"workers_pid": state.workers_pid}
 
     plan = ChaosPlan("start_demo_worker", (_WORKERS,))
+    return _apply(configuration, plan, do, is_rollback=True)
+
+
+def _sandbox_state(data_dir: Any) -> Any:
+    import console.sandbox as sandbox
+    from console.errors import BackendUnavailable
+
+    state = sandbox.status(data_dir)
+    if state is None or not state.server_running:
+        raise BackendUnavailable("sandbox", str(data_dir), "not running; run `opsdeck sandbox up`")
+    return state
+
+
+def start_demo_orders(
+    workflow_type: str = "DemoPayment",
+    count: int = 20,
+    task_queue: str = "demo",
+    start_signal: str | None = None,
+    wait_s: float = 60.0,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Traffic for an experiment: start ``count`` sandbox workflows of ``workflow_type``
+    (``start_signal`` sent with the start, e.g. ``approve`` for OrderWorkflow) and wait
+    up to ``wait_s`` for them to close; the result counts them by status. The rollback
+    terminates those still running."""
+    import uuid
+
+    from console.sandbox import workers
+
+    if count < 1:
+        raise UsageError("count must be at least 1")
+    data_dir = ctx.sandbox_dir(configuration)
+    prefix = f"chaos-{workflow_type.lower()}-{uuid.uuid4().hex[:8]}"
+    ids = [f"{prefix}-{i:03d}" for i in range(count)]
+
+    def do(session: Session) -> dict[str, Any]:
+        _require_sandbox(session, "start_demo_orders")
+        state = _sandbox_state(data_dir)
+        counts = ctx.run(
+            workers.start_orders(
+                state.address,
+                state.namespace,
+                workflow_type,
+                ids,
+                task_queue,
+                start_signal=start_signal,
+                wait_s=float(wait_s),
+            )
+        )
+        return {"workflow_type": workflow_type, "workflow_ids": ids, "counts": counts}
+
+    plan = ChaosPlan(
+        "start_demo_orders",
+        (f"sandbox:workflows/{workflow_type}",),
+        {"workflow_type": workflow_type, "count": count, "task_queue": task_queue},
+        rollback="stop_demo_orders",
+        summary=f"start {count} {workflow_type} on {task_queue}",
+    )
+    return _apply(configuration, plan, do)
+
+
+def stop_demo_orders(
+    workflow_type: str = "DemoPayment", configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback of start_demo_orders: terminate this run's workflows still running."""
+    from console.sandbox import workers
+
+    data_dir = ctx.sandbox_dir(configuration)
+    started: list[str] = []
+    same = lambda r: r.get("workflow_type") == workflow_type  # noqa: E731
+    while entry := _recall(configuration, "start_demo_orders", same):
+        started += entry["workflow_ids"]
+
+    def do(session: Session) -> dict[str, Any]:
+        if not started:
+            return {"workflow_type": workflow_type, "terminated": []}
+        state = _sandbox_state(data_dir)
+        reason = "opsdeck chaos rollback"
+        done = ctx.run(workers.terminate_running(state.address, state.namespace, started, reason))
+        return {"workflow_type": workflow_type, "terminated": done}
+
+    plan = ChaosPlan("stop_demo_orders", (f"sandbox:workflows/{workflow_type}",))
     return _apply(configuration, plan, do, is_rollback=True)
 
 
@@ -321,9 +406,13 @@ def publish_poison_messages(
 
 
 def purge_poison_messages(
-    queue: str, backend: str | None = None, configuration: Configuration = None
+    queue: str,
+    backend: str | None = None,
+    parked_in: str | None = None,
+    configuration: Configuration = None,
 ) -> dict[str, Any]:
-    """Rollback: remove exactly the messages this run published to ``queue``."""
+    """Rollback: remove exactly the messages this run published to ``queue``, and those
+    of them a drain moved on to ``parked_in`` (its parking queue: same message ids)."""
     published: list[str] = []
     while entry := _recall(configuration, "publish_poison_messages", lambda r: r["queue"] == queue):
         published += entry["message_ids"]
@@ -331,13 +420,15 @@ def purge_poison_messages(
     def do(session: Session) -> dict[str, Any]:
         picked = _queue_backend(session, backend)
         removed = ctx.run(asyncio.to_thread(picked.remove_ids_sync, queue, set(published)))
-        return {"queue": queue, "removed": removed, "published": len(published)}
+        result = {"queue": queue, "removed": removed, "published": len(published)}
+        if parked_in:
+            left = set(published) - set(removed)
+            parked = ctx.run(asyncio.to_thread(picked.remove_ids_sync, parked_in, left))
+            result["removed_parked"] = parked
+        return result
 
-    plan = ChaosPlan(
-        "purge_poison_messages",
-        (f"{_backend_name(configuration, backend)}:{queue}",),
-        {"queue": queue},
-    )
+    targets = [f"{_backend_name(configuration, backend)}:{q}" for q in (queue, parked_in) if q]
+    plan = ChaosPlan("purge_poison_messages", tuple(targets), {"queue": queue})
     return _apply(configuration, plan, do, is_rollback=True)
 
 

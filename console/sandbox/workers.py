@@ -2,7 +2,8 @@
 
 Run as a detached process: ``python -m console.sandbox.workers --address HOST:PORT
 --namespace default``. It polls task queue ``demo`` (unversioned) and ``orders`` with
-two worker-deployment versions, ``orders``/``v1`` and ``orders``/``v2``. Nothing polls
+worker-deployment versions ``orders``/``v1`` and ``orders``/``v2``, and a bad
+build ``orders``/``v3`` (never current) whose orders fail at once. Nothing polls
 ``demo-no-worker``. ``seed()`` then starts one workflow of each kind, with stable ids:
 
 =========================  ==================================================
@@ -57,6 +58,7 @@ from console.sandbox import faults
 from console.sandbox import workflows as wf
 
 DEPLOYMENT_BUILDS = ("v1", "v2")
+BROKEN_BUILD = "v3"  # polls too, never made current: every order it runs fails
 SEED_IDENTITY = "opsdeck-sandbox"
 
 
@@ -118,7 +120,7 @@ def build_workers(client: Client, interceptors: Sequence[Interceptor] = ()) -> l
             interceptors=interceptors,
         )
     ]
-    for build_id in DEPLOYMENT_BUILDS:
+    for build_id in (*DEPLOYMENT_BUILDS, BROKEN_BUILD):
         config = WorkerDeploymentConfig(
             version=WorkerDeploymentVersion(wf.ORDERS_DEPLOYMENT, build_id),
             use_worker_versioning=True,
@@ -128,7 +130,9 @@ def build_workers(client: Client, interceptors: Sequence[Interceptor] = ()) -> l
             Worker(
                 client,
                 task_queue=wf.ORDERS_TASK_QUEUE,
-                workflows=[wf.OrderWorkflow],
+                workflows=[
+                    wf.BrokenOrderWorkflow if build_id == BROKEN_BUILD else wf.OrderWorkflow
+                ],
                 deployment_config=config,
                 identity=f"sandbox-orders-{build_id}",
             )
@@ -179,7 +183,7 @@ async def _start(
 
 
 async def _wait_for_versions(client: Client, timeout: float) -> bytes:
-    """Wait until both builds have polled (registered); return the conflict token."""
+    """Wait until every build has polled (registered); return the conflict token."""
     request = DescribeWorkerDeploymentRequest(
         namespace=client.namespace, deployment_name=wf.ORDERS_DEPLOYMENT
     )
@@ -190,7 +194,7 @@ async def _wait_for_versions(client: Client, timeout: float) -> bytes:
             seen = {
                 s.deployment_version.build_id for s in resp.worker_deployment_info.version_summaries
             }
-            if seen.issuperset(DEPLOYMENT_BUILDS):
+            if seen.issuperset((*DEPLOYMENT_BUILDS, BROKEN_BUILD)):
                 return bytes(resp.conflict_token)
         except RPCError:
             pass  # deployment not created until the first poll
@@ -262,6 +266,62 @@ async def wait_until_closed(client: Client, workflow_id: str, timeout: float = 1
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{workflow_id} still running after {timeout}s")
+
+
+async def start_orders(
+    address: str,
+    namespace: str,
+    workflow: str,
+    workflow_ids: Sequence[str],
+    task_queue: str,
+    *,
+    start_signal: str | None = None,
+    wait_s: float = 60.0,
+) -> dict[str, int]:
+    """Start one ``workflow`` per id (with ``start_signal`` sent at start, e.g. the
+    orders' ``approve``) and wait up to ``wait_s`` for them to close; counts by status
+    (``completed``, ``failed``, ..., ``running`` for those still open)."""
+    client = await Client.connect(address, namespace=namespace, identity=SEED_IDENTITY)
+    handles = [
+        await client.start_workflow(
+            workflow,
+            workflow_id,
+            id=workflow_id,
+            task_queue=task_queue,
+            start_signal=start_signal,
+            start_signal_args=[True] if start_signal else [],
+        )
+        for workflow_id in workflow_ids
+    ]
+    deadline = time.monotonic() + wait_s
+    statuses: dict[str, WorkflowExecutionStatus | None] = {}
+    while True:
+        for handle in handles:
+            if statuses.get(handle.id) in (None, WorkflowExecutionStatus.RUNNING):
+                statuses[handle.id] = (await handle.describe()).status
+        running = sum(s == WorkflowExecutionStatus.RUNNING for s in statuses.values())
+        if not running or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        name = status.name.lower() if status is not None else "unknown"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+async def terminate_running(
+    address: str, namespace: str, workflow_ids: Sequence[str], reason: str
+) -> list[str]:
+    """Terminate those of ``workflow_ids`` still running; their ids."""
+    client = await Client.connect(address, namespace=namespace, identity=SEED_IDENTITY)
+    done = []
+    for workflow_id in workflow_ids:
+        handle = client.get_workflow_handle(workflow_id)
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate(reason=reason)
+            done.append(workflow_id)
+    return done
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,6 +46,28 @@ class DemoCompleted:
         )
 
 
+# A payment that gives up: six quick attempts, then the order fails (failure storms).
+FEW_RETRIES = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0, maximum_attempts=6
+)
+
+
+@workflow.defn(name="DemoPayment")
+class DemoPayment:
+    """One payment (``charge_card``) with bounded retries: fails when all attempts fail.
+
+    Started in bulk by chaos.actions.start_demo_orders (nothing seeds it)."""
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        return await workflow.execute_activity(
+            charge_card,
+            order_id,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=FEW_RETRIES,
+        )
+
+
 @workflow.defn(name="DemoFailed")
 class DemoFailed:
     @workflow.run
@@ -108,5 +130,26 @@ class OrderWorkflow:
         return f"{order_id} shipped"
 
 
-DEMO_WORKFLOWS = [DemoCompleted, DemoFailed, DemoStuckActivity, DemoBrokenWorkflow, DemoAwaitSignal]
+@workflow.defn(name="OrderWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class BrokenOrderWorkflow:
+    """Build ``v3`` of deployment `orders`, a bad deploy: every order fails at once
+    (never current; chaos experiments ramp it, see chaos/experiments/bad-deploy-ramp.yaml)."""
+
+    @workflow.signal(name=APPROVE_SIGNAL)
+    def approve(self, approval: Any = True) -> None:
+        pass
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        raise ApplicationError(f"order {order_id}: v3 cannot price orders", non_retryable=True)
+
+
+DEMO_WORKFLOWS = [
+    DemoCompleted,
+    DemoPayment,
+    DemoFailed,
+    DemoStuckActivity,
+    DemoBrokenWorkflow,
+    DemoAwaitSignal,
+]
 DEMO_ACTIVITIES = [charge_card, call_payment_gateway]

@@ -171,7 +171,7 @@ async def test_batch_terminate_runs_on_the_server(
 async def test_versions_and_rollback(temporal_engine: TemporalEngine, demo: Demo) -> None:
     versions = await temporal_engine.versions(demo.ids.deployment)
     by_build = {v.version: v for v in versions}
-    assert set(by_build) == {"v1", "v2"}
+    assert set(by_build) == {"v1", "v2", "v3"}  # v3: the bad build, never current
     assert by_build["v2"].is_current and not by_build["v1"].is_current
     assert by_build["v2"].status == "current"
     plan = await temporal_engine.plan(
