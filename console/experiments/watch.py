@@ -5,14 +5,21 @@
   thread, so there the run goes without them (the handlers are put back after).
 - A RunEventHandler reports every phase, hypothesis and activity as a ``RunEvent``
   (plain data), so a caller can show live progress without parsing text.
-- ``abort``: once the event is set, the handler stops the run at the next activity
-  boundary (an activity ending, a phase starting) by raising ``RunAborted``, a
-  KeyboardInterrupt, which chaoslib records as ``interrupted`` like Ctrl-C. An
-  activity already running is not cut short: Python cannot interrupt a blocking call
-  in another thread. chaoslib's default rollback strategy plays no rollbacks for an
-  interrupted run, so an aborted run's rollbacks are then played with
-  ``launcher.rollback_run`` (each claimed once in the run store, as `chaos rollback`
-  does). An abort that comes while chaoslib already plays the rollbacks changes nothing.
+- ``abort``: once the event is set, the run stops at the next activity boundary (an
+  activity ending, a phase starting); an activity already running is not cut short
+  (Python cannot interrupt a blocking call in another thread). chaoslib's own ways to
+  stop a run are signals, which cannot reach a worker thread, so instead:
+  - during the method, the handler sets the journal's status to ``aborted``, as the
+    safeguards do (console.experiments.safeguards): chaoslib stops the method after
+    that activity, skips the hypothesis after and plays the rollbacks itself (its
+    default strategy plays them for an aborted run), so they show live and land in
+    the journal, claimed in the run store by the launcher's handler;
+  - before the method it raises ``RunAborted``, a KeyboardInterrupt, which chaoslib
+    records as ``interrupted``: nothing was changed, nothing is rolled back;
+  - after the method (hypothesis after) it raises ``RunAborted`` too; chaoslib plays
+    no rollbacks for an interrupted run, so they are then played with
+    ``launcher.rollback_run`` (each claimed once, as `chaos rollback` does).
+  An abort that comes while the rollbacks are already playing changes nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ class RunAborted(KeyboardInterrupt):
 class RunEvent:
     """One step of a run, for display. ``kind``: ``created`` (``run_id``), ``phase``,
     ``activity`` (``status`` ``running`` at its start, then chaoslib's), ``hypothesis``
-    (``met``), ``aborting`` (the run stopped, its rollbacks follow)."""
+    (``met``), ``aborting`` (an abort took effect in ``phase``), ``rolling back`` (the
+    rollbacks of an interrupted run are played after it)."""
 
     kind: str
     phase: str = ""
@@ -55,8 +63,8 @@ class RunEvent:
 @dataclass(frozen=True)
 class WatchedRun:
     result: RunResult
-    aborted: bool  # stopped by ``abort`` (the run is stored ``interrupted``)
-    rollback: RollbackReport | None  # the rollbacks played after an abort
+    aborted: bool  # stopped by ``abort`` (stored ``aborted``, or ``interrupted``)
+    rollback: RollbackReport | None  # rollbacks played after an interrupted run
 
 
 Emit = Callable[[RunEvent], None]
@@ -90,16 +98,32 @@ def make_watcher(emit: Emit, abort: threading.Event) -> Any:
 
     class Watcher(RunEventHandler):  # type: ignore[misc]
         phase = ""
-        raised = False
+        journal: dict[str, Any] | None = None
+        method_started = False
+        interrupted = False  # stopped with RunAborted
+        aborted = False  # the method stopped through the journal's status
 
         def _stop_if_asked(self) -> None:
-            if abort.is_set() and not self.raised and self.phase != "rollbacks":
-                self.raised = True
-                raise RunAborted("aborted by the operator")
+            if not abort.is_set() or self.interrupted or self.aborted:
+                return
+            if self.phase == "rollbacks":
+                return
+            if self.phase == "method" and self.journal is not None:
+                self.aborted = True
+                if self.journal.get("status") not in ("failed", "interrupted", "aborted"):
+                    self.journal["status"] = "aborted"  # chaoslib stops the method here
+                emit(RunEvent("aborting", "method"))
+                return
+            self.interrupted = True
+            emit(RunEvent("aborting", self.phase))
+            raise RunAborted("aborted by the operator")
 
         def _enter(self, phase: str) -> None:
             self.phase = phase
             emit(RunEvent("phase", phase))
+
+        def started(self, experiment: Any, journal: Any) -> None:
+            self.journal = journal if isinstance(journal, dict) else None
 
         def start_hypothesis_before(self, experiment: Any) -> None:
             self._stop_if_asked()
@@ -113,10 +137,11 @@ def make_watcher(emit: Emit, abort: threading.Event) -> Any:
         def start_method(self, experiment: Any) -> None:
             self._stop_if_asked()
             self._enter("method")
+            self.method_started = True
 
         def start_hypothesis_after(self, experiment: Any) -> None:
+            self._enter("steady-state after")  # the method is over: no status abort now
             self._stop_if_asked()
-            self._enter("steady-state after")
 
         def hypothesis_after_completed(self, experiment: Any, state: Any, journal: Any) -> None:
             met = bool(state and state.get("steady_state_met"))
@@ -184,11 +209,11 @@ def run_watched(
             on_created=created,
             handlers=[watcher],
         )
-    if not watcher.raised:
+    if not (watcher.interrupted or watcher.aborted):
         return WatchedRun(result, False, None)
     report = None
-    if not result.row.dry_run:
-        emit(RunEvent("aborting", "rollbacks", run_id=result.row.id))
+    if watcher.interrupted and watcher.method_started and not result.row.dry_run:
+        emit(RunEvent("rolling back", "rollbacks", run_id=result.row.id))
         report = rollback_run(store, result.row)
         for run in report.ran:
             emit(activity_event("rollbacks", run.get("activity"), run))

@@ -186,7 +186,7 @@ async def test_list_shows_experiments_and_this_contexts_runs(
         by_name = {r[0]: r for r in rows}
         assert by_name["flip"][1:3] == ["marker flip", "1"]
         assert "broken.yaml:2:1: expected" in by_name["broken"][4]
-        assert "sandbox-worker-loss" in by_name  # shipped with opsdeck
+        assert any("/chaos/experiments/" in r[3] for r in rows)  # shipped with opsdeck
         runs = cells(screen.query_one("#chaos-runs", DataTable))
         assert [(r[0], r[1], r[2]) for r in runs] == [(row.id, "marker flip", "interrupted")]
         assert runs[0][3].endswith("s ago") and other.id not in str(runs)
@@ -301,13 +301,50 @@ async def test_abort_stops_the_run_and_plays_its_rollbacks(
         ]
         assert "steady-state after" not in {r[0] for r in exp.progress_rows}
         status = str(exp.query_one("#chaos-run-status", Static).render())
-        assert "interrupted" in status and "aborted, 1 rollback(s) played" in status
+        assert ": aborted" in status and "aborted by you, 1 rollback(s) played" in status
         store = ChaosRunStore()
         row = store.get(exp.result.result.row.id)
         done = store.rollbacks(row.id)
         store.close()
-        assert row.status == "interrupted"
+        assert row.status == "aborted"  # chaoslib stopped the method and rolled back
         assert done[0]["status"] == "done"
+        assert exp.result.rollback is None  # played by chaoslib, in the run
+
+
+async def test_abort_before_the_method_changes_and_rolls_back_nothing(
+    tmp_path: Path, experiments: Path, gate: None
+) -> None:
+    marker = tmp_path / "marker"
+    data = experiment(marker)
+    data["steady-state-hypothesis"]["probes"].append(
+        {"type": "probe", "name": "hold", "tolerance": "released", "provider": provider("hold")}
+    )
+    write(experiments, "early", data)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "early")
+        await pilot.press("R")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: (
+                ["steady-state before", "probe", "hold", "running"]
+                in [r[:4] for r in exp.progress_rows]
+            ),
+            "hold running",
+            rounds=2000,
+        )
+        await pilot.press("A")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: exp.abort_requested.is_set(), "abort requested")
+        chaos_provider.GATE.set()
+        await finished(pilot, app, exp)
+        assert exp.result is not None and exp.result.aborted
+        assert exp.result.result.row.status == "interrupted"
+        assert log(marker) == [] and exp.result.rollback is None
+        assert {r[0] for r in exp.progress_rows} == {"steady-state before"}
 
 
 async def test_b_rolls_back_an_interrupted_run_after_confirmation(
@@ -433,3 +470,48 @@ async def test_colon_chaos_completes_and_opens_an_experiment_by_name(
         assert isinstance(exp, ExperimentScreen)
         await until(pilot, lambda: exp.plan is not None, "plan loaded")
         assert exp.plan is not None and exp.plan["title"] == "marker flip"
+
+
+async def test_abort_in_the_hypothesis_after_plays_the_rollbacks_after_the_run(
+    tmp_path: Path, experiments: Path, gate: None
+) -> None:
+    marker = tmp_path / "marker"
+    data = experiment(marker)
+    data["steady-state-hypothesis"]["probes"].insert(  # first: a probe out of tolerance
+        0,  # ends the hypothesis
+        {
+            "type": "probe",
+            "name": "hold",
+            "tolerance": "released",
+            "provider": provider("hold", unless_missing=str(marker)),  # blocks after only
+        },
+    )
+    write(experiments, "late", data)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "late")
+        await pilot.press("R")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(
+            pilot,
+            lambda: (
+                ["steady-state after", "probe", "hold", "running"]
+                in [r[:4] for r in exp.progress_rows]
+            ),
+            "hold running",
+            rounds=2000,
+        )
+        await pilot.press("A")
+        await confirm(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: exp.abort_requested.is_set(), "abort requested")
+        chaos_provider.GATE.set()
+        await finished(pilot, app, exp)
+        assert exp.result is not None and exp.result.aborted
+        assert exp.result.result.row.status == "interrupted"
+        assert exp.result.rollback is not None and len(exp.result.rollback.ran) == 1
+        assert not marker.exists() and log(marker) == ["write", "remove"]
+        assert exp.progress_rows[-1][:4] == ["rollbacks", "action", "remove-marker", "succeeded"]
+        status = str(exp.query_one("#chaos-run-status", Static).render())
+        assert "interrupted" in status and "1 rollback(s) played" in status

@@ -566,7 +566,14 @@ class ExperimentScreen(KeysScreen[None]):
             self.hypothesis[key] = event.met
             self._render_hypothesis()
         elif event.kind == "aborting":
-            self._status(Text(f"run {event.run_id}: interrupted, playing its rollbacks…"))
+            what = (
+                "the method stops here; its rollbacks follow"
+                if event.phase == "method"
+                else f"interrupted in {event.phase or 'the run'}"
+            )
+            self._status(Text(f"run {self.run_id}: aborting: {what}…", style="yellow"))
+        elif event.kind == "rolling back":
+            self._status(Text(f"run {self.run_id}: interrupted, playing its rollbacks…"))
         elif event.kind == "activity":
             row = [
                 event.phase,
@@ -623,9 +630,10 @@ class ExperimentScreen(KeysScreen[None]):
         text = f"run {row.id}: {row.status}{', deviated' if row.deviated else ''}"
         text += f", hypothesis {verdict}"
         if watched.aborted:
-            ran = watched.rollback.ran if watched.rollback else []
+            ran = list(watched.result.journal.get("rollbacks") or [])
+            ran += watched.rollback.ran if watched.rollback else []
             failed = [r for r in ran if r.get("status") != "succeeded"]
-            text += f"; aborted, {len(ran)} rollback(s) played"
+            text += f"; aborted by you, {len(ran)} rollback(s) played"
             if failed:
                 text += f", {len(failed)} failed (b on the run's report plays them again)"
         code = watched.result.exit_code
@@ -651,7 +659,8 @@ class ExperimentScreen(KeysScreen[None]):
                 production=self.opsdeck.production,
                 body=Text(
                     "The run stops when the current activity ends (a running call is not "
-                    "cut short); then the experiment's rollbacks not yet played run."
+                    "cut short). Once the method has begun, the experiment's rollbacks "
+                    "are played; before it, nothing was changed and nothing is rolled back."
                 ),
                 apply_label="Abort and roll back",
                 phrase=None,
