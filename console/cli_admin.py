@@ -252,18 +252,23 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
     from console.sandbox import telemetry  # demo trace/log stores + Prometheus
 
     telemetry_state = telemetry.try_up(sandbox_dir(), state)
+    from console.sandbox import rabbit  # demo DLQ on the local RabbitMQ, when one runs
+
+    rabbit_state = rabbit.try_up()
     config = upsert_context(
         "sandbox",
         engines,
         path=_config_path(args),
         sources=telemetry.sources(telemetry_state),
         sandbox=True,  # local brokers' default logins (guest/guest) are allowed here
+        queues=[rabbit.queue_settings(rabbit_state)] if rabbit_state else None,
     )
     _print_state(args, state, True)
     if aws_state and output_format(args) == "table":
         print(aws.summary(aws_state))
     if output_format(args) == "table":
         print(telemetry.summary(telemetry_state))
+        print(rabbit.summary(rabbit_state))
     note = "current context" if config.current_context == "sandbox" else "context"
     print(f"Wrote the `sandbox` {note} to {config.path}.", file=sys.stderr)
     return 0

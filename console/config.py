@@ -578,11 +578,13 @@ def upsert_context(
     production: bool = False,
     sources: list[dict[str, Any]] | None = None,
     sandbox: bool = False,
+    queues: list[dict[str, Any]] | None = None,
 ) -> Config:
     """Write (or replace) one context's block, keeping every other line of the file.
 
     Keys of a replaced block that this does not write (``queues``, ``correlation``,
-    ``read-only``...) are kept, so re-running ``sandbox up`` keeps what the user added.
+    ``read-only``...) are kept, so re-running ``sandbox up`` keeps what the user added;
+    given ``queues`` replace the entries of the same name, the others are kept.
     """
     import yaml
 
@@ -594,6 +596,8 @@ def upsert_context(
     body["engines"] = engines
     if sources:
         body["sources"] = sources
+    if queues:
+        body["queues"] = queues
     written_keys = {"production", "sandbox", "engines", "sources"}
     text = path.read_text(encoding="utf-8") if config.exists else ""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -623,6 +627,14 @@ def upsert_context(
             old = yaml.safe_load(yaml.serialize(value_node)) if value_node else None
             if isinstance(old, dict):
                 kept = {k: v for k, v in old.items() if k not in written_keys}
+                if queues and isinstance(old.get("queues"), list):
+                    names = {q.get("name") for q in queues}
+                    others = [
+                        q
+                        for q in old["queues"]
+                        if not isinstance(q, dict) or q.get("name") not in names
+                    ]
+                    kept["queues"] = queues + others
                 block = _indent(yaml.safe_dump({name: body | kept}, sort_keys=False), indent)
             lines[key_node.start_mark.line : _span_end(lines, value_node)] = [block]
         else:

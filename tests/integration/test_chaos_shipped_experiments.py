@@ -5,6 +5,7 @@ servers, not only its exit code."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -15,8 +16,14 @@ from typing import Any
 from chaos import _context as ctx
 from console import sandbox
 from console.audit import AuditJournal
-from console.sandbox import faults
-from tests.integration.chaos_fixtures import chaos_sandbox, configuration, prometheus_url
+from console.sandbox import faults, rabbit
+from tests.integration.chaos_fixtures import (
+    chaos_sandbox,
+    configuration,
+    prometheus_url,
+    write_config,
+)
+from tests.integration.rabbit_fixtures import connect
 
 __all__ = ["chaos_sandbox", "configuration", "prometheus_url"]
 
@@ -114,3 +121,51 @@ def test_bad_deploy_ramp_trips_its_safeguard_and_restores_the_routing(
         ("chaos.rollback.restore_ramping", "ok"),
         ("chaos.rollback.stop_demo_orders", "ok"),
     ]
+
+
+def test_poison_messages_are_parked_by_the_drain_and_none_is_lost(
+    tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
+) -> None:
+    info = rabbit.up()  # as `opsdeck sandbox up` does
+    assert info["queues"] == [rabbit.WORK_QUEUE, rabbit.DLQ, rabbit.PARKING_QUEUE]
+    connection = connect()
+    for queue in (rabbit.DLQ, rabbit.PARKING_QUEUE):
+        connection.channel().queue_purge(queue)  # the demo queues of this test's sandbox
+    connection.close()
+    config = write_config(
+        tmp_path / "rabbit.yaml",
+        chaos_sandbox,
+        configuration["opsdeck_prometheus"],
+        f"{rabbit.DLQ}, {rabbit.PARKING_QUEUE}",
+    )
+    code, doc, err = opsdeck_chaos_run(
+        "poison-messages", tmp_path, {**configuration, "opsdeck_config": str(config)}
+    )
+    assert code == 0, err
+    assert doc["hypothesis"] == {"before": True, "after": True}
+    out = outputs(doc)
+    published = set(out["publish-poison"]["message_ids"])
+    assert len(published) == 5 and out["dlq-holds-the-poison"] == 5
+    drained = out["drain-parks-the-poison"]
+    assert (drained["parked"], drained["sent"], drained["exit_code"]) == (5, 0, 0)
+    assert out["parked"] == 5
+    archived = set()
+    for path in drained["archive_paths"]:
+        with gzip.open(path, "rt") as lines:
+            archived |= {json.loads(line)["dedup_id"] for line in lines}
+    assert archived == published  # every message in the archive, before it moved
+    (rollback,) = doc["rollbacks"]
+    assert rollback["status"] == "succeeded"
+    rolled = outputs_rollbacks(doc)["purge-poison"]
+    assert set(rolled["removed_parked"]) == published and rolled["removed"] == []
+    assert [r.action for r in AuditJournal().list(request_id=drained["drain_id"])] == ["dlq.drain"]
+    connection = connect()
+    channel = connection.channel()
+    depths = [channel.queue_declare(q, passive=True).method.message_count for q in info["queues"]]
+    connection.close()
+    assert depths == [0, 0, 0]
+
+
+def outputs_rollbacks(doc: dict[str, Any]) -> dict[str, Any]:
+    journal = json.loads(Path(doc["run"]["journal"]).read_text())
+    return {r["activity"]["name"]: r.get("output") for r in journal["rollbacks"]}

@@ -43,6 +43,12 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         assert sfn["kind"] == "stepfunctions" and sfn["endpoint-url"].startswith("http://127.")
         assert engine["address"] == f"127.0.0.1:{state['grpc_port']}"
         assert engine["http-address"] == f"127.0.0.1:{state['http_port']}"
+        (demo_queues,) = config["contexts"]["sandbox"]["queues"]  # the broker runs here
+        assert demo_queues["name"] == "rabbit" and demo_queues["kind"] == "rabbitmq"
+        assert demo_queues["queues"] == [
+            "opsdeck-demo.orders.dlq",
+            "opsdeck-demo.orders.dlq.parking",
+        ]
 
         deadline = time.monotonic() + 30
         while True:  # the demo workflows appear as visibility catches up
@@ -57,11 +63,14 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         assert "Step Functions: http://127.0.0.1:" in status.stdout
 
         # a second `up` keeps the user's other contexts, comments and the sandbox's queues
-        queues = "    queues:\n    - {kind: rabbitmq, url: 'amqp://127.0.0.1:5672/%2F'}\n"
         text = config_file.read_text().replace(
             "contexts:\n", "# my notes\ncontexts:\n  mine:\n    engines: []\n", 1
         )
-        text = text.replace("  sandbox:\n", f"  sandbox:\n{queues}", 1)
+        text = text.replace(
+            "    queues:\n",
+            "    queues:\n    - {name: mq, kind: rabbitmq, url: 'amqp://127.0.0.1:5673/%2F'}\n",
+            1,
+        )
         config_file.write_text(text)
         assert opsdeck("context", "use", "mine").returncode == 0
         again = opsdeck("sandbox", "up")
@@ -69,7 +78,8 @@ def test_sandbox_up_writes_current_context(tmp_path: Path) -> None:
         after = config_file.read_text()
         assert "# my notes" in after and "current-context: mine" in after
         assert yaml.safe_load(after)["contexts"]["sandbox"]["engines"][0] == engine
-        assert yaml.safe_load(after)["contexts"]["sandbox"]["queues"][0]["kind"] == "rabbitmq"
+        kept = yaml.safe_load(after)["contexts"]["sandbox"]["queues"]
+        assert [q["name"] for q in kept] == ["rabbit", "mq"]  # the user's entry is kept
     finally:
         down = opsdeck("sandbox", "down")
     assert down.returncode == 0, down.stderr

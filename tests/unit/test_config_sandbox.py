@@ -87,3 +87,32 @@ def test_upsert_writes_sandbox_and_keeps_the_users_queues(tmp_path: Path) -> Non
     context = load_config(path).context("sandbox")
     assert context.sandbox and context.engines[0].settings["address"] == "127.0.0.1:2"
     assert context.queues[0].settings == {"kind": "rabbitmq", "password": "guest"}
+
+
+def test_upsert_context_writes_the_sandbox_queues_and_keeps_the_users(tmp_path: Path) -> None:
+    from console.sandbox import rabbit
+
+    path = tmp_path / "config.yaml"
+    demo = rabbit.queue_settings({"url": rabbit.URL})
+    upsert_context("sandbox", [], path=path, sandbox=True, queues=[demo])
+    (written,) = load_config(path).context("sandbox").queues
+    assert (written.name, written.kind) == ("rabbit", "rabbitmq")
+    assert written.settings["queues"] == [rabbit.DLQ, rabbit.PARKING_QUEUE]
+    text = path.read_text().replace(
+        "    queues:\n",
+        "    queues:\n    - {name: mine, kind: rabbitmq, url: 'amqp://127.0.0.1:5673/%2F'}\n",
+        1,
+    )
+    path.write_text(text)
+    upsert_context("sandbox", [], path=path, sandbox=True, queues=[demo])
+    assert [q.name for q in load_config(path).context("sandbox").queues] == ["rabbit", "mine"]
+    upsert_context("sandbox", [], path=path, sandbox=True)  # no broker this time: kept
+    assert [q.name for q in load_config(path).context("sandbox").queues] == ["rabbit", "mine"]
+
+
+def test_sandbox_rabbit_without_a_broker_is_none() -> None:
+    from console.sandbox import rabbit
+    from console.sandbox.devserver import free_port
+
+    assert rabbit.try_up(port=free_port()) is None
+    assert "no broker" in rabbit.summary(None)
