@@ -3,7 +3,8 @@
 Each misbehaves deterministically so the stuck rules can be shown and tested:
 an activity that fails forever (attempt grows every second), workflow code that
 raises (the workflow task fails on every attempt), a workflow parked on a signal,
-and an order workflow served by two worker-deployment versions.
+an order workflow served by two worker-deployment versions (and a bad third build
+whose orders fail), and a payment with bounded retries for failure storms.
 """
 
 from __future__ import annotations
