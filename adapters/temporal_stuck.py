@@ -8,7 +8,10 @@ Rules (each hit names its rule and human evidence):
   activity or workflow task write no events, so those executions also show here);
 - no_pollers: no worker polled the execution's task queue recently. The server keeps
   pollers for a few minutes after they vanish, so a poller counts as live only if it
-  polled within POLLER_LIVENESS (long polls last ~60s).
+  polled within POLLER_LIVENESS (long polls last ~60s). Faster, for workers that just
+  went away: a workflow task has waited on the queue for UNSERVED_AFTER or more and no
+  worker polled since it was queued (a live idle worker always has a poll open, so work
+  never waits; a worker too busy to poll shows here too, and the evidence says so).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from console.errors import NotFound
 from console.model import Execution, ExecutionStatus, StuckHit, StuckRule, StuckRules
 
 POLLER_LIVENESS = timedelta(minutes=2)
+UNSERVED_AFTER = timedelta(seconds=10)
 PARALLEL = 16
 FAILURE_SCAN = 50  # newest events searched for the WorkflowTaskFailed cause
 _DESCRIBE_RULES = {
@@ -63,15 +67,25 @@ class PollerCache:
                 namespace=self.conn.namespace,
                 task_queue=TaskQueue(name=task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                report_stats=True,
             ),
         )
         last_polls = [time_of(p, "last_access_time") for p in resp.pollers]
         known = [t for t in last_polls if t is not None]
-        if any(self.now - t <= POLLER_LIVENESS for t in known):
-            return None
         if not known:
             return f"no worker is polling task queue {task_queue!r} for workflow tasks"
         newest = max(known)
+        waited = resp.stats.approximate_backlog_age.ToTimedelta()
+        backlog = resp.stats.approximate_backlog_count
+        # nobody polled since the oldest waiting task came
+        if backlog and waited >= UNSERVED_AFTER and self.now - newest >= waited:
+            return (
+                f"a workflow task has waited {human_duration(waited)} on task queue "
+                f"{task_queue!r} and no worker polled since (last poll "
+                f"{human_duration(self.now - newest)} ago: workers gone or too busy)"
+            )
+        if self.now - newest <= POLLER_LIVENESS:
+            return None
         return (
             f"no worker polled task queue {task_queue!r} for "
             f"{human_duration(self.now - newest)} (pollers seen before have gone)"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +144,14 @@ SHIPPED = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
 def test_shipped_worker_loss_experiment_runs_and_recovers(
     tmp_path: Path, chaos_sandbox: sandbox.SandboxState, configuration: dict[str, Any]
 ) -> None:
-    """worker-loss: the stopped workers' work waits on the queue (noticed within the
-    8 s pause, well inside 30 s); the rollback starts them and the backlog drains."""
+    """worker-loss: within 30 s of the stop (20 s pause, then 5 s) the stuck view reports
+    the demo workflows as no_pollers and work waits on the queue; the rollback starts
+    the workers, the backlog drains and they poll again."""
     data_dir = Path(chaos_sandbox.data_dir)
     before = sandbox.status(data_dir)
     assert before is not None and before.healthy
+    baseline = probes.stuck_count(rule="no_pollers", configuration=configuration)
+    assert baseline == 1  # demo-no-worker: its queue never had a worker
     experiment = SHIPPED / "worker-loss.yaml"
     journal = chaos_run(experiment, tmp_path, configuration["opsdeck_config"], data_dir)
     assert journal["status"] == "completed", journal
@@ -159,6 +163,12 @@ def test_shipped_worker_loss_experiment_runs_and_recovers(
     }
     assert runs["stop-demo-workers"]["output"]["stopped_pid"] == before.workers_pid
     assert runs["demo-work-waits"]["output"] >= 1  # the stuck activity's retry, untaken
+    # the running demo workflows on `demo` (stuck activity, failing task, awaiting signal)
+    assert runs["stuck-no-pollers"]["output"] >= baseline + 3
+    took = datetime.fromisoformat(runs["stuck-no-pollers"]["end"]) - datetime.fromisoformat(
+        runs["stop-demo-workers"]["end"]
+    )
+    assert took.total_seconds() <= 30
     assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
     after = sandbox.status(data_dir)
     assert after is not None and after.healthy and after.workers_pid != before.workers_pid
