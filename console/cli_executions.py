@@ -370,11 +370,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _previous_version(versions: list[Version], deployment: str) -> str:
-    """The version to go back to: the only one besides the current; else ask for --to."""
+    """The version to go back to: the only one besides the current (leaving out versions
+    that never served, status ``inactive``, when one did); else ask for --to."""
     current = next((v for v in versions if v.is_current), None)
     if current is None:
         raise UsageError(f"deployment {deployment!r} has no current version; pass --to VERSION")
     others = [v for v in versions if v is not current]
+    served = [v for v in others if v.status != "inactive"]
+    if len(served) == 1:
+        return served[0].version
     if len(others) == 1:
         return others[0].version
     if not others:

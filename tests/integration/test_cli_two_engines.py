@@ -108,7 +108,8 @@ def test_versions_and_rollback_find_the_deployment(config: Path, demo: Demo) -> 
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)["plan"]
     assert plan["engine"] == "temporal"
-    (other,) = {v["version"] for v in versions} - {current}  # exactly one other: no --to
+    # exactly one other that served (v3, the bad build, never did): no --to needed
+    (other,) = {v["version"] for v in versions if v["status"] != "inactive"} - {current}
     assert plan["calls"][0]["params"]["build_id"] == other
     done = opsdeck("versions", "list", "no-such-deployment", config=config)
     assert done.returncode == 1
