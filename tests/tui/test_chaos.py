@@ -424,8 +424,11 @@ async def test_production_needs_the_typed_title(tmp_path: Path, experiments: Pat
         assert log(marker) == ["write", "remove"]
 
 
-async def test_read_only_hides_run_and_rollback(tmp_path: Path, experiments: Path) -> None:
-    path = write(experiments, "flip", experiment(tmp_path / "marker"))
+async def test_read_only_hides_run_and_rollback_but_allows_a_dry_run(
+    tmp_path: Path, experiments: Path
+) -> None:
+    marker = tmp_path / "marker"
+    path = write(experiments, "flip", experiment(marker))
     store = ChaosRunStore()
     row = store.create(
         experiment_path=str(path),
@@ -439,18 +442,43 @@ async def test_read_only_hides_run_and_rollback(tmp_path: Path, experiments: Pat
     store.close()
     app = make_app(tmp_path, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        exp = await open_experiment(pilot, app, "flip")
-        every = {a.binding.action for a in view_bindings(exp)}
-        assert exp.plan is not None and not {"run", "abort"} & every
-        await pilot.press("R")
-        assert app.screen is exp and not exp.running
-        await pilot.press("escape")
+        await open_list(pilot, app)
         await pilot.press("tab", "enter")
         await until(pilot, lambda: isinstance(app.screen, ChaosRunScreen), "report")
         report = app.screen
         assert isinstance(report, ChaosRunScreen)
         await until(pilot, lambda: report.loaded > 0, "report loaded")
         assert report.left and "rollback" not in {a.binding.action for a in view_bindings(report)}
+        await pilot.press("b")
+        assert app.screen is report
+        await pilot.press("escape")
+
+        listing = app.screen
+        assert isinstance(listing, ChaosScreen)
+        await pilot.press("tab")  # back to the experiments
+        table = listing.query_one("#chaos-experiments", DataTable)
+        table.move_cursor(row=[r[0] for r in cells(table)].index("flip"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen), "experiment")
+        exp = app.screen
+        assert isinstance(exp, ExperimentScreen)
+        await until(pilot, lambda: exp.plan is not None, "plan loaded")
+        every = {a.binding.action for a in view_bindings(exp)}
+        assert "run" not in every and "dry_run" in actions(exp)
+        await pilot.press("R")
+        assert app.screen is exp and not exp.running
+        await pilot.press("D")  # a dry run calls no action: allowed, without confirmation
+        await finished(pilot, app, exp)
+        assert exp.result is not None and exp.result.result.row.dry_run
+        assert log(marker) == []
+        assert [r[2] for r in exp.progress_rows] == [
+            "marker-off",
+            "write-marker",
+            "marker-off",
+            "remove-marker",
+        ]
+        status = str(exp.query_one("#chaos-run-status", Static).render())
+        assert "(dry run: no action called)" in status
 
 
 async def test_colon_chaos_completes_and_opens_an_experiment_by_name(

@@ -7,8 +7,10 @@ provider, arguments, and for method actions the rollback that undoes it), or the
 validation problems (file:line) when it is invalid. `R` runs it after a confirmation
 that shows the plan (production: type the title), in a thread worker (chaoslib blocks)
 through console.experiments.watch, which posts every phase and activity back as a
-message; `A` aborts: the run stops at the next activity boundary and its rollbacks are
-played. Enter on a run opens ChaosRunScreen, its report from the journal; `b` plays the
+message; `D` is a dry run (probes only, no action nor rollback called: no confirmation,
+allowed read-only too); `A` aborts: the run stops at the next activity boundary and,
+once the method has begun, its rollbacks are played (see console.experiments.watch).
+Enter on a run opens ChaosRunScreen, its report from the journal; `b` plays the
 rollbacks not yet done (launcher.rollback_run, each claimed once). Read-only contexts
 hide `R` and `b`. Files, validation, the store and the journal are read in thread
 workers; chaoslib is imported there only (console.experiments), never at start-up.
@@ -354,6 +356,7 @@ class ExperimentScreen(KeysScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="opsdeck.chaos.experiment.back"),
         Binding("R", "run", "Run…", id="opsdeck.chaos.run"),
+        Binding("D", "dry_run", "Dry run", id="opsdeck.chaos.dry-run"),
         Binding("A", "abort", "Abort run…", id="opsdeck.chaos.abort"),
     ]
 
@@ -453,19 +456,32 @@ class ExperimentScreen(KeysScreen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("run", "abort") and self.opsdeck.read_only:
-            return False  # read-only hides the keys, as on every other view
-        if action == "run":
+        if action == "run" and self.opsdeck.read_only:
+            return False  # read-only hides the key, as on every other view
+        if action in ("run", "dry_run"):
             return None if self.running or self.plan is None else True
         if action == "abort":
             return True if self.running and not self.abort_requested.is_set() else None
         return True
+
+    def on_unmount(self) -> None:
+        """Quitting the app mid-run: the run's thread would keep the process alive until
+        the run ends, unseen; abort it instead, so its rollbacks play and it ends."""
+        if self.running:
+            self.abort_requested.set()
 
     def action_back(self) -> None:
         if self.running:
             self.notify("a run is in progress: A aborts it (its rollbacks then run)")
             return
         self.app.pop_screen()
+
+    def action_dry_run(self) -> None:
+        """Chaos Toolkit's dry mode for actions: probes run, no action nor rollback is
+        called, so it needs no confirmation and works in read-only contexts too."""
+        if self.running or self.plan is None or self.experiment is None:
+            return
+        self._start(None, dry_run=True)
 
     def action_run(self) -> None:
         app = self.opsdeck
@@ -507,7 +523,7 @@ class ExperimentScreen(KeysScreen[None]):
 
         app.push_screen(dialog, confirmed)
 
-    def _start(self, typed: str | None) -> None:
+    def _start(self, typed: str | None, *, dry_run: bool = False) -> None:
         assert self.experiment is not None
         self.running = True
         self.result = None
@@ -518,7 +534,7 @@ class ExperimentScreen(KeysScreen[None]):
         self.query_one("#chaos-progress", DataTable).clear()
         self._show_run_parts(True)
         self._render_hypothesis()
-        self._status(Text("starting…"))
+        self._status(Text("starting a dry run…" if dry_run else "starting…"))
         self.refresh_bindings()
         session = self.opsdeck.session
         self._run(
@@ -526,11 +542,17 @@ class ExperimentScreen(KeysScreen[None]):
             self.opsdeck.context_name,
             str(getattr(session.config, "path", "")),
             typed,
+            dry_run,
         )
 
     @work(exclusive=True, group="chaos-run", thread=True, exit_on_error=False)
     def _run(
-        self, experiment: ExperimentFile, context: str, config: str, typed: str | None
+        self,
+        experiment: ExperimentFile,
+        context: str,
+        config: str,
+        typed: str | None,
+        dry_run: bool,
     ) -> None:
         from console.experiments.store import ChaosRunStore
         from console.experiments.watch import run_watched
@@ -548,6 +570,7 @@ class ExperimentScreen(KeysScreen[None]):
                 context=context,
                 config=config,
                 confirm=typed,
+                dry_run=dry_run,
             )
         except BaseException as exc:  # the screen must hear of it
             self.post_message(RunEnded(None, error_text(exc)))
@@ -628,6 +651,8 @@ class ExperimentScreen(KeysScreen[None]):
         row = watched.result.row
         verdict = "met" if hypothesis_met(watched.result.journal) else "NOT met"
         text = f"run {row.id}: {row.status}{', deviated' if row.deviated else ''}"
+        if row.dry_run:
+            text += " (dry run: no action called)"
         text += f", hypothesis {verdict}"
         if watched.aborted:
             ran = list(watched.result.journal.get("rollbacks") or [])
@@ -642,7 +667,7 @@ class ExperimentScreen(KeysScreen[None]):
         self.notify(escape(text), title="chaos run", severity=severity, timeout=8)
 
     def action_abort(self) -> None:
-        if not self.running or self.abort_requested.is_set() or self.opsdeck.read_only:
+        if not self.running or self.abort_requested.is_set():
             return
         run = self.run_id or "the run"
 
