@@ -47,9 +47,9 @@ class DemoCompleted:
         )
 
 
-# A payment that gives up: six quick attempts, then the order fails (failure storms).
+# A payment that gives up: eight quick attempts, then the order fails (failure storms).
 FEW_RETRIES = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0, maximum_attempts=6
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0, maximum_attempts=8
 )
 
 
