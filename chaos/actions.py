@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chaos import _context as ctx
 from chaos._context import Configuration
 from console.actions.chaos import ChaosPlan, apply_chaos
 from console.errors import Unsupported, UsageError
 from console.session import Session
+
+if TYPE_CHECKING:
+    from console.sandbox import SandboxState
 
 # Each action and the rollback that undoes it (read by `opsdeck chaos validate`).
 ROLLBACKS = {
@@ -167,7 +171,7 @@ def start_demo_worker(configuration: Configuration = None) -> dict[str, Any]:
     return _apply(configuration, plan, do, is_rollback=True)
 
 
-def _sandbox_state(data_dir: Any) -> Any:
+def _sandbox_state(data_dir: Path) -> SandboxState:
     import console.sandbox as sandbox
     from console.errors import BackendUnavailable
 
@@ -233,7 +237,10 @@ def stop_demo_orders(
 
     data_dir = ctx.sandbox_dir(configuration)
     started: list[str] = []
-    same = lambda r: r.get("workflow_type") == workflow_type  # noqa: E731
+
+    def same(result: dict[str, Any]) -> bool:
+        return bool(result.get("workflow_type") == workflow_type)
+
     while entry := _recall(configuration, "start_demo_orders", same):
         started += entry["workflow_ids"]
 
