@@ -543,3 +543,25 @@ async def test_abort_in_the_hypothesis_after_plays_the_rollbacks_after_the_run(
         assert exp.progress_rows[-1][:4] == ["rollbacks", "action", "remove-marker", "succeeded"]
         status = str(exp.query_one("#chaos-run-status", Static).render())
         assert "interrupted" in status and "1 rollback(s) played" in status
+
+
+async def test_palette_opens_the_chaos_view_and_lists_its_keys(
+    tmp_path: Path, experiments: Path
+) -> None:
+    from console.tui.commands import OpsdeckCommands
+
+    write(experiments, "flip", experiment(tmp_path / "marker"))
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        commands = {name: run for name, run, _ in OpsdeckCommands(app.screen)._commands()}
+        commands["Chaos experiments"]()
+        await until(pilot, lambda: isinstance(app.screen, ChaosScreen), "chaos view")
+        screen = app.screen
+        assert isinstance(screen, ChaosScreen)
+        await until(pilot, lambda: screen.loaded > 0, "chaos listed")
+        names = [name for name, _, _ in OpsdeckCommands(app.screen)._commands()]
+        assert "Plan / report" in names and "Chaos experiments" not in names
+        exp = await open_experiment(pilot, app, "flip")
+        names = [name for name, _, _ in OpsdeckCommands(exp)._commands()]
+        assert "Run…" in names and "Dry run" in names
