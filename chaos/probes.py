@@ -93,12 +93,25 @@ def success_rate(
     session, _ = ctx.session_and_run(configuration)
     since = datetime.now(UTC) - parse_window(window)
 
+    async def counts(each: Any) -> tuple[int, int]:
+        """(completed, closed) of one engine, consistent: two counts are two queries, and
+        a run closing between them would skew the rate (closed counted before and after
+        the completed count must agree; a few tries, then the rate is capped at 1)."""
+        base = ListQuery(workflow_type=workflow_type, started_after=since)
+        closed = await each.count(replace(base, statuses=_CLOSED))
+        for _ in range(5):
+            completed = await each.count(replace(base, statuses=(ExecutionStatus.COMPLETED,)))
+            again = await each.count(replace(base, statuses=_CLOSED))
+            if again == closed:
+                break
+            closed = again
+        return min(completed, closed), closed
+
     async def rate() -> float:
         completed = closed = 0
         for each in _engines(session, engine):
-            base = ListQuery(workflow_type=workflow_type, started_after=since)
-            completed += await each.count(replace(base, statuses=(ExecutionStatus.COMPLETED,)))
-            closed += await each.count(replace(base, statuses=_CLOSED))
+            done, ended = await counts(each)
+            completed, closed = completed + done, closed + ended
         return completed / closed if closed else 1.0
 
     return ctx.run(rate())

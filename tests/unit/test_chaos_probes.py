@@ -16,7 +16,7 @@ from console.actions.chaos import ChaosRun
 from console.audit import AuditJournal
 from console.config import Config, Context
 from console.errors import Unsupported, UsageError
-from console.model import ExecutionStatus
+from console.model import ExecutionStatus, ListQuery
 from console.session import Session
 from tests.unit.stub_engine import StubEngine
 
@@ -40,6 +40,26 @@ def test_success_rate_is_completed_over_closed(stub: tuple[StubEngine, dict[str,
     failed = replace(engine.executions["wf-2"], status=ExecutionStatus.FAILED)
     engine.executions["wf-2"] = failed
     assert probes.success_rate("OrderWorkflow", configuration=configuration) == pytest.approx(2 / 3)
+
+
+def test_success_rate_is_not_skewed_by_a_run_closing_between_its_counts(
+    stub: tuple[StubEngine, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that completes between the two counts (visibility is queried twice) must
+    not look like a failure: the closed count is taken again until it is stable."""
+    engine, configuration = stub
+    running = replace(engine.executions["wf-2"], status=ExecutionStatus.RUNNING)
+    engine.executions["wf-2"] = running
+    count, calls = engine.count, []
+
+    async def closing_midway(query: ListQuery) -> int:
+        calls.append(query.statuses)
+        if len(calls) == 2:  # after the first closed count, before the completed one
+            engine.executions["wf-2"] = replace(running, status=ExecutionStatus.COMPLETED)
+        return await count(query)
+
+    monkeypatch.setattr(engine, "count", closing_midway)
+    assert probes.success_rate("OrderWorkflow", configuration=configuration) == 1.0
 
 
 def test_stuck_count_by_rule(stub: tuple[StubEngine, dict[str, str]]) -> None:
