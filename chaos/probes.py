@@ -22,10 +22,12 @@ __all__ = [
     "dlq_depth",
     "dlq_oldest_age_s",
     "latency_p95",
+    "schedule_to_start_p95",
     "stuck_count",
     "success_rate",
     "task_queue_backlog",
     "task_queue_pollers",
+    "workflow_end_to_end_p95",
 ]
 
 # The demo workers' activity histogram (console.sandbox.worker_telemetry).
@@ -209,3 +211,7 @@ def task_queue_backlog(
 ) -> int:
     """Approximate count of tasks waiting on ``task_queue``."""
     return int(_task_queue(task_queue, kind, engine, configuration).backlog)
+
+
+# Defined beside latency_p95, which they build on; imported last to avoid a cycle.
+from chaos.probes_latency import schedule_to_start_p95, workflow_end_to_end_p95  # noqa: E402
