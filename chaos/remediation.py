@@ -2,9 +2,9 @@
 
 An experiment can prove that opsdeck's own remediation copes with the fault it injects:
 these run the same code as the CLI (``opsdeck dlq drain``), with its policy check,
-archive, journal and ONE audit record (``dlq.drain``). They are not faults, so they
-have no rollback: what they do is the fix (a drain archives every message before it
-moves it, see docs/dlq.md).
+archive, journal and ONE audit record (``dlq.drain``, carrying the run id). They are
+not faults, so they have no rollback: what they do is the fix (a drain archives every
+message before it moves it, see docs/dlq.md).
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def drain_dlq(
     )
     drain_id = f"drain-{uuid.uuid4().hex[:12]}"
     reason = f"chaos experiment {run.experiment!r} (run {run.run_id})"
-    report, audit_id = run_drain(session, picked, spec, drain_id=drain_id, reason=reason)
+    report, audit_id = run_drain(
+        session, picked, spec, drain_id=drain_id, reason=reason, run_id=run.run_id
+    )
     data = dict(report.as_dict())
     data["audit_id"] = audit_id
     data["exit_code"] = report.exit_code

@@ -115,8 +115,10 @@ def run_drain(
     journal_dir: Path | None = None,
     on_progress: Callable[[DrainProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    run_id: str | None = None,
 ) -> tuple[DrainReport, int]:
-    """Run (or resume) a drain, then write its one audit record; (report, audit id)."""
+    """Run (or resume) a drain, then write its one audit record; (report, audit id).
+    ``run_id``: the chaos run (or runbook run) the drain belongs to, on the record."""
     check_change_allowed(session.context, read_only=session.read_only)
     source = backend.drain_source(
         spec.queue, batch_size=spec.batch_size, hold_all=not spec.filter.is_all
@@ -171,5 +173,6 @@ def run_drain(
         message=report.error or "",
         request_id=drain_id,
         identity=session.config.identity,
+        run_id=run_id,
     )
     return report, record.id

@@ -158,7 +158,11 @@ def test_poison_messages_are_parked_by_the_drain_and_none_is_lost(
     assert rollback["status"] == "succeeded"
     rolled = outputs_rollbacks(doc)["purge-poison"]
     assert set(rolled["removed_parked"]) == published and rolled["removed"] == []
-    assert [r.action for r in AuditJournal().list(request_id=drained["drain_id"])] == ["dlq.drain"]
+    assert audit_actions(doc["run"]["id"]) == [
+        ("chaos.publish_poison_messages", "ok"),
+        ("dlq.drain", "ok"),
+        ("chaos.rollback.purge_poison_messages", "ok"),
+    ]
     connection = connect()
     channel = connection.channel()
     depths = [channel.queue_declare(q, passive=True).method.message_count for q in info["queues"]]
