@@ -38,6 +38,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from console.tui.format import parse_time, relative_time
 from console.tui.keys import KeysScreen
 from console.tui.screens.runbook_run import error_text
+from console.tui.screens.two_lists import TwoListsScreen
 
 if TYPE_CHECKING:
     from console.experiments.source import ExperimentFile
@@ -160,7 +161,7 @@ def list_experiments() -> list[ExperimentEntry]:
     return out
 
 
-class ChaosScreen(KeysScreen[None]):
+class ChaosScreen(TwoListsScreen):
     """Experiments on the search path, and this context's runs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -169,46 +170,23 @@ class ChaosScreen(KeysScreen[None]):
         Binding("tab", "switch", "Experiments/runs", id="opsdeck.chaos.switch"),
         Binding("ctrl+r", "reload", "Reload", id="opsdeck.chaos.reload"),
     ]
+    CRUMB = "chaos"
+    BODY_ID = "chaos-body"
+    TOP = (
+        "chaos-experiments",
+        "Experiments (enter shows the plan)",
+        ("NAME", "TITLE", "METHOD", "PATH", "PROBLEM"),
+    )
+    RUNS = (
+        "chaos-runs",
+        "Runs in this context (enter shows the report)",
+        ("RUN", "TITLE", "STATUS", "STARTED", "ENDED", "EXPERIMENT"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[ExperimentEntry] = []
         self.runs: list[RunRow] = []
-        self.loaded = 0  # lists shown so far (tests wait on it)
-
-    @property
-    def opsdeck(self) -> OpsdeckApp:
-        return cast("OpsdeckApp", self.app)
-
-    def compose(self) -> ComposeResult:
-        yield Static("chaos", id="crumbs")
-        with Vertical(id="chaos-body"):
-            yield Label("Experiments (enter shows the plan)", classes="section")
-            yield DataTable(id="chaos-experiments", cursor_type="row")
-            yield Label("Runs in this context (enter shows the report)", classes="section")
-            yield DataTable(id="chaos-runs", cursor_type="row")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        experiments = self.query_one("#chaos-experiments", DataTable)
-        experiments.add_columns("NAME", "TITLE", "METHOD", "PATH", "PROBLEM")
-        runs = self.query_one("#chaos-runs", DataTable)
-        runs.add_columns("RUN", "TITLE", "STATUS", "STARTED", "ENDED", "EXPERIMENT")
-        experiments.focus()
-        interval = self.opsdeck.refresh_interval
-        if interval > 0:
-            self.set_interval(interval, self._auto_reload)
-
-    def on_screen_resume(self) -> None:
-        """Shown first, or back from a run or a rollback: the runs have changed."""
-        self.action_reload()
-
-    def _auto_reload(self) -> None:
-        if self.is_active:
-            self.action_reload()
-
-    def action_reload(self) -> None:
-        self._load(self.opsdeck.context_name)
 
     @work(exclusive=True, group="chaos-list", thread=True, exit_on_error=False)
     def _load(self, context: str) -> None:
@@ -231,48 +209,39 @@ class ChaosScreen(KeysScreen[None]):
             self.notify(escape(message.error), title="chaos", severity="error")
             return
         self.entries, self.runs = message.entries, message.runs
-        experiments = self.query_one("#chaos-experiments", DataTable)
-        exp_row = experiments.cursor_row
-        experiments.clear()
-        for e in self.entries:
-            experiments.add_row(
-                Text(e.name),
-                Text(e.title),
-                Text(str(e.method) if e.error is None else ""),
-                Text(e.path, style="dim"),
-                Text(e.error or "", style="red"),
-                key=e.path,
+        experiments = [
+            (
+                (
+                    Text(e.name),
+                    Text(e.title),
+                    Text(str(e.method) if e.error is None else ""),
+                    Text(e.path, style="dim"),
+                    Text(e.error or "", style="red"),
+                ),
+                e.path,
             )
-        runs = self.query_one("#chaos-runs", DataTable)
-        run_row = runs.cursor_row
-        runs.clear()
+            for e in self.entries
+        ]
         now = self.opsdeck.now()
-        for r in self.runs:
-            status = f"{r.status}{', deviated' if r.deviated else ''}"
-            runs.add_row(
-                Text(r.id),
-                Text(r.title),
-                Text(status + (" (dry run)" if r.dry_run else ""), STATUS_STYLE.get(r.status, "")),
-                Text(relative_time(parse_time(r.started), now)),
-                Text(relative_time(parse_time(r.ended), now) if r.ended else "-"),
-                Text(r.experiment_path, style="dim"),
-                key=r.id,
+        runs = [
+            (
+                (
+                    Text(r.id),
+                    Text(r.title),
+                    Text(
+                        f"{r.status}{', deviated' if r.deviated else ''}"
+                        + (" (dry run)" if r.dry_run else ""),
+                        STATUS_STYLE.get(r.status, ""),
+                    ),
+                    Text(relative_time(parse_time(r.started), now)),
+                    Text(relative_time(parse_time(r.ended), now) if r.ended else "-"),
+                    Text(r.experiment_path, style="dim"),
+                ),
+                r.id,
             )
-        experiments.move_cursor(row=min(exp_row, max(experiments.row_count - 1, 0)))
-        runs.move_cursor(row=min(run_row, max(runs.row_count - 1, 0)))
-        self.loaded += 1
-
-    def action_switch(self) -> None:
-        experiments = self.query_one("#chaos-experiments", DataTable)
-        runs = self.query_one("#chaos-runs", DataTable)
-        (runs if experiments.has_focus else experiments).focus()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    @on(DataTable.RowSelected)
-    def _selected(self, _: DataTable.RowSelected) -> None:
-        self.action_open()  # the table consumes enter; selecting a row opens it
+            for r in self.runs
+        ]
+        self.refill(experiments, runs)
 
     def action_open(self) -> None:
         runs = self.query_one("#chaos-runs", DataTable)

@@ -13,27 +13,26 @@ one is refused before it starts, saying which steps and why, instead of failing 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from console.tui.format import parse_time, relative_time
-from console.tui.keys import KeysScreen
 from console.tui.screens.runbook_run import RunbookRunScreen, error_text, open_journal
+from console.tui.screens.two_lists import TwoListsScreen
 
 if TYPE_CHECKING:
     from console.runbook.catalog import Entry as CatalogEntry
     from console.runbook.journal import RunRecord
     from console.runbook.schema import Runbook
-    from console.tui.app import OpsdeckApp
 
 __all__ = ["ParamsScreen", "RunbookRunScreen", "RunbooksScreen", "open_runbooks"]
 
@@ -75,7 +74,7 @@ class RunbooksLoaded(Message):
         self.error = error
 
 
-class RunbooksScreen(KeysScreen[None]):
+class RunbooksScreen(TwoListsScreen):
     """Runbooks on the search path, and journaled runs to resume."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -84,46 +83,19 @@ class RunbooksScreen(KeysScreen[None]):
         Binding("tab", "switch", "Runbooks/runs", id="opsdeck.runbooks.switch"),
         Binding("ctrl+r", "reload", "Reload", id="opsdeck.runbooks.reload"),
     ]
+    CRUMB = "runbooks"
+    BODY_ID = "runbooks-body"
+    TOP = ("runbooks", "Runbooks", ("NAME", "TITLE", "SEVERITY", "STEPS", "PROBLEM"))
+    RUNS = (
+        "runbook-runs",
+        "Runs (enter resumes)",
+        ("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[CatalogEntry] = []
         self.runs: list[RunRecord] = []
-        self.loaded = 0  # lists shown so far (tests wait on it)
-
-    @property
-    def opsdeck(self) -> OpsdeckApp:
-        return cast("OpsdeckApp", self.app)
-
-    def compose(self) -> ComposeResult:
-        yield Static("runbooks", id="crumbs")
-        with Vertical(id="runbooks-body"):
-            yield Label("Runbooks", classes="section")
-            yield DataTable(id="runbooks", cursor_type="row")
-            yield Label("Runs (enter resumes)", classes="section")
-            yield DataTable(id="runbook-runs", cursor_type="row")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        books = self.query_one("#runbooks", DataTable)
-        books.add_columns("NAME", "TITLE", "SEVERITY", "STEPS", "PROBLEM")
-        runs = self.query_one("#runbook-runs", DataTable)
-        runs.add_columns("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED")
-        books.focus()
-        interval = self.opsdeck.refresh_interval
-        if interval > 0:
-            self.set_interval(interval, self._auto_reload)
-
-    def on_screen_resume(self) -> None:
-        """Shown first, or back from a run: that run may have ended or just begun."""
-        self.action_reload()
-
-    def _auto_reload(self) -> None:
-        if self.is_active:
-            self.action_reload()
-
-    def action_reload(self) -> None:
-        self._load(getattr(self.app, "context_name", ""))
 
     @work(exclusive=True, group="runbooks-list", thread=True, exit_on_error=False)
     def _load(self, context: str) -> None:
@@ -146,49 +118,35 @@ class RunbooksScreen(KeysScreen[None]):
             self.notify(escape(message.error), title="runbooks", severity="error")
             return
         self.entries, self.runs = message.entries, message.runs
-        books = self.query_one("#runbooks", DataTable)
-        book_row = books.cursor_row
-        books.clear()
-        for e in self.entries:
-            book = e.runbook
-            books.add_row(
-                Text(e.name),
-                Text(book.title if book else ""),
-                Text(book.severity if book else ""),
-                Text(str(len(book.steps)) if book else ""),
-                Text(e.error or "", style="red"),
-                key=e.name,
-            )
-        runs = self.query_one("#runbook-runs", DataTable)
-        run_row = runs.cursor_row
-        runs.clear()
         now = self.opsdeck.now()
-        for r in self.runs:
-            runs.add_row(
-                Text(r.id),
-                Text(r.runbook),
-                Text(run_status(r), style="italic" if r.dry_run else ""),
-                Text(r.cursor or ""),
-                Text(r.identity),
-                Text(relative_time(parse_time(r.updated), now)),
-                key=r.id,
+        books = [
+            (
+                (
+                    Text(e.name),
+                    Text(e.runbook.title if e.runbook else ""),
+                    Text(e.runbook.severity if e.runbook else ""),
+                    Text(str(len(e.runbook.steps)) if e.runbook else ""),
+                    Text(e.error or "", style="red"),
+                ),
+                e.name,
             )
-        # A reload keeps the cursors where the operator left them.
-        books.move_cursor(row=min(book_row, max(books.row_count - 1, 0)))
-        runs.move_cursor(row=min(run_row, max(runs.row_count - 1, 0)))
-        self.loaded += 1
-
-    def action_switch(self) -> None:
-        books = self.query_one("#runbooks", DataTable)
-        runs = self.query_one("#runbook-runs", DataTable)
-        (runs if books.has_focus else books).focus()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    @on(DataTable.RowSelected)
-    def _selected(self, _: DataTable.RowSelected) -> None:
-        self.action_open()  # the table consumes enter; selecting a row opens it
+            for e in self.entries
+        ]
+        runs = [
+            (
+                (
+                    Text(r.id),
+                    Text(r.runbook),
+                    Text(run_status(r), style="italic" if r.dry_run else ""),
+                    Text(r.cursor or ""),
+                    Text(r.identity),
+                    Text(relative_time(parse_time(r.updated), now)),
+                ),
+                r.id,
+            )
+            for r in self.runs
+        ]
+        self.refill(books, runs)
 
     def action_open(self) -> None:
         runs = self.query_one("#runbook-runs", DataTable)
