@@ -12,18 +12,15 @@ while its status still says ``running`` reads as ``interrupted``.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from console.errors import AuditError, NotFound
-from console.sqlite_journal import open_journal
+from console.sqlite_journal import data_dir, now_text, open_journal, owner_alive, owner_id
 
 STATUSES = ("running", "completed", "failed", "aborted", "interrupted")
 
@@ -54,35 +51,6 @@ CREATE TABLE IF NOT EXISTS rollbacks (
     PRIMARY KEY (run_id, idx)
 );
 """
-
-
-def data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(base) / "opsdeck"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def alive(owner: str) -> bool:
-    """Whether ``host:pid`` names a running process; other hosts count as alive."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -176,11 +144,11 @@ class ChaosRunStore:
                 title,
                 context,
                 config,
-                _now(),
+                now_text(),
                 "running",
                 int(dry_run),
                 str(journal),
-                _me(),
+                owner_id(),
                 json.dumps(variables or {}, default=str),
             ),
         )
@@ -191,12 +159,12 @@ class ChaosRunStore:
             raise ValueError(f"unknown run status {status!r}")
         self._exec(
             "UPDATE runs SET status = ?, deviated = ?, ended = ? WHERE id = ?",
-            (status, int(deviated), _now(), run_id),
+            (status, int(deviated), now_text(), run_id),
         )
 
     def _row(self, r: sqlite3.Row) -> RunRow:
         status = r["status"]
-        if status == "running" and not alive(r["owner"]):
+        if status == "running" and not owner_alive(r["owner"]):
             status = "interrupted"  # kept, so a reused pid cannot make it look alive
             self._exec(
                 "UPDATE runs SET status = ? WHERE id = ? AND status = 'running'",
@@ -242,12 +210,12 @@ class ChaosRunStore:
                     (run_id, idx),
                 )
                 status = rows[0]["status"] if rows else None
-                if status == "done" or (status == "running" and alive(rows[0]["owner"])):
+                if status == "done" or (status == "running" and owner_alive(rows[0]["owner"])):
                     self._exec("COMMIT")
                     return False
                 self._exec(
                     "INSERT OR REPLACE INTO rollbacks VALUES (?,?,?,?,?,?)",
-                    (run_id, idx, name, "running", _me(), _now()),
+                    (run_id, idx, name, "running", owner_id(), now_text()),
                 )
                 self._exec("COMMIT")
                 return True
@@ -259,7 +227,7 @@ class ChaosRunStore:
         """``done`` (ran, whatever its outcome) or ``failed`` (may be run again)."""
         self._exec(
             "UPDATE rollbacks SET status = ?, time = ? WHERE run_id = ? AND idx = ?",
-            (status, _now(), run_id, idx),
+            (status, now_text(), run_id, idx),
         )
 
     def rollbacks(self, run_id: str) -> dict[int, dict[str, str]]:
@@ -270,7 +238,7 @@ class ChaosRunStore:
         out = {}
         for r in rows:
             status = r["status"]
-            if status == "running" and not alive(r["owner"]):
+            if status == "running" and not owner_alive(r["owner"]):
                 status = "interrupted"
             out[int(r["idx"])] = {"name": r["name"], "status": status, "time": r["time"]}
         return out

@@ -13,17 +13,15 @@ failed, skipped, waiting (for an answer, confirmation or approval).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from console.errors import AuditError, NotFound, UsageError
-from console.sqlite_journal import open_journal
+from console.sqlite_journal import data_dir, now_text, open_journal, owner_alive, owner_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,30 +72,7 @@ CREATE INDEX IF NOT EXISTS transcript_run ON transcript(run_id);
 
 
 def default_journal_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(base) / "opsdeck" / "runbooks.db"
-
-
-def _alive(owner: str) -> bool:
-    """Whether ``host:pid`` names a running process; other hosts count as alive."""
-    import socket
-
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return data_dir() / "runbooks.db"
 
 
 @dataclass
@@ -190,7 +165,7 @@ class RunJournal:
         dry_run: bool,
     ) -> RunRecord:
         run_id = self.new_id()
-        now = _now()
+        now = now_text()
         self._exec(
             "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
             (
@@ -245,7 +220,7 @@ class RunJournal:
     def update_run(self, run_id: str, **fields: Any) -> None:
         if "answers" in fields:
             fields["answers"] = json.dumps(fields["answers"])
-        fields["updated"] = _now()
+        fields["updated"] = now_text()
         names = ", ".join(f"{k} = ?" for k in fields)
         self._exec(f"UPDATE runs SET {names} WHERE id = ?", (*fields.values(), run_id))
 
@@ -255,16 +230,14 @@ class RunJournal:
         A killed driver leaves its claim behind: a claim by a process that no longer
         exists on this host is taken over (that is how a resume after a crash works).
         """
-        import socket
-
-        me = f"{socket.gethostname()}:{os.getpid()}"
+        me = owner_id()
         with self._lock:
             db = self._conn()
             try:
                 db.execute("BEGIN IMMEDIATE")
                 row = db.execute("SELECT owner FROM runs WHERE id = ?", (run_id,)).fetchone()
                 owner = row["owner"] if row else None
-                if owner and owner != me and _alive(owner):
+                if owner and owner != me and owner_alive(owner):
                     db.execute("ROLLBACK")
                     raise UsageError(
                         f"run {run_id} is being run by another process ({owner})",
@@ -310,7 +283,7 @@ class RunJournal:
     ) -> None:
         """``fresh``: the run arrives at the step anew (a goto may repeat it), so nothing
         of an earlier pass is kept; otherwise the start time and request id are kept."""
-        now = _now()
+        now = now_text()
         finished = now if state in ("done", "failed", "skipped") else None
         with self._lock:
             old = (
@@ -333,7 +306,8 @@ class RunJournal:
 
     def approve(self, run_id: str, step_id: str, identity: str) -> None:
         self._exec(
-            "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?)", (run_id, step_id, identity, _now())
+            "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?)",
+            (run_id, step_id, identity, now_text()),
         )
 
     def approvals(self, run_id: str, step_id: str) -> list[str]:
@@ -346,7 +320,7 @@ class RunJournal:
     def note(self, run_id: str, text: str, step_id: str | None = None) -> None:
         self._exec(
             "INSERT INTO transcript (run_id, time, step_id, text) VALUES (?,?,?,?)",
-            (run_id, _now(), step_id, text),
+            (run_id, now_text(), step_id, text),
         )
 
     def transcript(self, run_id: str) -> list[dict[str, Any]]:
