@@ -13,32 +13,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from console.actions.chaos import ChaosPlan, ChaosRun, apply_chaos
-from console.session import open_session
+from console.actions.chaos import ChaosPlan
+from tests.chaos_providers.flag import _apply, _log
 
 ROLLBACKS = {"write_marker": "remove_marker"}
 GATE = threading.Event()
-_RUNS: dict[str, ChaosRun] = {}
-
-
-def _apply(configuration: dict[str, Any], plan: ChaosPlan, do: Any, rollback: bool) -> Any:
-    session = open_session(
-        configuration["opsdeck_context"], config_path=Path(configuration["opsdeck_config"])
-    )
-    run_id = configuration["opsdeck_run_id"]
-    run = _RUNS.setdefault(
-        run_id,
-        ChaosRun(run_id, configuration["opsdeck_experiment"], configuration.get("opsdeck_confirm")),
-    )
-    try:
-        return dict(apply_chaos(session, plan, run, do, is_rollback=rollback))
-    finally:
-        session.audit.close()
-
-
-def _log(path: str, what: str) -> None:
-    with open(path + ".log", "a", encoding="utf-8") as log:
-        log.write(what + "\n")
 
 
 def write_marker(path: str, configuration: Any = None) -> dict[str, Any]:
