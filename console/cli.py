@@ -72,6 +72,9 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
         help="the incident's trace context: the change's spans join that trace "
         "(default: $TRACEPARENT; exported only when telemetry.export is set)",
     )
+    from console.cli_policy_verbs import add_approval_option
+
+    add_approval_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub(auv, "export", "cli_admin:cmd_audit_export", "every record, oldest first")
     p.add_argument("--format", choices=("jsonl",), default="jsonl")
     p.add_argument("--file", help="write here instead of stdout")
+    p = sub(auv, "review", "cli_review:cmd_review", "per identity: actions used, granted, unused")
+    p.add_argument("--since", default="90d", help="30m, 2h, 90d or an ISO time (default 90d)")
 
     # secret
     se = verbs.add_parser("secret", help="store secrets in the keyring")
@@ -204,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME|FILE")
     p = sub(rbv, "lint", "cli_runbook:cmd_lint", "validate runbook files (exit 2 on errors)")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p = sub(rbv, "run", "cli_runbook:cmd_run", "run a runbook (journaled, resumable)")
+    p = run_parser = sub(rbv, "run", "cli_runbook:cmd_run", "run a runbook (journaled, resumable)")
     p.add_argument("name", metavar="NAME|FILE")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
@@ -215,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="run checks, plan actions, change nothing"
     )
     p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
-    p = sub(rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped")
+    p = resume_parser = sub(
+        rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped"
+    )
     p.add_argument("run", metavar="RUN")
     p.add_argument("--answer", action="append", default=[], metavar="STEP=CHOICE")
     p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
@@ -242,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_drain_options(p, archive=False)
     p = sub(dqv, "archive", "cli_dlq:cmd_drain", "archive messages and remove them from the DLQ")
     add_drain_options(p, archive=True)
-    p = sub(dqv, "move", "cli_dlq:cmd_move", "SQS: redrive a whole DLQ on the server (move task)")
+    p = move_parser = sub(
+        dqv, "move", "cli_dlq:cmd_move", "SQS: redrive a whole DLQ on the server (move task)"
+    )
     p.add_argument("queue", metavar="QUEUE", help="the DLQ (name or ARN)")
     p.add_argument("--backend")
     p.add_argument("--to", help="destination queue or ARN (default: the original sources)")
@@ -259,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p = sub(chv, "plan", "cli_chaos:cmd_plan", "every activity with provider, args, rollback")
     p.add_argument("file", metavar="FILE")
-    p = sub(chv, "run", "cli_chaos:cmd_run", "run an experiment (journaled, audited)")
+    p = chaos_run_parser = sub(
+        chv, "run", "cli_chaos:cmd_run", "run an experiment (journaled, audited)"
+    )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--dry-run", action="store_true", help="Chaos Toolkit dry mode: no actions")
     p.add_argument(
@@ -280,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub(chv, "rollback", "cli_chaos:cmd_rollback", "play a run's rollbacks not yet done")
     p.add_argument("run", metavar="RUN")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask y/N")
+
+    # governance: policy, approvals, identity (console/cli_policy_verbs.py)
+    from console.cli_policy_verbs import add_approval_option, add_verbs
+
+    add_verbs(verbs, sub)
+    for parser_with_change in (run_parser, resume_parser, move_parser, chaos_run_parser):
+        add_approval_option(parser_with_change)
 
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")

@@ -335,8 +335,11 @@ def cmd_drain(args: argparse.Namespace) -> int:
 
 
 def add_drain_options(p: argparse.ArgumentParser, *, archive: bool) -> None:
+    from console.cli_policy_verbs import add_approval_option
+
     p.add_argument("queue", metavar="QUEUE", help="the dead-letter queue")
     p.add_argument("--backend", help="queue backend of the context (default: the only one)")
+    add_approval_option(p)
     if not archive:
         p.add_argument(
             "--to",

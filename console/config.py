@@ -38,7 +38,9 @@ _CONTEXT_KEYS = {
 # (user key, user, password key, password). RabbitMQ's guest works only from loopback.
 _BUILT_IN_LOGINS = {"rabbitmq": ("username", "guest", "password", "guest")}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_TOP_KEYS = {"current-context", "identity", "pii-fields", "contexts", "telemetry"}
+_TOP_KEYS = {
+    "current-context", "identity", "pii-fields", "contexts", "telemetry", "policy", "oidc",
+}  # fmt: skip
 
 
 def looks_secret(key: str) -> bool:
@@ -94,6 +96,10 @@ class Config:
     exists: bool = True
     # Top-level ``telemetry:`` (console.telemetry): {"export": ..., "endpoint": ...}.
     telemetry: Mapping[str, str] = field(default_factory=dict)
+    # Top-level ``policy:`` (console.policy.settings) and ``oidc:`` (console.identity.settings),
+    # validated with defaults filled in; empty when absent.
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    oidc: Mapping[str, Any] = field(default_factory=dict)
 
     def context(self, name: str | None = None) -> Context:
         """The named context, else the current one; unknown names list the known ones."""
@@ -151,7 +157,7 @@ def load_config(path: Path | None = None) -> Config:
 # any edit (even within the same second) re-parses.
 
 
-_CACHE_SCHEMA = 2  # bump when validation changes: a cached config skips it
+_CACHE_SCHEMA = 3  # bump when validation changes: a cached config skips it
 
 
 def _cache_file(path: Path) -> Path:
@@ -189,6 +195,8 @@ def _cache_get(path: Path, text: str) -> Config | None:
             identity=data["identity"],
             pii_fields=tuple(data["pii_fields"]),
             telemetry=dict(data.get("telemetry") or {}),
+            policy=dict(data.get("policy") or {}),
+            oidc=dict(data.get("oidc") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -215,6 +223,8 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         "identity": config.identity,
         "pii_fields": list(config.pii_fields),
         "telemetry": dict(config.telemetry),
+        "policy": dict(config.policy),
+        "oidc": dict(config.oidc),
     }
     target = _cache_file(path)
     try:
@@ -316,6 +326,10 @@ class _Validator:
         telemetry: dict[str, str] = {}
         if "telemetry" in top:
             telemetry = self.telemetry(top["telemetry"][1])
+        sections: dict[str, dict[str, Any]] = {}
+        for key in ("policy", "oidc"):
+            if key in top:
+                sections[key] = self.section(key, top[key][1])
         contexts: dict[str, Context] = {}
         if "contexts" in top:
             node = top["contexts"][1]
@@ -336,7 +350,24 @@ class _Validator:
             identity=identity,
             pii_fields=pii,
             telemetry=telemetry,
+            policy=sections.get("policy", {}),
+            oidc=sections.get("oidc", {}),
         )
+
+    def section(self, key: str, node: Any) -> dict[str, Any]:
+        """``policy:`` or ``oidc:``: validated by its package; errors name file:line."""
+        if key == "policy":
+            from console.policy.settings import validate
+        else:
+            from console.identity.settings import validate
+        fields = self.mapping(node, key)
+        self.check_secrets(fields, key, skip=set())
+        try:
+            return validate({k: self.value(v) for k, (_, v) in fields.items()})
+        except ConfigError as exc:
+            name = exc.message.split(":", 1)[0].split(".", 1)[-1]
+            at = fields[name][0] if name in fields else node
+            raise ConfigError(exc.message, location=self.at(at)) from None
 
     def telemetry(self, node: Any) -> dict[str, str]:
         from console.telemetry import validate
@@ -406,6 +437,11 @@ class _Validator:
                         item, f"{base}.queues[{index}].name", f"duplicate queue {entry.name!r}"
                     )
                 queues.append(entry)
+        if "labels" in fields:  # policy input (console.policy.model.context_input)
+            for label, (_, label_node) in self.mapping(
+                fields["labels"][1], f"{base}.labels"
+            ).items():
+                self.scalar(label_node, f"{base}.labels.{label}", str | int | float, "a string")
         extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
         self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
         return Context(

@@ -87,3 +87,13 @@ class Aborted(OpsdeckError):
 class AuditError(OpsdeckError):
     title = "Audit journal error"
     exit_code = 1
+
+
+class ApprovalRequired(PolicyDenied):
+    """The policy wants a second person: a pending request ``request_id`` was filed."""
+
+    title = "Approval required"
+
+    def __init__(self, message: str, *, request_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.request_id = request_id

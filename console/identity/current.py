@@ -1,0 +1,55 @@
+"""The identity of whoever runs opsdeck now.
+
+Verified: an OIDC ID token from $OPSDECK_ID_TOKEN, else the one `opsdeck login` stored,
+checked against the issuer's JWKS (console.identity.oidc). Unverified otherwise:
+$OPSDECK_IDENTITY, else the config's ``identity``, else the OS user. A token that is
+present but fails verification is an error, never a silent fallback to unverified.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from console.policy.model import Identity
+
+if TYPE_CHECKING:
+    from console.config import Config
+
+TOKEN_ENV = "OPSDECK_ID_TOKEN"
+IDENTITY_ENV = "OPSDECK_IDENTITY"
+
+
+def unverified_user(config_identity: str | None) -> str:
+    """$OPSDECK_IDENTITY, else the config's ``identity``, else the OS user."""
+    env = os.environ.get(IDENTITY_ENV, "").strip()
+    if env:
+        return env
+    if config_identity:
+        return config_identity
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return f"uid:{os.getuid()}"
+
+
+def resolve_identity(config: Config) -> Identity:
+    """Verified when a token is given or stored and ``oidc:`` is configured."""
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if config.oidc:
+        from console.identity import oidc
+
+        if token is None:
+            token = oidc.stored_token(config.oidc)
+        if token is not None:
+            return oidc.verify_id_token(token, config.oidc)
+    elif token is not None:
+        from console.errors import ConfigError
+
+        raise ConfigError(
+            f"${TOKEN_ENV} is set but the config has no oidc: section to verify it against",
+            hint="add oidc: {issuer: ..., client-id: ...} (docs/identity.md) or unset it",
+        )
+    return Identity(unverified_user(config.identity))
