@@ -293,7 +293,7 @@ class _Validator:
             out[key] = (key_node, value_node)
         return out
 
-    def scalar(self, node: Any, field_path: str, kind: type, what: str) -> Any:
+    def scalar(self, node: Any, field_path: str, kind: type | tuple[type, ...], what: str) -> Any:
         if not isinstance(node, self.yaml.ScalarNode):
             raise self.fail(node, field_path, f"expected {what}")
         value = self.value(node)
@@ -441,7 +441,7 @@ class _Validator:
             for label, (_, label_node) in self.mapping(
                 fields["labels"][1], f"{base}.labels"
             ).items():
-                self.scalar(label_node, f"{base}.labels.{label}", str | int | float, "a string")
+                self.scalar(label_node, f"{base}.labels.{label}", (str, int, float), "a string")
         extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
         self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
         return Context(
