@@ -8,6 +8,7 @@ Configuration keys (all optional):
   is made per process, so one experiment run is one blast-radius budget;
 - ``opsdeck_experiment``: the experiment title (the typed confirmation in production);
 - ``opsdeck_confirm``: the typed confirmation for a production context;
+- ``opsdeck_approval``: the approved request (policy) the whole run was authorized by;
 - ``opsdeck_sandbox_dir``: the sandbox data dir (default: ``OPSDECK_SANDBOX_DIR``, else
   the user's, as `sandbox up` uses).
 
@@ -67,6 +68,7 @@ def session_and_run(configuration: Configuration) -> tuple[Session, ChaosRun]:
                 run_id=rid,
                 experiment=_get(configuration, "opsdeck_experiment") or "chaos experiment",
                 confirmed=_get(configuration, "opsdeck_confirm"),
+                approval=_get(configuration, "opsdeck_approval"),
             )
             _runs[key] = (session, run)
         return _runs[key]

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME|FILE")
     p = sub(rbv, "lint", "cli_runbook:cmd_lint", "validate runbook files (exit 2 on errors)")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p = run_parser = sub(rbv, "run", "cli_runbook:cmd_run", "run a runbook (journaled, resumable)")
+    p = sub(rbv, "run", "cli_runbook:cmd_run", "run a runbook (journaled, resumable)")
     p.add_argument("name", metavar="NAME|FILE")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
@@ -220,9 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="run checks, plan actions, change nothing"
     )
     p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
-    p = resume_parser = sub(
-        rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped"
-    )
+    p = sub(rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--answer", action="append", default=[], metavar="STEP=CHOICE")
     p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
@@ -296,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli_policy_verbs import add_approval_option, add_verbs
 
     add_verbs(verbs, sub)
-    for parser_with_change in (run_parser, resume_parser, move_parser, chaos_run_parser):
+    for parser_with_change in (move_parser, chaos_run_parser):
         add_approval_option(parser_with_change)
 
     # sandbox
@@ -357,6 +355,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(args_list)
+    args.argv = args_list  # kept with a filed approval request, to re-run the change
     handler = getattr(args, "handler", "cli_admin:cmd_tui")
     try:
         code = _handler(handler)(args)

@@ -244,7 +244,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     changes = not args.dry_run and any(
         a.phase == "method" and a.activity.get("type") == "action" for a in activities(exp)
     )
+    from console.actions.chaos import authorize_run
+
+    if changes and args.approval is None:
+        from console.errors import ApprovalRequired
+
+        try:  # before any prompt: a denial or an approval request needs no y/N
+            authorize_run(
+                session, plan, approval_id=args.approval, command=getattr(args, "argv", None)
+            )
+        except ApprovalRequired as exc:
+            if fmt == "table":
+                print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
+            else:
+                approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
+                dump({"plan": plan, "approval": approval}, fmt)
+            return exc.exit_code
     typed = None if args.dry_run else _confirm(session, args, exp.title, changes)
+    if changes and args.approval is not None:  # single use: spent once confirmed
+        authorize_run(session, plan, approval_id=args.approval)
     store = ChaosRunStore()
     try:
         result = launch(
@@ -257,6 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             rollback_strategy=args.rollback_strategy,
             out=sys.stderr,
+            approval=args.approval if changes else None,
         )
         row = result.row
         if fmt == "table":

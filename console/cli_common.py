@@ -156,6 +156,14 @@ def print_plan_table(data: dict[str, Any], out: Any) -> None:
     )
     for warning in data["warnings"]:
         out.write(f"Warning: {warning}\n")
+    policy = data.get("policy")
+    if policy:
+        why = f": {'; '.join(policy['reasons'])}" if policy["reasons"] else ""
+        need = ""
+        if policy["result"] == "approve":
+            groups = ", ".join(policy["approver_groups"])
+            need = f" ({policy['approvals']} approval(s){' from ' + groups if groups else ''})"
+        out.write(f"Policy: {policy['result']}{need}{why}\n")
 
 
 def outcome_line(outcome: TargetOutcome) -> str:
@@ -190,6 +198,15 @@ async def execute_change(
     runner = session.runner
     plan = await runner.plan(engine, request)
     data = plan_data(session, plan)
+    approval = getattr(args, "approval", None)
+    decision = runner.decide(plan)
+    data["policy"] = decision.as_dict()
+    if decision.result == "deny":  # say so before asking anything
+        raise PolicyDenied(
+            "; ".join(decision.reasons) or f"the policy denies {request.kind.value}",
+            hint=f"`opsdeck policy check {request.kind.value}` explains the decision",
+        )
+    needs_approval = decision.result == "approve" and approval is None
     if args.dry_run:
         if fmt == "table":
             print_plan_table(data, sys.stdout)
@@ -201,6 +218,8 @@ async def execute_change(
     preview = sys.stdout if fmt == "table" else sys.stderr
     if fmt == "table" or not args.yes:
         print_plan_table(data, preview)
+    if needs_approval:
+        return await _file_approval(session, args, plan, data, fmt)
     if not args.yes:
         if not _stdin_is_tty():
             raise UsageError(
@@ -237,6 +256,8 @@ async def execute_change(
         on_outcome=progress,
         request_id=request_id,
         traceparent=getattr(args, "traceparent", None),
+        approval_id=approval,
+        command=getattr(args, "argv", None),
     )
     if fmt == "table":
         print(
@@ -248,6 +269,27 @@ async def execute_change(
     if report.error is not None:
         print(f"opsdeck: {report.error.title}: {report.error}", file=sys.stderr)
     return report.exit_code
+
+
+async def _file_approval(
+    session: Session, args: argparse.Namespace, plan: Plan, data: dict[str, Any], fmt: str
+) -> int:
+    """The policy wants a second person: file the frozen plan as a pending request (exit 3).
+
+    Filing changes nothing on the live system, so it asks no y/N and no typed name.
+    """
+    from console.errors import ApprovalRequired
+
+    try:
+        await session.runner.apply(plan, command=getattr(args, "argv", None))
+    except ApprovalRequired as exc:
+        if fmt == "table":
+            print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
+        else:
+            approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
+            dump({"dry_run": False, "plan": data, "approval": approval}, fmt)
+        return exc.exit_code
+    raise PolicyDenied("the policy asked for approval, then allowed without one; nothing filed")
 
 
 def fail_on(exc: OpsdeckError) -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from console.actions.drain import DrainProgress, DrainReport, DrainSpec
+    from console.policy.model import Decision
     from console.ports_dlq import DeadLetterQueue
     from console.session import Session
 
@@ -268,9 +269,31 @@ def cmd_drain(args: argparse.Namespace) -> int:
         else:
             dump({"dry_run": True, "plan": data}, fmt)
         return 0
-    from console.actions.policy import check_change_allowed
+    from console.actions.drain_service import authorize_drain
+    from console.errors import ApprovalRequired
 
-    check_change_allowed(session.context, read_only=session.read_only)
+    def authorize(approval: str | None) -> Decision:
+        return authorize_drain(
+            session,
+            backend,
+            spec,
+            reason=args.reason_text or "",
+            approval_id=approval,
+            command=getattr(args, "argv", None),
+        )
+
+    decision = None
+    if args.approval is None:
+        try:  # before any prompt: a denial or an approval request needs no y/N
+            decision = authorize(None)
+        except ApprovalRequired as exc:
+            if fmt == "table":
+                print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
+            else:
+                approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
+                dump({"dry_run": False, "plan": data, "approval": approval}, fmt)
+            return exc.exit_code
+        data["policy"] = decision.as_dict()
     preview_out = sys.stdout if fmt == "table" else sys.stderr
     if fmt == "table" or not args.yes:
         _print_preview(data, preview_out)
@@ -293,6 +316,9 @@ def cmd_drain(args: argparse.Namespace) -> int:
             typed = _ask(f"Production context: type {spec.queue!r} to drain: ")
         if typed.strip() != spec.queue:
             raise Aborted(f"typed confirmation {typed.strip()!r} does not match {spec.queue!r}")
+    if decision is None:  # an approval is single use: spent once confirmed
+        decision = authorize(args.approval)
+        data["policy"] = decision.as_dict()
     drain_id = args.resume or new_drain_id()
     if fmt == "table":
         print(f"Draining (drain id {drain_id})...", flush=True)
@@ -317,6 +343,8 @@ def cmd_drain(args: argparse.Namespace) -> int:
             archive_dir=Path(args.archive_dir) if args.archive_dir else None,
             on_progress=progress,
             cancel=cancel,
+            decision=decision,
+            approval_id=args.approval,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -400,9 +428,22 @@ def cmd_move(args: argparse.Namespace) -> int:
         ]
         emit(rows, fmt, empty="No move tasks.")
         return 0
+    from console.policy.gate import audit_fields
+    from console.policy.model import ChangeRequest
+
     check_change_allowed(session.context, read_only=session.read_only)
     if not args.yes:
         raise UsageError("starting or cancelling a move task needs --yes")
+    move_action = "dlq.move.cancel" if args.cancel else "dlq.move.start"
+    move = {"queue": args.queue, "destination": args.to, "rate": args.rate, "task": args.cancel}
+    decision = session.gate.authorize(
+        ChangeRequest(
+            move_action, backend.name, (args.cancel or f"{backend.name}:{args.queue}",), params=move
+        ),
+        {"context": session.context.name, "backend": backend.name, "action": move_action} | move,
+        approval_id=args.approval,
+        command=getattr(args, "argv", None),
+    )
     if args.cancel:
         moved = backend.cancel_move_task(args.cancel)
         action, target, data = "dlq.move.cancel", args.cancel, {"moved": moved}
@@ -416,8 +457,8 @@ def cmd_move(args: argparse.Namespace) -> int:
         engine=backend.name,
         target=target,
         outcome="submitted",
-        parameters=data,
-        identity=session.config.identity,
+        parameters=data | {"policy": audit_fields(decision, session.gate.identity, args.approval)},
+        identity=session.gate.identity.user,
     )
     emit({**data, "audit_id": record.id}, fmt)
     return 0

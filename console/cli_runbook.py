@@ -345,7 +345,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from console.runbook.runner import approve, current_identity
 
     config = load_config(Path(args.config) if getattr(args, "config", None) else None)
-    identity = current_identity(config.identity)
+    identity = current_identity(config)
     journal = RunJournal()
     try:
         run = approve(journal, args.run, args.step, identity)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     # Imported when a session opens, not with this module: read-only verbs stay fast.
     from console.actions.runner import ActionRunner
     from console.audit import AuditJournal
+    from console.policy.gate import PolicyGate
     from console.ports import WorkflowEngine
 
 
@@ -49,6 +50,16 @@ class Session:
         self.read_only = read_only or context.read_only
         self._audit = audit
         self._runner = runner
+        self._gate: PolicyGate | None = None
+
+    @property
+    def gate(self) -> PolicyGate:
+        """The policy gate of this context: identity, policy and approvals, made on first use."""
+        if self._gate is None:
+            from console.policy.gate import PolicyGate
+
+            self._gate = PolicyGate(self.config, self.context, read_only=self.read_only)
+        return self._gate
 
     @property
     def audit(self) -> AuditJournal:
@@ -72,8 +83,8 @@ class Session:
                 engines=self.engines,
                 audit=self.audit,
                 read_only=self.read_only,
-                identity=self.config.identity,
                 pii_fields=self.config.pii_fields,
+                gate=self.gate,
             )
         return self._runner
 

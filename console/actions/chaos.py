@@ -13,6 +13,13 @@ Policy, beyond the read-only rule every change obeys (console.actions.policy):
 - blast radius: a run may touch at most ``chaos: {max-targets: N}`` distinct targets
   (default 10), counted over the whole run, so many small actions cannot add up past
   the cap. Rollbacks are never refused: undoing must always be possible.
+
+The context's policy (console.policy) is asked twice: once for the whole run
+(``authorize_run``, action ``chaos.run``, before anything starts: a run the policy
+marks "approve" is filed with its frozen plan and runs later with ``--approval``), and
+before each action (``chaos.<function>``): a deny stops it; an "approve" passes only
+inside a run that was approved. Rollbacks record the policy's decision but are never
+refused by it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from console.errors import ConfigError, PolicyDenied
 
 if TYPE_CHECKING:
     from console.config import Context
+    from console.policy.model import Decision
     from console.session import Session
 
 DEFAULT_MAX_TARGETS = 10
@@ -76,6 +84,7 @@ class ChaosRun:
     experiment: str  # title, also the typed confirmation in production
     confirmed: str | None = None  # what the operator typed, for production contexts
     touched: set[str] = field(default_factory=set)
+    approval: str | None = None  # the approved policy request the run was started with
 
 
 def check_chaos_allowed(
@@ -106,6 +115,68 @@ def check_chaos_allowed(
         )
 
 
+def authorize_run(
+    session: Session,
+    plan: Mapping[str, Any],
+    *,
+    approval_id: str | None = None,
+    command: list[str] | None = None,
+) -> Decision:
+    """The policy's decision for a whole experiment run (``plan``: experiments.plan_data).
+
+    Targets are the method's actions (``name [provider]``); the frozen plan is the whole
+    plan with the experiment source's digest, so an edited file needs a new approval.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from console.policy.model import ChangeRequest
+
+    path = str(plan.get("experiment") or "")
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    actions = tuple(
+        f"{a['name']} [{a['provider']}]"
+        for a in plan.get("activities", ())
+        if a.get("type") == "action" and a.get("phase") == "method"
+    )
+    change = ChangeRequest("chaos.run", "chaos", actions, experiment=str(plan.get("title") or path))
+    frozen = {"context": session.context.name, "action": "chaos.run", "sha256": digest, **plan}
+    return session.gate.authorize(change, frozen, approval_id=approval_id, command=command)
+
+
+def _decide_action(session: Session, plan: ChaosPlan, run: ChaosRun, is_rollback: bool) -> Decision:
+    from console.policy.model import ChangeRequest, Decision
+
+    change = ChangeRequest(
+        f"chaos.{'rollback.' if is_rollback else ''}{plan.action}",
+        "chaos",
+        plan.targets,
+        experiment=run.experiment,
+        params=dict(plan.params),
+    )
+    decision = session.gate.decide(change)
+    if is_rollback:
+        if decision.result != "allow":  # never refused: undoing must always be possible
+            reasons = (*decision.reasons, f"{decision.result} overridden: rollbacks always run")
+            return Decision("allow", reasons, policy_hash=decision.policy_hash,
+                            evaluator=decision.evaluator)  # fmt: skip
+        return decision
+    if decision.result == "deny":
+        raise PolicyDenied(
+            "; ".join(decision.reasons) or f"the policy denies chaos.{plan.action}",
+            hint=f"`opsdeck policy check chaos.{plan.action}` explains the decision",
+        )
+    if decision.result == "approve" and run.approval is None:
+        raise PolicyDenied(
+            f"chaos.{plan.action} needs an approval: start the run with `opsdeck chaos run`, "
+            "which files the request, then run it with --approval ID once approved"
+        )
+    return decision
+
+
 def apply_chaos(
     session: Session,
     plan: ChaosPlan,
@@ -119,9 +190,12 @@ def apply_chaos(
     A failing ``do`` is recorded as failed and re-raised, so Chaos Toolkit sees the
     activity fail and its journal says so too.
     """
+    from console.policy.gate import audit_fields
+
     check_chaos_allowed(
         session.context, plan, run, read_only=session.read_only, is_rollback=is_rollback
     )
+    decision = _decide_action(session, plan, run, is_rollback)
     outcome, message, result = "failed", "", {}
     try:
         result = dict(do() or {})
@@ -144,9 +218,10 @@ def apply_chaos(
                 "rollback": plan.rollback,
                 "experiment": run.experiment,
                 "result": result,
+                "policy": audit_fields(decision, session.gate.identity, run.approval),
             },
             message=message,
             request_id=run.run_id,
-            identity=session.config.identity,
+            identity=session.gate.identity.user,
             run_id=run.run_id,
         )

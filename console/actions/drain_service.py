@@ -1,4 +1,4 @@
-"""Queue backends of a context and a drain run with its audit record.
+"""Queue backends of a context and a drain run with its policy decision and audit record.
 
 Queue adapters are found through the ``opsdeck.queues`` entry-point group and configured
 under a context's ``queues:`` list; like engines, construction never connects.
@@ -11,14 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.actions.drain import Drain, DrainProgress, DrainReport, DrainSpec
-from console.actions.policy import check_change_allowed
+from console.actions.drain import NOWHERE, Drain, DrainProgress, DrainReport, DrainSpec
 from console.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     import threading
 
     from console.config import Context, EngineEntry
+    from console.policy.model import Decision
     from console.ports_dlq import DeadLetterQueue, SecretResolver
     from console.session import Session
 
@@ -104,6 +104,38 @@ def pick_queue_backend(
     )
 
 
+def authorize_drain(
+    session: Session,
+    backend: DeadLetterQueue,
+    spec: DrainSpec,
+    *,
+    reason: str = "",
+    approval_id: str | None = None,
+    command: list[str] | None = None,
+) -> Decision:
+    """The policy's allowing decision for this drain (dlq.drain, or dlq.archive when the
+    messages go nowhere but the archive); PolicyDenied / ApprovalRequired otherwise.
+
+    The frozen plan an approval holds is the drain's spec (queue, filter, destination,
+    rate, limit): the queue's content moves all the time, what is approved is the rule.
+    """
+    from console.policy.model import ChangeRequest
+
+    action = "dlq.archive" if spec.destination == NOWHERE else "dlq.drain"
+    data = spec.as_dict()
+    change = ChangeRequest(
+        action=action,
+        engine=backend.name,
+        targets=(f"{backend.name}:{spec.queue}",),
+        reason=reason,
+        params=data,
+    )
+    frozen = {"context": session.context.name, "backend": backend.name, "action": action}
+    return session.gate.authorize(
+        change, frozen | {"spec": data}, approval_id=approval_id, command=command
+    )
+
+
 def run_drain(
     session: Session,
     backend: DeadLetterQueue,
@@ -116,10 +148,16 @@ def run_drain(
     on_progress: Callable[[DrainProgress], None] | None = None,
     cancel: threading.Event | None = None,
     run_id: str | None = None,
+    decision: Decision | None = None,
+    approval_id: str | None = None,
 ) -> tuple[DrainReport, int]:
     """Run (or resume) a drain, then write its one audit record; (report, audit id).
-    ``run_id``: the chaos run (or runbook run) the drain belongs to, on the record."""
-    check_change_allowed(session.context, read_only=session.read_only)
+    ``run_id``: the chaos run (or runbook run) the drain belongs to, on the record.
+    ``decision``: the policy's, when the caller asked already (authorize_drain)."""
+    from console.policy.gate import audit_fields
+
+    if decision is None:
+        decision = authorize_drain(session, backend, spec, reason=reason, approval_id=approval_id)
     source = backend.drain_source(
         spec.queue, batch_size=spec.batch_size, hold_all=not spec.filter.is_all
     )
@@ -168,11 +206,12 @@ def run_drain(
             "journal": report.journal_path,
             "cancelled": report.cancelled,
             "resumed": report.resumed,
+            "policy": audit_fields(decision, session.gate.identity, approval_id),
         },
         reason=reason,
         message=report.error or "",
         request_id=drain_id,
-        identity=session.config.identity,
+        identity=session.gate.identity.user,
         run_id=run_id,
     )
     return report, record.id

@@ -6,6 +6,11 @@ context changed), writes ONE audit record per target as each outcome arrives, an
 never lets a backend exception escape as a traceback: unfinished targets are recorded
 as failed with the error, which the report carries.
 
+Policy: ``apply`` asks the context's policy gate (console.policy.gate) about the plan
+and writes its decision, the policy's hash and reasons into every audit record
+(``parameters.policy``); a plan the policy marks "approve" is filed as a pending
+request and applied later with ``approval_id``, if the world has not moved.
+
 Passing a previous ``request_id`` resumes an interrupted apply: targets the journal
 already shows as done for that request are reported as skipped and not sent again.
 """
@@ -28,6 +33,8 @@ from console.model import ActionRequest, Outcome, Plan, PlannedCall, TargetOutco
 if TYPE_CHECKING:
     from console.audit import AuditJournal
     from console.config import Context
+    from console.policy.gate import PolicyGate
+    from console.policy.model import ChangeRequest, Decision
     from console.ports import WorkflowEngine
 
 _DONE = (Outcome.OK, Outcome.SUBMITTED, Outcome.SKIPPED)
@@ -76,13 +83,32 @@ class ActionRunner:
         read_only: bool = False,
         identity: str | None = None,
         pii_fields: tuple[str, ...] = (),
+        gate: PolicyGate | None = None,
     ) -> None:
         self.context = context
         self.engines = engines
         self.audit = audit
         self.read_only = read_only
-        self.identity = identity
         self.pii_fields = pii_fields
+        if gate is None:  # no session (tests, embedding): the shipped default policy
+            from pathlib import Path
+
+            from console.config import Config
+            from console.policy.gate import PolicyGate
+            from console.policy.model import Identity
+
+            who = None if identity is None else Identity(identity)
+            gate = PolicyGate(
+                Config(path=Path("-"), contexts={}, identity=identity, exists=False),
+                context,
+                read_only=read_only,
+                identity=who,
+            )
+        self.gate = gate
+
+    @property
+    def identity(self) -> str:
+        return self.gate.identity.user
 
     def engine(self, name: str) -> WorkflowEngine:
         try:
@@ -106,6 +132,50 @@ class ActionRunner:
             raise Unsupported(why or f"engine {engine!r} ({backend.kind}) cannot {request.kind}")
         return await backend.plan(request)
 
+    def change(self, plan: Plan, *, runbook: str | None = None) -> ChangeRequest:
+        """The plan as the policy sees it (PII masked parameters)."""
+        from console.policy.model import ChangeRequest
+
+        return ChangeRequest(
+            action=plan.request.kind.value,
+            engine=plan.engine,
+            targets=plan.targets,
+            reason=plan.request.reason,
+            runbook=runbook,
+            params=self.display_params(plan.request.params),
+        )
+
+    def frozen(self, plan: Plan) -> dict[str, Any]:
+        """The plan as an approval freezes it: masked params plus a digest of the real ones,
+        so a change hidden by the mask still changes the hash."""
+        import hashlib
+        import json
+
+        def digest(params: Mapping[str, Any]) -> str:
+            text = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+            return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+        return {
+            "context": self.context.name,
+            "engine": plan.engine,
+            "action": plan.request.kind.value,
+            "batch": plan.batch,
+            "params": self.display_params(plan.request.params),
+            "calls": [
+                {
+                    "target": c.target,
+                    "call": c.call,
+                    "params": self.display_params(c.params),
+                    "digest": digest(c.params),
+                }
+                for c in plan.calls
+            ],
+        }
+
+    def decide(self, plan: Plan, *, runbook: str | None = None) -> Decision:
+        """What the policy says about this plan now (previews); changes nothing."""
+        return self.gate.decide(self.change(plan, runbook=runbook))
+
     def confirmation_phrase(self, plan: Plan) -> str | None:
         return confirmation_phrase(self.context, plan)
 
@@ -123,6 +193,9 @@ class ActionRunner:
         request_id: str | None = None,
         run_id: str | None = None,
         traceparent: str | None = None,
+        approval_id: str | None = None,
+        runbook: str | None = None,
+        command: list[str] | None = None,
     ) -> ApplyReport:
         """``run_id``: the runbook run this apply belongs to, written to every audit record.
 
@@ -140,6 +213,7 @@ class ActionRunner:
                 on_outcome=on_outcome,
                 request_id=request_id,
                 run_id=run_id,
+                policy=(approval_id, runbook, command),
             )
         import json
         import time
@@ -192,6 +266,7 @@ class ActionRunner:
                 on_outcome=traced,
                 request_id=request_id,
                 run_id=run_id,
+                policy=(approval_id, runbook, command),
             )
             span.set_attribute("opsdeck.request_id", report.request_id)
             span.set_attribute("opsdeck.failed", len(report.failed))
@@ -208,8 +283,30 @@ class ActionRunner:
         on_outcome: Callable[[TargetOutcome], None] | None,
         request_id: str | None,
         run_id: str | None,
+        policy: tuple[str | None, str | None, list[str] | None],
     ) -> ApplyReport:
+        import asyncio
+        import functools
+
+        from console.policy.gate import audit_fields
+
         self.check_allowed()
+        approval_id, runbook, command = policy
+        if approval_id is not None:  # an approval is single use: spend it only when typed
+            check_typed_confirmation(self.context, plan, typed_confirmation)
+        authorize = functools.partial(
+            self.gate.authorize,
+            self.change(plan, runbook=runbook),
+            self.frozen(plan),
+            approval_id=approval_id,
+            command=command,
+        )
+        if self.gate.evaluator.remote:  # an OPA server: not on the event loop
+            decision = await asyncio.to_thread(authorize)
+        else:
+            decision = authorize()
+        policy_record = audit_fields(decision, self.gate.identity, approval_id)
+        # Filing an approval request needs no typed name; applying does.
         check_typed_confirmation(self.context, plan, typed_confirmation)
         backend = self.engine(plan.engine)
         resumed = request_id is not None
@@ -227,6 +324,7 @@ class ActionRunner:
                 params: dict[str, Any] = dict(call.params if call else plan.request.params)
                 if outcome.details:
                     params["result"] = dict(outcome.details)
+                params["policy"] = policy_record
                 entry = self.audit.append(
                     context=self.context.name,
                     action=plan.request.kind.value,

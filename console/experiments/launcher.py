@@ -30,7 +30,13 @@ EXIT_OK, EXIT_FAILED, EXIT_POLICY, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 4, 
 
 
 def opsdeck_configuration(
-    *, context: str, config: str, run_id: str, title: str, confirm: str | None
+    *,
+    context: str,
+    config: str,
+    run_id: str,
+    title: str,
+    confirm: str | None,
+    approval: str | None = None,
 ) -> dict[str, Any]:
     keys: dict[str, Any] = {
         "opsdeck_context": context,
@@ -40,6 +46,8 @@ def opsdeck_configuration(
     }
     if confirm is not None:
         keys["opsdeck_confirm"] = confirm
+    if approval is not None:
+        keys["opsdeck_approval"] = approval
     return keys
 
 
@@ -212,6 +220,7 @@ def launch(
     out: IO[str] | None = None,
     on_created: Callable[[RunRow], None] | None = None,
     handlers: Sequence[Any] = (),
+    approval: str | None = None,
 ) -> RunResult:
     """Run the (already validated) experiment; the run is stored before it starts.
 
@@ -237,7 +246,12 @@ def launch(
         **(data.get("configuration") or {}),
         **variables,
         **opsdeck_configuration(
-            context=context, config=config, run_id=row.id, title=experiment.title, confirm=confirm
+            context=context,
+            config=config,
+            run_id=row.id,
+            title=experiment.title,
+            confirm=confirm,
+            approval=approval,
         ),
     }
     if dry_run:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from console.errors import OpsdeckError, PolicyDenied, Unsupported, UsageError
+from console.errors import ApprovalRequired, OpsdeckError, PolicyDenied, Unsupported, UsageError
 from console.model import ActionKind, ActionRequest, ExecutionRef, ListQuery, Plan, StuckRule
 from console.runbook.journal import RunJournal, RunRecord, StepRecord
 from console.runbook.schema import Runbook, Step, parse_duration
@@ -40,23 +40,18 @@ MAX_STEPS_PER_ADVANCE = 500  # a goto loop must end somewhere
 TEST_HOLD_ENV = "OPSDECK_RUNBOOK_HOLD"
 
 
-def current_identity(config_identity: str | None) -> str:
-    """Who is acting: $OPSDECK_IDENTITY, else the config's `identity`, else the OS user.
+def current_identity(config: Any) -> str:
+    """Who is acting (console.identity.current): the verified OIDC user when a token is
+    given or stored, else $OPSDECK_IDENTITY, the config's `identity` or the OS user.
 
-    The environment wins so one machine can act as a second person (an approver in a
-    shared shell or CI job) without editing the config.
+    The environment wins over the config so one machine can act as a second person (an
+    approver in a shared shell or CI job) without editing the config.
     """
-    env = os.environ.get("OPSDECK_IDENTITY", "").strip()
-    if env:
-        return env
-    if config_identity:
-        return config_identity
-    import getpass
+    from console.identity.current import resolve_identity, unverified_user
 
-    try:
-        return getpass.getuser()
-    except Exception:
-        return f"uid:{os.getuid()}"
+    if config is None or not hasattr(config, "oidc"):
+        return unverified_user(getattr(config, "identity", None))
+    return resolve_identity(config).user
 
 
 @dataclass
@@ -157,7 +152,12 @@ class RunbookRunner:
         engine_name = pick_engine(session, runbook, engine)
         for step_id in answers or {}:
             runbook.step(step_id)  # an answer for a step that does not exist is a typo
-        identity = current_identity(getattr(getattr(session, "config", None), "identity", None))
+        gate = getattr(session, "gate", None)
+        identity = (
+            gate.identity.user
+            if gate is not None
+            else current_identity(getattr(session, "config", None))
+        )
         run = journal.create(
             runbook=runbook.name,
             path=runbook.path,
@@ -442,9 +442,23 @@ class RunbookRunner:
         from datetime import UTC, datetime
 
         applied_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        report = await runner.apply(
-            plan, typed_confirmation=phrase, request_id=request_id, run_id=self.run.id
-        )
+        approval_key = f"{step.id}:policy-approval"
+        approval_id = self._policy_approval(step, self.run.answers.get(approval_key))
+        try:
+            report = await runner.apply(
+                plan,
+                typed_confirmation=phrase,
+                request_id=request_id,
+                run_id=self.run.id,
+                runbook=self.book.name,
+                approval_id=approval_id,
+            )
+        except ApprovalRequired as exc:
+            # The policy wants a second person for this step: the run waits for the
+            # filed request like for an approval step, and resumes with it.
+            self.run.answers[approval_key] = exc.request_id
+            self.journal.update_run(self.run.id, answers=self.run.answers)
+            raise _Wait(self._approval_wait(step, exc.request_id, exc.message)) from None
         hold = os.environ.get(TEST_HOLD_ENV, "")
         if hold == f"after-apply:{step.id}":
             await _hold_forever(self.journal.path.parent / f"hold-{self.run.id}")
@@ -515,6 +529,30 @@ class RunbookRunner:
             raise StepFailed(f"not confirmed (answer {answer!r})", {"confirmed": False})
         raise _Wait(
             Waiting(step.id, "manual", f"do step {step.id!r} by hand, then confirm", ("done",))
+        )
+
+    def _policy_approval(self, step: Step, approval_id: str | None) -> str | None:
+        """The step's filed policy approval request, if any: wait while it is pending,
+        fail the step if it was denied or expired."""
+        if approval_id is None:
+            return None
+        from datetime import UTC, datetime
+
+        request = self.session.gate.approvals.get(approval_id)
+        status = request.status_at(datetime.now(UTC))
+        if status == "pending":
+            raise _Wait(self._approval_wait(step, approval_id, "the policy requires approval"))
+        if status != "approved":
+            raise StepFailed(f"policy approval request {approval_id} is {status}")
+        return approval_id
+
+    def _approval_wait(self, step: Step, approval_id: str, why: str) -> Waiting:
+        return Waiting(
+            step.id,
+            "approval",
+            f"step {step.id!r} waits for policy approval {approval_id} ({why}): "
+            f"another person runs `opsdeck approvals approve {approval_id}`, then "
+            f"`opsdeck runbook resume {self.run.id}`",
         )
 
     async def _approval(

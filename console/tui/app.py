@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 
-from console.errors import OpsdeckError
+from console.errors import OpsdeckError, PolicyDenied
 from console.model import ActionKind, ActionRequest, ExecutionRef, Outcome
 from console.tui.commands import OpsdeckCommands
 from console.tui.messages import DataChanged
@@ -224,6 +224,13 @@ class OpsdeckApp(App[int]):
             try:
                 plan = await runner.plan(engine, request)
                 phrase = runner.confirmation_phrase(plan)
+                decision = runner.decide(plan)
+                if decision.result == "deny":  # say so before the confirmation modal
+                    raise PolicyDenied(
+                        "; ".join(decision.reasons) or f"the policy denies {kind.value}"
+                    )
+                if decision.result == "approve":
+                    phrase = None  # filing a request for approval changes nothing yet
             except Exception as exc:
                 self._report_error(label, exc)
                 continue
