@@ -14,12 +14,20 @@ if TYPE_CHECKING:
 
 
 class PolicyEvaluator(Protocol):
-    #: "regorus" (in-process), "opa-server", or "fail-closed" (a broken policy).
-    name: str
-    #: sha256:<hex> of the policy source(s), recorded in every audit record.
-    policy_hash: str
-    #: True when decide() does network I/O (async callers use a thread).
-    remote: bool
+    @property
+    def name(self) -> str:
+        """ "regorus" (in-process), "opa-server", or "fail-closed" (a broken policy)."""
+        ...
+
+    @property
+    def policy_hash(self) -> str:
+        """sha256:<hex> of the policy source(s), recorded in every audit record."""
+        ...
+
+    @property
+    def remote(self) -> bool:
+        """True when decide() does network I/O (async callers use a thread)."""
+        ...
 
     def decide(self, document: Mapping[str, Any]) -> Decision:
         """The decision for one input document; never raises for a policy error

@@ -1,0 +1,1 @@
+"""Changes waiting for a second person: pending requests with their frozen plans."""
