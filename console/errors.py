@@ -97,3 +97,14 @@ class ApprovalRequired(PolicyDenied):
     def __init__(self, message: str, *, request_id: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.request_id = request_id
+
+
+class IdentityError(OpsdeckError):
+    """An ID token was given or stored but could not be verified; the message says why.
+
+    Never carries the token itself. Exit code 3, like a policy denial: nothing is done
+    on behalf of an identity that could not be proven.
+    """
+
+    title = "Identity not verified"
+    exit_code = 3
