@@ -34,6 +34,7 @@ from console.model import (
     TargetOutcome,
     Version,
 )
+from console.policy.model import Decision
 
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 
@@ -219,6 +220,11 @@ class StubRunner:
     context: StubContext
     read_only: bool = False
     audit: list[tuple[str, str, str]] = field(default_factory=list)
+    decision: Decision = field(default_factory=lambda: Decision("allow"))
+
+    def decide(self, plan: Plan) -> Decision:
+        """The policy's answer for previews (tests set ``decision``)."""
+        return self.decision
 
     async def plan(self, engine: str, request: ActionRequest) -> Plan:
         if self.read_only or self.context.read_only:

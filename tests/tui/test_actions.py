@@ -293,3 +293,21 @@ async def test_keymap_remaps_by_binding_id() -> None:
         assert app.screen is executions(app)
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+
+
+async def test_a_policy_denial_shows_its_reason_before_any_confirmation() -> None:
+    from console.policy.model import Decision
+
+    session = stub_session()
+    session.runner.decision = Decision("deny", ("L2 may run runbooks only",))
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: any("L2 may run runbooks only" in n for n in notifications(app)),
+            "denial",
+        )
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert session.runner.audit == []
