@@ -100,6 +100,16 @@ def dlq_session(tmp_path: Path, backend: FakeDLQ, **kw: Any) -> Any:
     session.dlq_backends = {"rabbit": backend}  # type: ignore[attr-defined]
     session.audit = AuditJournal(tmp_path / "audit.db")  # type: ignore[attr-defined]
     session.config = SimpleNamespace(identity=None, pii_fields=("email",))  # type: ignore[attr-defined]
+    from console.config import Config, Context
+    from console.policy.gate import PolicyGate
+    from console.policy.model import Identity
+
+    # The shipped policy decides, as for a session without a policy: section.
+    session.gate = PolicyGate(  # type: ignore[attr-defined]
+        Config(path=tmp_path / "config.yaml", contexts={}),
+        Context(session.context.name, (), read_only=session.read_only),
+        identity=Identity("tester"),
+    )
     return session
 
 
