@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         runbook=args.runbook,
         experiment=args.experiment,
     )
+    when = when or datetime.now(UTC)  # one instant for the decision and the input shown
     decision = gate.decide(change, identity=identity, now=when)
     document = policy_input(identity, context, change, read_only=gate.read_only, now=when)
     data = {
@@ -113,13 +114,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     import opa_eval
 
     from console.policy.load import policy_file
-    from console.policy.regorus import located
+    from console.policy.regorus import UNDEFINED, located
 
     files = [Path(f) for f in args.files] or [policy_file(_config(args))]
     policies = [f for f in files if not f.name.endswith("_test.rego")]
     tests = [f for f in files if f.name.endswith("_test.rego")]
-    if not args.files:
-        tests += [p.with_name(p.stem + "_test.rego") for p in policies]
+    if not tests:  # the policy's companion: team.rego -> team_test.rego
+        tests = [p.with_name(p.stem + "_test.rego") for p in policies]
         tests = [t for t in tests if t.exists()]
     if len(policies) != 1:
         from console.errors import UsageError
@@ -131,23 +132,29 @@ def cmd_test(args: argparse.Namespace) -> int:
             return 2
     source, where = merged_source(policies[0], tests)
     rules = sorted(set(_RULE.findall(source)))
+    package = re.search(r"^package\s+([\w.]+)", source, re.MULTILINE)
+    prefix = f"data.{package.group(1) if package else 'opsdeck'}"
     results: list[dict[str, Any]] = []
     with tempfile.NamedTemporaryFile("w", suffix=".rego", delete=False) as tmp:
         tmp.write(source)
     try:
+        try:  # regorus parses when loading: a syntax error is the file's, not a test's
+            opa_eval.OpaEval(tmp.name, query=f"{prefix}.{rules[0] if rules else 'decision'}")
+        except RuntimeError as exc:
+            print(f"opsdeck: policy error: {located(str(exc), str(policies[0]), where)}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         for rule in rules:
-            package = re.search(r"^package\s+([\w.]+)", source, re.MULTILINE)
-            query = f"data.{package.group(1) if package else 'opsdeck'}.{rule}"
             try:
-                value = opa_eval.OpaEval(tmp.name, query=query).evaluate_parsed("{}")
+                value = opa_eval.OpaEval(tmp.name, query=f"{prefix}.{rule}").evaluate_parsed("{}")
             except RuntimeError as exc:
-                error = located(str(exc), str(policies[0]), where)
-                if "-->" in str(exc) and "eval error" not in str(exc).split("\n")[0]:
-                    print(f"opsdeck: policy error: {error}", file=sys.stderr)
-                    return 2
-                results.append({"rule": rule, "passed": False, "error": error})
+                failure = located(str(exc), str(policies[0]), where)
+                results.append({"rule": rule, "passed": False, "error": failure})
                 continue
-            results.append({"rule": rule, "passed": value is True, "error": None})
+            passed = value is True
+            why = "undefined" if value in (None, UNDEFINED) else f"got {value!r}"
+            error = None if passed else why
+            results.append({"rule": rule, "passed": passed, "error": error})
     finally:
         Path(tmp.name).unlink(missing_ok=True)
     failed = [r for r in results if not r["passed"]]

@@ -8,9 +8,9 @@ package opsdeck
 
 import rego.v1
 
-default decision := {"result": "allow", "reasons": []}
+default decision := {"result": "allow", "reasons": [], "approvals": 0, "approver_groups": []}
 
-decision := {"result": "deny", "reasons": sort(deny)} if count(deny) > 0
+decision := {"result": "deny", "reasons": sort(deny), "approvals": 0, "approver_groups": []} if count(deny) > 0
 
 deny contains why if {
 	input.context.read_only

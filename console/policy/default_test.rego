@@ -29,3 +29,16 @@ test_chaos_blast_radius if {
 test_rollbacks_are_never_denied_for_chaos if {
 	decision.result == "allow" with input as {"action": "chaos.rollback.kill_workers", "target_count": 1, "context": {"name": "prod", "read_only": false, "production": true, "chaos": {"allowed": false}}}
 }
+
+test_the_blast_radius_cap_is_per_action_not_per_run if {
+	decision.result == "allow" with input as {"action": "chaos.run", "target_count": 5, "context": {"name": "dev", "read_only": false, "production": false, "chaos": {"allowed": false, "max_targets": 2}}}
+}
+
+test_production_changes_other_than_chaos_are_allowed if {
+	decision.result == "allow" with input as {"action": "terminate", "target_count": 50, "context": {"name": "prod", "read_only": false, "production": true, "chaos": {"allowed": false}}}
+}
+
+test_read_only_and_chaos_reasons_both_listed if {
+	d := decision with input as {"action": "chaos.run", "target_count": 1, "context": {"name": "prod", "read_only": true, "production": true, "chaos": {"allowed": false}}}
+	count(d.reasons) == 2
+}

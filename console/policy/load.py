@@ -25,7 +25,7 @@ def policy_file(config: Config) -> Path:
     if not given:
         return DEFAULT_POLICY
     path = Path(str(given)).expanduser()
-    return path if path.is_absolute() else config.path.parent / path
+    return (path if path.is_absolute() else config.path.parent / path).resolve()
 
 
 def load_evaluator(config: Config) -> PolicyEvaluator:

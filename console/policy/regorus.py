@@ -16,21 +16,32 @@ from typing import Any
 from console.policy.model import Decision
 
 _LOCATION = re.compile(r"-->\s*(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)")
-_MESSAGE = re.compile(r"error:\s*(?P<message>.+)")
+UNDEFINED = "<undefined>"  # what opa-eval answers when the rule has no value
+_MESSAGE = re.compile(r"^error:[ \t]*(?P<message>.+)$", re.MULTILINE)
 
 
 def located(error: str, path: str, line_map: Mapping[int, tuple[str, int]] | None = None) -> str:
-    """regorus' multi-line error as one line: 'FILE:LINE:COL: message'."""
-    where = _LOCATION.search(error)
+    """regorus' multi-line error as one line: 'FILE:LINE:COL: message'.
+
+    regorus names the file as it was opened; ``path`` is the name to show instead, and
+    ``line_map`` maps lines of a merged source (policy test) back to FILE, LINE. A second
+    location (a rule conflict's "defined here") is appended to the message.
+    """
+    places = list(_LOCATION.finditer(error))
     what = _MESSAGE.search(error)
     message = what.group("message").strip() if what else " ".join(error.split())
-    if where is None:
+    if not places:
         return f"{path}: {message}"
-    line, col = int(where.group("line")), where.group("col")
-    file = path
-    if line_map and line in line_map:
-        file, line = line_map[line]
-    return f"{file}:{line}:{col}: {message}"
+
+    def place(match: re.Match[str]) -> str:
+        file, line = path, int(match.group("line"))
+        if line_map and line in line_map:
+            file, line = line_map[line]
+        return f"{file}:{line}:{match.group('col')}"
+
+    if len(places) > 1:
+        message = f"{message.rstrip(':')} (see {place(places[1])})"
+    return f"{place(places[0])}: {message}"
 
 
 def policy_hash(*sources: bytes) -> str:
@@ -74,7 +85,8 @@ class RegorusEvaluator:
 
         self.path = path
         self.policy_hash = policy_hash(path.read_bytes())
-        self._evaluator = opa_eval.OpaEval(str(path), query=rule_query(decision_path))
+        self.query = rule_query(decision_path)
+        self._evaluator = opa_eval.OpaEval(str(path), query=self.query)
 
     def decide(self, document: Mapping[str, Any]) -> Decision:
         try:
@@ -82,6 +94,13 @@ class RegorusEvaluator:
         except RuntimeError as exc:
             reason = located(str(exc), str(self.path))
             return FailClosed(reason, self.policy_hash).decide(document)
+        if value == UNDEFINED:
+            return Decision(
+                "deny",
+                (f"{self.path}: {self.query} is undefined for this input; denying",),
+                policy_hash=self.policy_hash,
+                evaluator="fail-closed",
+            )
         return Decision.from_result(
             value, policy_hash=self.policy_hash, evaluator=self.name, where=str(self.path)
         )

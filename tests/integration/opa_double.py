@@ -56,10 +56,25 @@ def opa_server(policy: Path) -> Iterator[str]:
                 return
             rule = "data." + self.path[len("/v1/data/") :].strip("/").replace("/", ".")
             with lock:
-                interpreter = regopy.Interpreter()
-                interpreter.add_module(policy.name, source)
-                interpreter.set_input(regopy.Input(document.get("input") or {}))
-                text = str(interpreter.query(f"x := {rule}")).strip()
+                try:
+                    interpreter = regopy.Interpreter()
+                    interpreter.add_module(policy.name, source)
+                    interpreter.set_input(regopy.Input(document.get("input") or {}))
+                    answer = interpreter.query(f"x := {rule}")
+                    failed = not answer.ok()
+                    text = str(answer).strip()
+                except Exception as exc:  # rego-cpp: a module that does not compile
+                    failed, text = True, str(exc)
+            if failed:  # OPA: 500 {"code": "internal_error", "message", "errors": [...]}
+                self.reply(
+                    500,
+                    {
+                        "code": "internal_error",
+                        "message": "error(s) occurred while evaluating query",
+                        "errors": [{"code": "eval_error", "message": " ".join(text.split())}],
+                    },
+                )
+                return
             try:
                 output = json.loads(text)
             except ValueError:  # rego-cpp prints "undefined" (or nothing) for no result

@@ -4,6 +4,12 @@ is down or answers undefined denies (fail closed)."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -67,7 +73,8 @@ def test_in_process_and_server_decide_alike(policy: Path) -> None:
             ), document  # fmt: skip
             results.add(mine.result)
         assert remote.policy_hash.startswith("sha256:")
-    assert "deny" in results and "allow" in results  # the table exercises the policy
+    expected = {"allow", "deny", "approve"} if "approval" in policy.name else {"allow", "deny"}
+    assert results == expected  # the table exercises every kind of answer of the policy
 
 
 def test_server_down_or_undefined_denies(tmp_path: Path) -> None:
@@ -92,3 +99,94 @@ def test_server_down_or_undefined_denies(tmp_path: Path) -> None:
         assert undefined.result == "deny" and "undefined" in undefined.reasons[0]
         missing = OpaServerEvaluator(url, "other/decision").decide({"action": "retry"})
         assert missing.result == "deny"
+
+
+@contextmanager
+def http_double(status: int, body: bytes, delay: float = 0.0) -> Iterator[str]:
+    """A server that answers every request with ``status`` and ``body``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.do_POST()
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_server_errors_deny_naming_the_server_and_opas_message() -> None:
+    opa_error = json.dumps({
+        "code": "internal_error",
+        "message": "error(s) occurred while evaluating query",
+        "errors": [{
+            "code": "eval_conflict_error",
+            "message": "complete rules must not produce multiple outputs",
+            "location": {"file": "team.rego", "row": 6, "col": 1},
+        }],
+    }).encode()  # fmt: skip
+    with http_double(500, opa_error) as url:
+        evaluator = OpaServerEvaluator(url, "opsdeck/decision")
+        decision = evaluator.decide({"action": "retry"})
+        assert decision.result == "deny" and decision.evaluator == "opa-server"
+        assert decision.reasons == (
+            f"policy error, every change is denied: OPA server {url}/v1/data/opsdeck/decision "
+            "answered 500: internal_error: error(s) occurred while evaluating query; "
+            "team.rego:6:1: complete rules must not produce multiple outputs",
+        )
+        assert evaluator.policy_hash == ""  # GET /v1/policies fails too; never raises
+    with http_double(200, b"[1, 2]") as url:
+        odd = OpaServerEvaluator(url, "opsdeck/decision")
+        assert odd.policy_hash == ""
+        decision = odd.decide({"action": "retry"})
+        assert decision.result == "deny" and "no JSON object" in decision.reasons[0]
+    with http_double(200, b"<html>proxy</html>") as url:
+        decision = OpaServerEvaluator(url, "opsdeck/decision").decide({})
+        assert decision.result == "deny" and "no JSON object" in decision.reasons[0]
+    with http_double(200, json.dumps({"result": "yes"}).encode()) as url:
+        decision = OpaServerEvaluator(url, "opsdeck/decision").decide({})
+        assert decision.result == "deny" and "allow|deny|approve" in decision.reasons[0]
+
+
+def test_a_slow_server_denies_after_the_timeout() -> None:
+    body = json.dumps({"result": {"result": "allow"}}).encode()
+    with http_double(200, body, delay=1.0) as url:
+        evaluator = OpaServerEvaluator(url, "opsdeck/decision", timeout=0.2)
+        started = time.perf_counter()
+        decision = evaluator.decide({"action": "retry"})
+        assert time.perf_counter() - started < 0.9
+        assert decision.result == "deny"
+        assert decision.reasons[0].endswith("did not answer within 0.2s")
+
+
+def test_an_error_in_the_policy_denies_on_both_engines(tmp_path: Path) -> None:
+    conflict = tmp_path / "conflict.rego"
+    conflict.write_text(
+        "package opsdeck\n\nimport rego.v1\n\n"
+        'decision := {"result": "allow"} if input.a\n'
+        'decision := {"result": "deny"} if input.b\n'
+    )
+    local = RegorusEvaluator(conflict)
+    with opa_server(conflict) as url:
+        remote = OpaServerEvaluator(url, "opsdeck/decision")
+        for document in ({"a": True}, {"b": True}, {"a": True, "b": True}, {}):
+            mine, theirs = local.decide(document), remote.decide(document)
+            assert mine.result == theirs.result, document
+        both = remote.decide({"a": True, "b": True})
+        assert both.result == "deny" and "answered 500: internal_error" in both.reasons[0]

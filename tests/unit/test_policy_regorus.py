@@ -97,3 +97,61 @@ def test_policy_test_runs_the_shipped_tests_and_reports_failures(tmp_path: Path)
     )
     assert done.returncode == 1
     assert "FAIL  test_denies" in done.stdout and "PASS  test_allows" in done.stdout
+
+
+def test_errors_while_evaluating_deny_and_are_located(tmp_path: Path) -> None:
+    conflict = tmp_path / "conflict.rego"
+    conflict.write_text(
+        "package opsdeck\n\nimport rego.v1\n\n"
+        'decision := {"result": "allow"} if input.a\n'
+        'decision := {"result": "deny"} if input.b\n'
+    )
+    evaluator = load(conflict, "opsdeck/decision")
+    assert evaluator.name == "regorus"  # it loads; only some inputs fail
+    assert evaluator.decide({"a": True}).result == "allow"
+    both = evaluator.decide({"a": True, "b": True})
+    assert (both.result, both.evaluator) == ("deny", "fail-closed")
+    assert both.reasons == (
+        f"policy error, every change is denied: {conflict}:6:1: rule conflicts with the "
+        f"following rule (see {conflict}:5:1)",
+    )
+    unknown = tmp_path / "unknown.rego"
+    unknown.write_text(
+        'package opsdeck\n\nimport rego.v1\n\ndecision := {"result": nosuch(input.a)}\n'
+    )
+    denied = load(unknown, "opsdeck/decision").decide({"a": 1})
+    assert denied.result == "deny"
+    assert denied.reasons[0].endswith(f"{unknown}:5:30: could not find function nosuch")
+
+
+def test_a_broken_policy_refuses_every_change_through_the_gate(tmp_path: Path) -> None:
+    import pytest
+
+    from console.errors import PolicyDenied
+
+    (tmp_path / "team.rego").write_text("package opsdeck\n\nimport rego.v1\n\ndecision := {\n")
+    config = Config(path=tmp_path / "config.yaml", contexts={}, policy={"file": "team.rego"})
+    for context in (Context("dev", ()), Context("prod", (), production=True)):
+        policy_gate = gate(context, config)
+        for action in ("retry", "cancel", "terminate", "signal", "rollback", "dlq.drain",
+                       "dlq.move.start", "dlq.archive", "chaos.run", "chaos.kill_workers",
+                       "chaos.rollback.kill_workers"):  # fmt: skip
+            change = ChangeRequest(action, "temporal", ("t",), runbook="stuck-activity")
+            with pytest.raises(PolicyDenied) as denied:
+                policy_gate.authorize(change, {"targets": ["t"]})
+            assert f"{tmp_path / 'team.rego'}:" in str(denied.value), action
+
+
+def test_undefined_says_which_rule(tmp_path: Path) -> None:
+    narrow = tmp_path / "narrow.rego"
+    narrow.write_text(
+        "package team.gate\n\nimport rego.v1\n\n"
+        'verdict := {"result": "allow"} if input.action == "retry"\n'
+    )
+    evaluator = load(narrow, "team/gate/verdict")
+    assert evaluator.decide({"action": "retry"}).allowed
+    undefined = evaluator.decide({"action": "cancel"})
+    assert undefined.result == "deny"
+    assert undefined.reasons == (
+        f"{narrow}: data.team.gate.verdict is undefined for this input; denying",
+    )
