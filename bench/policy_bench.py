@@ -10,12 +10,17 @@ in-process and through tests/integration/opa_double.py (OPA's Data API, rego-cpp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +53,36 @@ def process_ms(args: list[str], rounds: int = 7) -> float:
     return statistics.median(times)
 
 
+@contextmanager
+def canned_server() -> Iterator[str]:
+    """The client's own cost: a loopback HTTP server answering one fixed decision."""
+    body = json.dumps({"result": {"result": "allow", "reasons": []}}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
@@ -62,8 +97,14 @@ def main() -> None:
         with opa_server(policy) as url:
             remote = OpaServerEvaluator(url, "opsdeck/decision")
             remote_us = per_decision(remote.decide, document, max(n // 20, 200))
-        print(f"{policy.name}: regorus {us:.1f} us/decision; OPA Data API client "
-              f"(loopback, rego-cpp) {remote_us:.0f} us/decision")  # fmt: skip
+        print(f"{policy.name}: regorus {us:.1f} us/decision ({1e6 / us:,.0f}/s); OPA Data API "
+              f"client (loopback, rego-cpp) {remote_us:.0f} us/decision "
+              f"({1e6 / remote_us:,.0f}/s)")  # fmt: skip
+    with canned_server() as url:
+        client = OpaServerEvaluator(url, "opsdeck/decision")
+        client_us = per_decision(client.decide, document, max(n // 10, 500))
+    print(f"OPA Data API client alone (loopback server with a fixed answer): "
+          f"{client_us:.0f} us/decision ({1e6 / client_us:,.0f}/s)")  # fmt: skip
     opsdeck = str(ROOT / ".venv" / "bin" / "opsdeck")
     version = process_ms([opsdeck, "--version"])
     check = process_ms([opsdeck, "policy", "check", "terminate", "--count", "11", "-o", "json"])
