@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.cli_common import output_format, session_for
+from console.cli_common import output_format, report_approval_required, session_for
 from console.errors import Aborted, NotFound, PolicyDenied, UsageError
 from console.output import dump, emit
 
@@ -254,12 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 session, plan, approval_id=args.approval, command=getattr(args, "argv", None)
             )
         except ApprovalRequired as exc:
-            if fmt == "table":
-                print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
-            else:
-                approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
-                dump({"plan": plan, "approval": approval}, fmt)
-            return exc.exit_code
+            return report_approval_required(exc, fmt, {"plan": plan})
     typed = None if args.dry_run else _confirm(session, args, exp.title, changes)
     if changes and args.approval is not None:  # single use: spent once confirmed
         authorize_run(session, plan, approval_id=args.approval)

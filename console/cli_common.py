@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from console.errors import Aborted, OpsdeckError, PolicyDenied, UsageError
+from console.errors import Aborted, ApprovalRequired, OpsdeckError, PolicyDenied, UsageError
 from console.model import ActionRequest, Plan, TargetOutcome
 from console.output import cell, dump, emit, to_data
 
@@ -271,6 +271,16 @@ async def execute_change(
     return report.exit_code
 
 
+def report_approval_required(exc: ApprovalRequired, fmt: str, doc: dict[str, Any]) -> int:
+    """A filed approval request: one line on stderr, or ``doc`` plus {"approval": ...}."""
+    if fmt == "table":
+        print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
+    else:
+        approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
+        dump({**doc, "approval": approval}, fmt)
+    return exc.exit_code
+
+
 async def _file_approval(
     session: Session, args: argparse.Namespace, plan: Plan, data: dict[str, Any], fmt: str
 ) -> int:
@@ -278,17 +288,10 @@ async def _file_approval(
 
     Filing changes nothing on the live system, so it asks no y/N and no typed name.
     """
-    from console.errors import ApprovalRequired
-
     try:
         await session.runner.apply(plan, command=getattr(args, "argv", None))
     except ApprovalRequired as exc:
-        if fmt == "table":
-            print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
-        else:
-            approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
-            dump({"dry_run": False, "plan": data, "approval": approval}, fmt)
-        return exc.exit_code
+        return report_approval_required(exc, fmt, {"dry_run": False, "plan": data})
     raise PolicyDenied("the policy asked for approval, then allowed without one; nothing filed")
 
 

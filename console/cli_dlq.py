@@ -252,7 +252,13 @@ def cmd_drain(args: argparse.Namespace) -> int:
 
     from console.actions.drain import NOWHERE, new_drain_id
     from console.actions.drain_service import run_drain
-    from console.cli_common import _ask, _stdin_is_tty, output_format, session_for
+    from console.cli_common import (
+        _ask,
+        _stdin_is_tty,
+        output_format,
+        report_approval_required,
+        session_for,
+    )
     from console.errors import Aborted, PolicyDenied, UsageError
     from console.output import dump
 
@@ -287,12 +293,7 @@ def cmd_drain(args: argparse.Namespace) -> int:
         try:  # before any prompt: a denial or an approval request needs no y/N
             decision = authorize(None)
         except ApprovalRequired as exc:
-            if fmt == "table":
-                print(f"opsdeck: {exc.title}: {exc}", file=sys.stderr)
-            else:
-                approval = {"id": exc.request_id, "status": "pending", "message": exc.message}
-                dump({"dry_run": False, "plan": data, "approval": approval}, fmt)
-            return exc.exit_code
+            return report_approval_required(exc, fmt, {"dry_run": False, "plan": data})
         data["policy"] = decision.as_dict()
     preview_out = sys.stdout if fmt == "table" else sys.stderr
     if fmt == "table" or not args.yes:
