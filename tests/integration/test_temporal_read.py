@@ -31,7 +31,7 @@ async def tagged(demo: Demo) -> str:
     from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
     key = SearchAttributeKey.for_keyword("CustomerId")
-    await asyncio.gather(
+    handles = await asyncio.gather(
         *(
             client.start_workflow(
                 "DemoCompleted",
@@ -43,6 +43,9 @@ async def tagged(demo: Demo) -> str:
             for i in range(25)
         )
     )
+    # Wait for every close: a run closing mid-listing moves in visibility's order
+    # (close time first), so a page could repeat one row and skip another.
+    await asyncio.gather(*(h.result() for h in handles))
     return tag
 
 
@@ -55,7 +58,10 @@ async def test_list_paginates_over_page_size(
 
     async def all_listed() -> list[Execution] | None:
         rows = await collect(engine, query)
-        return rows if len(rows) == 25 else None
+        # Visibility records the close a moment after the result; until every row is
+        # closed the order is still moving.
+        closed = all(r.status is ExecutionStatus.COMPLETED for r in rows)
+        return rows if len(rows) == 25 and closed else None
 
     rows = await eventually(all_listed, what="25 tagged workflows listed")
     assert len({r.ref.workflow_id for r in rows}) == 25
