@@ -21,7 +21,6 @@ COLUMNS = [
     ("APPROVALS", "approvals_text"),
     ("EXPIRES", "expires_at"),
 ]
-ENGINE_ACTIONS = ("retry", "cancel", "terminate", "signal", "rollback")
 
 
 def _store() -> Any:
@@ -152,7 +151,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
             f"request {request.id} is {status}{why} "
             f"({len(request.approvals)}/{request.needed} approvals); nothing applied"
         )
-    if request.action in ENGINE_ACTIONS:
+    from console.approvals.apply import is_engine_action
+
+    if is_engine_action(request):
         return _apply_engine_action(args, request)
     if not request.command:
         raise UsageError(
@@ -168,23 +169,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply_engine_action(args: argparse.Namespace, request: Any) -> int:
+    from console.approvals.apply import engine_request
     from console.cli_common import execute_change, run
-    from console.model import ActionKind, ActionRequest, ExecutionRef, RefError
     from console.session import open_session
 
-    change = request.change
-    refs = []
-    for target in change.get("targets") or ():
-        try:
-            refs.append(ExecutionRef.parse(str(target)))
-        except RefError:
-            continue  # a rollback's target is its deployment, carried in params
-    action = ActionRequest(
-        ActionKind(request.action),
-        tuple(refs) if request.action != "rollback" else (),
-        str(change.get("reason") or ""),
-        dict(change.get("params") or {}),
-    )
+    action = engine_request(request)
     session = open_session(
         request.context,
         read_only=bool(getattr(args, "read_only", False)),

@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 
-from console.errors import OpsdeckError, PolicyDenied
+from console.errors import ApprovalRequired, OpsdeckError, PolicyDenied
 from console.model import ActionKind, ActionRequest, ExecutionRef, Outcome
 from console.tui.commands import OpsdeckCommands
 from console.tui.messages import DataChanged
@@ -205,8 +205,15 @@ class OpsdeckApp(App[int]):
         targets: list[ExecutionRef],
         params: dict[str, Any],
         engine_name: str | None = None,
+        *,
+        approval_id: str | None = None,
+        reason: str | None = None,
     ) -> None:
-        """plan -> confirm (modal shows the plan) -> apply, one engine at a time."""
+        """plan -> confirm (modal shows the plan) -> apply, one engine at a time.
+
+        ``approval_id``: apply an approved request (`:approvals`); the gate applies it
+        only if this plan is the frozen one, and production still asks the typed name.
+        """
         from console.tui.screens.confirm import ConfirmScreen, SignalScreen
 
         if kind is ActionKind.SIGNAL:
@@ -220,7 +227,8 @@ class OpsdeckApp(App[int]):
             by_engine.setdefault(ref.engine, []).append(ref)
         for engine, refs in by_engine.items():
             label = f"{kind.value} on {engine}"
-            request = ActionRequest(kind, tuple(refs), self._default_reason(kind), params)
+            why = reason or self._default_reason(kind)
+            request = ActionRequest(kind, tuple(refs), why, params)
             try:
                 plan = await runner.plan(engine, request)
                 phrase = runner.confirmation_phrase(plan)
@@ -229,7 +237,7 @@ class OpsdeckApp(App[int]):
                     raise PolicyDenied(
                         "; ".join(decision.reasons) or f"the policy denies {kind.value}"
                     )
-                if decision.result == "approve":
+                if decision.result == "approve" and approval_id is None:
                     phrase = None  # filing a request for approval changes nothing yet
             except Exception as exc:
                 self._report_error(label, exc)
@@ -257,14 +265,22 @@ class OpsdeckApp(App[int]):
                 self.post_message(
                     ActionReported(label, f"applying to {count} target(s)…", "information", False)
                 )
-                report = await runner.apply(plan, typed_confirmation=answer.typed)
+                if approval_id is None:
+                    report = await runner.apply(plan, typed_confirmation=answer.typed)
+                else:
+                    report = await runner.apply(
+                        plan, typed_confirmation=answer.typed, approval_id=approval_id
+                    )
             except Exception as exc:
                 self._report_error(label, exc, changed=True)
                 continue
             self.post_message(self._summarise(label, report))
 
     def _report_error(self, label: str, exc: BaseException, *, changed: bool = False) -> None:
-        if isinstance(exc, OpsdeckError):
+        if isinstance(exc, ApprovalRequired):
+            title = f"{label}: {exc.title}"
+            text = f"{exc}\n:approvals shows it; another person approves it there"
+        elif isinstance(exc, OpsdeckError):
             title, text = f"{label}: {exc.title}", str(exc)
         else:
             title, text = f"{label}: unexpected error", f"{type(exc).__name__}: {exc}"

@@ -66,6 +66,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, ChaosScreen):
             commands.append(("Chaos experiments", partial(open_chaos, app), ":chaos"))
+        from console.tui.screens.approvals import ApprovalsScreen, open_approvals
+
+        if not isinstance(screen, ApprovalsScreen):
+            commands.append(("Approval requests", partial(open_approvals, app), ":approvals"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
         unique: dict[str, tuple[str, Callable[[], Any], str]] = {}
         for command in commands:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from console.tui.format import COMMAND_ALIASES
 
 # Commands that take an argument complete to "name " so the next Tab lists values.
-TAKES_ARGUMENT = frozenset({"ctx", "runbooks", "corr", "refresh", "filter", "all", "chaos"})
+TAKES_ARGUMENT = frozenset(
+    {"ctx", "runbooks", "corr", "refresh", "filter", "all", "chaos", "approvals"}
+)
 
 ArgumentValues = Callable[[str], Iterable[str]]
 

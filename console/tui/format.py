@@ -173,6 +173,8 @@ COMMAND_ALIASES = {
     "dlqs": "dlq",
     "chaos": "chaos",
     "cx": "chaos",
+    "approvals": "approvals",
+    "ap": "approvals",
 }
 
 COMMAND_HELP = {
@@ -183,6 +185,7 @@ COMMAND_HELP = {
     "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",
     "dlq": "dead-letter queues: depth, messages, drain",
     "chaos [NAME]": "chaos experiments: plans, runs with live progress, reports, rollbacks",
+    "approvals [ID]": "approval requests: approve, deny, apply an approved change",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",
     "help": "list the key bindings",

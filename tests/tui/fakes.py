@@ -221,6 +221,7 @@ class StubRunner:
     read_only: bool = False
     audit: list[tuple[str, str, str]] = field(default_factory=list)
     decision: Decision = field(default_factory=lambda: Decision("allow"))
+    approvals_used: list[str | None] = field(default_factory=list)  # approval_id per apply
 
     def decide(self, plan: Plan) -> Decision:
         """The policy's answer for previews (tests set ``decision``)."""
@@ -250,7 +251,9 @@ class StubRunner:
         *,
         typed_confirmation: str | None = None,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
+        approval_id: str | None = None,
     ) -> StubReport:
+        self.approvals_used.append(approval_id)
         phrase = self.confirmation_phrase(plan)
         if phrase is not None and typed_confirmation != phrase:
             raise PolicyDenied("confirmation text does not match")

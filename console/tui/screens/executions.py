@@ -590,6 +590,10 @@ class ExecutionsScreen(KeysScreen[None]):
             from console.tui.screens.chaos import open_chaos
 
             open_chaos(self.app, command.argument)
+        elif command.name == "approvals":
+            from console.tui.screens.approvals import open_approvals
+
+            open_approvals(self.app, command.argument)
 
     def pick_context(self) -> None:
         """`:ctx` alone: choose from the config's contexts (enter switches)."""
@@ -623,6 +627,10 @@ class ExecutionsScreen(KeysScreen[None]):
             from console.tui.screens.chaos import experiment_names
 
             return experiment_names()
+        if command == "approvals":
+            from console.tui.screens.approvals import open_request_ids
+
+            return open_request_ids()
         return []
 
     def _set_refresh(self, argument: str) -> None:
