@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit journal (SQLite, WAL).
+"""Append-only, hash-chained audit journal (SQLite, or the team's PostgreSQL store).
 
 One record per target of every change to a live system. Each record's ``hash`` is
 SHA-256 over the canonical JSON of the record (every column but ``hash``, ``prev_hash``
@@ -12,7 +12,10 @@ names, and under keys that look secret (password, token, secret...), at any dept
 become ``"***"``.
 
 The database lives at ``$XDG_DATA_HOME/opsdeck/audit.db`` (platformdirs' user data
-dir); it is opened on first use, so read-only commands never create it.
+dir), or in the PostgreSQL store the config names (console.stores); it is opened on
+first use, so read-only commands never create it. One chain, whatever the number of
+writers: an append reads the last hash and inserts inside the store's serialized
+transaction (SQLite BEGIN IMMEDIATE, PostgreSQL an advisory lock).
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from console.errors import AuditError
+from console.stores.migrations import Schema, Step
 
 if TYPE_CHECKING:
-    import sqlite3
+    from console.stores.port import Database
 
 MASK = "***"
 GENESIS = "0" * 64
@@ -55,7 +58,7 @@ _COLUMNS = (
     "prev_hash",
 )
 
-_SCHEMA = """
+_SQLITE_V1 = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
@@ -81,6 +84,40 @@ BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
 """
+
+# Same columns; ids are assigned by append() under the lock, so no identity column.
+_POSTGRES_V1 = """
+CREATE TABLE audit (
+    id BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    os_user TEXT NOT NULL,
+    identity TEXT,
+    context TEXT NOT NULL,
+    action TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    target TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    run_id TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_time ON audit(time);
+CREATE INDEX audit_request ON audit(request_id);
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the audit journal is append-only'; END $$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+"""
+
+SCHEMA = Schema("audit", (Step(1, _SQLITE_V1, _POSTGRES_V1),))
 
 
 def default_audit_path() -> Path:
@@ -173,28 +210,40 @@ def _os_user() -> str:
 
 
 class AuditJournal:
-    def __init__(self, path: Path | None = None, *, pii_fields: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        pii_fields: Iterable[str] = (),
+        store: Database | None = None,
+    ) -> None:
+        """``path``: this SQLite file; ``store``: this open store; neither: the configured
+        store (console.stores.settings), else the default file."""
+        self._explicit_path = path
         self.path = path or default_audit_path()
         self.pii_fields = tuple(pii_fields)
-        self._db: sqlite3.Connection | None = None
-        # One connection, shared by the event loop and any worker thread (the TUI).
+        self._db: Database | None = store
+        # One store object, shared by the event loop and any worker thread (the TUI).
         self._lock = threading.RLock()
 
-    def _conn(self) -> sqlite3.Connection:
+    @property
+    def location(self) -> str:
+        """Where the records are: the SQLite path or the store URL (password redacted)."""
+        return self._conn().location
+
+    def _conn(self) -> Database:
         with self._lock:
-            return self._open()
+            if self._db is None:
+                from console.stores.settings import open_store
 
-    def _open(self) -> sqlite3.Connection:
-        if self._db is None:
-            from console.sqlite_journal import open_journal  # sqlite3 only when used
-
-            self._db = open_journal(self.path, _SCHEMA, "audit journal")
-        return self._db
+                self._db = open_store("audit", self._explicit_path)
+            return self._db
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def append(
         self,
@@ -233,23 +282,13 @@ class AuditJournal:
             return self._append(fields)
 
     def _append(self, fields: dict[str, Any]) -> AuditRecord:
-        import sqlite3
-
         db = self._conn()
-        try:
-            db.execute("BEGIN IMMEDIATE")  # one writer at a time keeps the chain linear
-            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            row: dict[str, Any] = {"id": (last["id"] + 1) if last else 1, **fields}
-            row["prev_hash"] = last["hash"] if last else GENESIS
+        with db.transaction():  # one writer at a time keeps the chain linear
+            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+            row: dict[str, Any] = {"id": (last[0]["id"] + 1) if last else 1, **fields}
+            row["prev_hash"] = last[0]["hash"] if last else GENESIS
             row["hash"] = _record_hash(row)
-            names = ", ".join(row)
-            marks = ", ".join(f":{n}" for n in row)
-            db.execute(f"INSERT INTO audit ({names}) VALUES ({marks})", row)
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise AuditError(f"cannot write to the audit journal {self.path}: {exc}") from None
+            insert_records(db, [row])
         return _to_record(row)
 
     def list(
@@ -289,12 +328,16 @@ class AuditJournal:
 
     def get(self, record_id: int) -> AuditRecord | None:
         with self._lock:
-            row = self._conn().execute("SELECT * FROM audit WHERE id = ?", (record_id,)).fetchone()
-        return _to_record(row) if row else None
+            rows = self._conn().execute("SELECT * FROM audit WHERE id = ?", (record_id,))
+        return _to_record(rows[0]) if rows else None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn().execute("SELECT COUNT(*) AS n FROM audit")[0]["n"])
 
     def _rows(self) -> Iterator[Mapping[str, Any]]:
         with self._lock:
-            rows = self._conn().execute("SELECT * FROM audit ORDER BY id").fetchall()
+            rows = self._conn().execute("SELECT * FROM audit ORDER BY id")
         yield from rows
 
     def verify_detail(self) -> VerifyResult:
@@ -324,6 +367,16 @@ class AuditJournal:
             fp.write(json.dumps(_to_record(row).as_dict(), ensure_ascii=False) + "\n")
             count += 1
         return count
+
+
+def insert_records(db: Database, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert finished rows (hash included) as they are; append() and store copy use it."""
+    names = (*_COLUMNS, "hash")
+    marks = ", ".join("?" for _ in names)
+    db.executemany(
+        f"INSERT INTO audit ({', '.join(names)}) VALUES ({marks})",
+        [tuple(row[n] for n in names) for row in rows],
+    )
 
 
 def _to_record(row: Mapping[str, Any]) -> AuditRecord:

@@ -297,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     for parser_with_change in (move_parser, chaos_run_parser):
         add_approval_option(parser_with_change)
 
+    # store (console/cli_store.py)
+    from console.cli_store import add_verbs as add_store_verbs
+
+    add_store_verbs(verbs, sub)
+
     # sandbox
     sb = verbs.add_parser("sandbox", help="local Temporal dev server with demo workflows")
     sbv = sb.add_subparsers(dest="subverb", metavar="SUBVERB", required=True)
@@ -356,6 +361,12 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     args.argv = args_list  # kept with a filed approval request, to re-run the change
+    if getattr(args, "config", None):  # journals opened anywhere use this file's store
+        from pathlib import Path
+
+        from console.stores import settings as store_settings
+
+        store_settings.config_path = Path(args.config)
     handler = getattr(args, "handler", "cli_admin:cmd_tui")
     try:
         code = _handler(handler)(args)

@@ -136,12 +136,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         "records": result.records,
         "broken_id": result.broken_id,
         "problem": result.problem or None,
-        "path": str(journal.path),
+        "path": journal.location,
     }
     if fmt != "table":
         emit(data, fmt)
     elif result.ok:
-        print(f"Audit journal intact: {result.records} record(s) verified ({journal.path}).")
+        print(f"Audit journal intact: {result.records} record(s) verified ({journal.location}).")
     if not result.ok:
         print(
             f"opsdeck: Audit journal tampered: record {result.broken_id}: {result.problem}",

@@ -40,6 +40,7 @@ _BUILT_IN_LOGINS = {"rabbitmq": ("username", "guest", "password", "guest")}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _TOP_KEYS = {
     "current-context", "identity", "pii-fields", "contexts", "telemetry", "policy", "oidc",
+    "store",
 }  # fmt: skip
 
 
@@ -100,6 +101,8 @@ class Config:
     # validated with defaults filled in; empty when absent.
     policy: Mapping[str, Any] = field(default_factory=dict)
     oidc: Mapping[str, Any] = field(default_factory=dict)
+    # Top-level ``store:`` (console.stores.settings): the team PostgreSQL store; empty: SQLite.
+    store: Mapping[str, Any] = field(default_factory=dict)
 
     def context(self, name: str | None = None) -> Context:
         """The named context, else the current one; unknown names list the known ones."""
@@ -157,7 +160,7 @@ def load_config(path: Path | None = None) -> Config:
 # any edit (even within the same second) re-parses.
 
 
-_CACHE_SCHEMA = 3  # bump when validation changes: a cached config skips it
+_CACHE_SCHEMA = 4  # bump when validation changes: a cached config skips it
 
 
 def _cache_file(path: Path) -> Path:
@@ -197,6 +200,7 @@ def _cache_get(path: Path, text: str) -> Config | None:
             telemetry=dict(data.get("telemetry") or {}),
             policy=dict(data.get("policy") or {}),
             oidc=dict(data.get("oidc") or {}),
+            store=dict(data.get("store") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -225,6 +229,7 @@ def _cache_put(path: Path, text: str, config: Config) -> None:
         "telemetry": dict(config.telemetry),
         "policy": dict(config.policy),
         "oidc": dict(config.oidc),
+        "store": dict(config.store),
     }
     target = _cache_file(path)
     try:
@@ -327,7 +332,7 @@ class _Validator:
         if "telemetry" in top:
             telemetry = self.telemetry(top["telemetry"][1])
         sections: dict[str, dict[str, Any]] = {}
-        for key in ("policy", "oidc"):
+        for key in ("policy", "oidc", "store"):
             if key in top:
                 sections[key] = self.section(key, top[key][1])
         contexts: dict[str, Context] = {}
@@ -352,12 +357,15 @@ class _Validator:
             telemetry=telemetry,
             policy=sections.get("policy", {}),
             oidc=sections.get("oidc", {}),
+            store=sections.get("store", {}),
         )
 
     def section(self, key: str, node: Any) -> dict[str, Any]:
-        """``policy:`` or ``oidc:``: validated by its package; errors name file:line."""
+        """``policy:``, ``oidc:`` or ``store:``: validated by its package; errors name file:line."""
         if key == "policy":
             from console.policy.settings import validate
+        elif key == "store":
+            from console.stores.settings import validate
         else:
             from console.identity.settings import validate
         fields = self.mapping(node, key)

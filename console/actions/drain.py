@@ -8,12 +8,13 @@ Order of operations for every batch (see docs/dlq.md):
 3. publish to the destination and remove from the DLQ (RabbitMQ: one transaction);
    only after the destination confirmed, journal ``sent`` / ``parked`` / ``dropped``.
 
-The journal (SQLite, WAL) is keyed by ``dedup_id#redrives``, so a resumed drain (same
-drain id) never archives or sends a message twice: a message journaled as sent but
-still in the DLQ (a non-atomic source killed between send and delete) is removed
-without resending. A drain that finishes its pass marks journaled-``archived`` messages
-that are no longer in the DLQ as committed (their batch committed just before a crash).
-A message already redriven ``max_redrives`` times goes to the parking queue instead.
+The journal (console.actions.drain_journal) is keyed by ``dedup_id#redrives``, so a
+resumed drain (same drain id) never archives or sends a message twice: a message
+journaled as sent but still in the DLQ (a non-atomic source killed between send and
+delete) is removed without resending. A drain that finishes its pass marks
+journaled-``archived`` messages that are no longer in the DLQ as committed (their batch
+committed just before a crash). A message already redriven ``max_redrives`` times goes
+to the parking queue instead.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import gzip
 import io
 import json
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.actions.drain_journal import DONE_STATES, PARK, DrainJournal, drains_dir
 from console.audit import mask
 from console.errors import BackendError, NotFound, UsageError
 from console.model_queues import QueueMessage
@@ -42,7 +43,6 @@ from console.ports_dlq import DrainSource, Send
 
 ORIGINAL = "original"
 NOWHERE = "none"
-PARK = "park"
 ARCHIVE_ONLY = "(archive only)"
 
 
@@ -246,89 +246,7 @@ def build_preview(
     )
 
 
-# -- journal ------------------------------------------------------------------------------
-
-_JOURNAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-    key TEXT PRIMARY KEY,
-    dedup_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    target TEXT,
-    reason TEXT,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_state ON messages(state);
-"""
-
-DONE_STATES = ("sent", "parked", "dropped")
-
-
-def drains_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(base) / "opsdeck" / "drains"
-
-
-class DrainJournal:
-    """Per-drain state of every message, in SQLite (WAL, synchronous=FULL)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_JOURNAL_SCHEMA)
-
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    def states(self, keys: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, state in self.db.execute(
-                f"SELECT key, state FROM messages WHERE key IN ({marks})", chunk
-            ):
-                out[key] = state
-        return out
-
-    def mark(self, rows: Sequence[tuple[str, str, str, str | None, str | None]]) -> None:
-        """(key, dedup_id, state, target, reason) rows, in one transaction."""
-        now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany(
-            "INSERT INTO messages (key, dedup_id, state, target, reason, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-            "state = excluded.state, updated = excluded.updated",
-            [(*row, now) for row in rows],
-        )
-        self.db.execute("COMMIT")
-
-    def counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state"))
-
-    def settle_committed(self) -> int:
-        """Archived rows whose batch committed before a crash: now in their done state."""
-        self.db.execute("BEGIN IMMEDIATE")
-        rows = self.db.execute(
-            "SELECT key, target FROM messages WHERE state = 'archived'"
-        ).fetchall()
-        for key, target in rows:
-            state = "dropped" if target is None else ("parked" if target == PARK else "sent")
-            self.db.execute("UPDATE messages SET state = ? WHERE key = ?", (state, key))
-        self.db.execute("COMMIT")
-        return len(rows)
-
-    def close(self) -> None:
-        self.db.close()
+# -- journal: console.actions.drain_journal ------------------------------------------------
 
 
 # -- archive ------------------------------------------------------------------------------
@@ -516,7 +434,7 @@ class Drain:
         self.source = source
         self.drain_id = drain_id or uuid.uuid4().hex[:12]
         base = journal_dir or drains_dir()
-        self.journal = DrainJournal(base / f"{self.drain_id}.db")
+        self.journal = DrainJournal.open(self.drain_id, journal_dir)
         stored = self.journal.get_meta("spec")
         self.resumed = stored is not None
         if stored is not None:
@@ -539,7 +457,7 @@ class Drain:
     def run(self) -> DrainReport:
         spec = self.spec
         report = DrainReport(
-            self.drain_id, spec, journal_path=str(self.journal.path), resumed=self.resumed
+            self.drain_id, spec, journal_path=self.journal.location, resumed=self.resumed
         )
         started = time.monotonic()
         archive: DrainArchive | None = None

@@ -1,12 +1,13 @@
-"""Approval requests (SQLite, WAL) in $XDG_DATA_HOME/opsdeck/approvals.db.
+"""Approval requests in $XDG_DATA_HOME/opsdeck/approvals.db or the team store.
 
 A change the policy marks "approve" is filed here with its frozen plan and that plan's
 hash. Rules, each a clear refusal: nobody approves their own request; an approver must
 be in one of the request's approver groups when it names any; one person counts once;
 a deny by anyone (the requester withdrawing included) ends it; a request expires at
 ``expires_at``; an approved request is applied once (``mark_applied`` is single use).
-Every state change runs in one ``BEGIN IMMEDIATE`` transaction, so two approvers or
-two appliers at the same moment cannot both win.
+Every state change runs in one serialized store transaction (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL an advisory lock), so two approvers or two appliers at the same
+moment cannot both win.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.errors import NotFound, PolicyDenied, UsageError
-from console.sqlite_journal import data_dir, now_text, open_journal
+from console.sqlite_journal import data_dir, now_text
+from console.stores.migrations import Schema, Step
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from console.policy.model import ChangeRequest, Decision, Identity
+    from console.stores.port import Database
 
-_SCHEMA = """
+_SQLITE_V1 = """
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     created TEXT NOT NULL,
@@ -59,6 +60,15 @@ CREATE TABLE IF NOT EXISTS verdicts (
     PRIMARY KEY (request_id, user, verdict)
 );
 """
+
+# ``user`` is a reserved word in PostgreSQL; quoted, both dialects read it the same.
+_POSTGRES_V1 = (
+    _SQLITE_V1.replace("IF NOT EXISTS ", "")
+    .replace("    user TEXT", '    "user" TEXT')
+    .replace("(request_id, user, verdict)", '(request_id, "user", verdict)')
+)
+
+SCHEMA = Schema("approvals", (Step(1, _SQLITE_V1, _POSTGRES_V1),))
 
 
 def plan_hash(plan: Mapping[str, Any]) -> str:
@@ -174,16 +184,25 @@ class ApprovalRequest:
 
 
 class ApprovalStore:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, store: Database | None = None) -> None:
+        """``path``: this SQLite file; ``store``: this open store; neither: the configured
+        store, else the default file."""
+        self._explicit_path = path
         self.path = path or data_dir() / "approvals.db"
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = store
         self._lock = threading.Lock()
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Database:
         if self._db is None:
-            self._db = open_journal(self.path, _SCHEMA, "approvals journal")
+            from console.stores.settings import open_store
+
+            self._db = open_store("approvals", self._explicit_path)
         return self._db
+
+    @property
+    def location(self) -> str:
+        return self.db.location
 
     def close(self) -> None:
         if self._db is not None:
@@ -191,16 +210,11 @@ class ApprovalStore:
             self._db = None
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Database]:
         with self._lock:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction():
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     def create(
         self,
@@ -245,15 +259,15 @@ class ApprovalStore:
         return self.get(request_id)
 
     def get(self, request_id: str) -> ApprovalRequest:
-        row = self.db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
-        if row is None:
+        rows = self.db.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
+        if not rows:
             raise NotFound(
                 f"no approval request {request_id!r}", hint="`opsdeck approvals list --all`"
             )
-        return self._request(row)
+        return self._request(rows[0])
 
     def list(self, *, include_closed: bool = False) -> list[ApprovalRequest]:
-        rows = self.db.execute("SELECT * FROM requests ORDER BY created DESC").fetchall()
+        rows = self.db.execute("SELECT * FROM requests ORDER BY created DESC")
         found = [self._request(r) for r in rows]
         if include_closed:
             return found
@@ -292,7 +306,7 @@ class ApprovalStore:
                         f"request {request_id} (groups: {', '.join(identity.groups) or 'none'})"
                     )
             db.execute(
-                "INSERT OR IGNORE INTO verdicts VALUES (?,?,?,?,?,?)",
+                "INSERT INTO verdicts VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
                     request_id,
                     identity.user,
@@ -324,7 +338,7 @@ class ApprovalStore:
     def _request(self, row: Any) -> ApprovalRequest:
         verdicts = self.db.execute(
             "SELECT * FROM verdicts WHERE request_id = ? ORDER BY time", (row["id"],)
-        ).fetchall()
+        )
         return ApprovalRequest(
             id=row["id"],
             created=row["created"],

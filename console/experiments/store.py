@@ -1,6 +1,7 @@
-"""The chaos run store: every experiment run and the rollbacks done for it (SQLite, WAL).
+"""The chaos run store: every experiment run and the rollbacks done for it.
 
-``$XDG_DATA_HOME/opsdeck/chaos.db``; each run's Chaos Toolkit journal is written to
+``$XDG_DATA_HOME/opsdeck/chaos.db``, or the configured PostgreSQL store
+(console.stores); each run's Chaos Toolkit journal is written to
 ``$XDG_DATA_HOME/opsdeck/chaos/<run id>/journal.json``. A run keeps the experiment's
 text, so ``chaos rollback RUN`` undoes exactly what was run even if the file changed.
 
@@ -12,19 +13,22 @@ while its status still says ``running`` reads as ``interrupted``.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.errors import AuditError, NotFound
-from console.sqlite_journal import data_dir, now_text, open_journal, owner_alive, owner_id
+from console.errors import NotFound
+from console.sqlite_journal import data_dir, now_text, owner_alive, owner_id
+from console.stores.migrations import Schema, Step
+
+if TYPE_CHECKING:
+    from console.stores.port import Database, Row
 
 STATUSES = ("running", "completed", "failed", "aborted", "interrupted")
 
-_SCHEMA = """
+_SQLITE_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     experiment_path TEXT NOT NULL,
@@ -85,27 +89,51 @@ class RunRow:
         }
 
 
-def _migrate(db: sqlite3.Connection) -> None:
+def _add_variables(db: Database) -> None:
     columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
     if "variables" not in columns:  # stores made before --var was kept
         db.execute("ALTER TABLE runs ADD COLUMN variables TEXT NOT NULL DEFAULT '{}'")
 
 
+_POSTGRES_V1 = (
+    _SQLITE_V1.replace("IF NOT EXISTS ", "")
+    .replace("deviated INTEGER", "deviated SMALLINT")
+    .replace("dry_run INTEGER", "dry_run SMALLINT")
+)
+
+SCHEMA = Schema(
+    "chaos",
+    (
+        Step(1, _SQLITE_V1, _POSTGRES_V1),
+        Step(2, _add_variables, "", note="runs.variables (PostgreSQL had it from 1)"),
+    ),
+)
+
+
 class ChaosRunStore:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, store: Database | None = None) -> None:
+        """``path``: this SQLite file; ``store``: this open store; neither: the configured
+        store, else the default file. Journals of runs are files beside ``path``."""
+        self._explicit_path = path
         self.path = path or data_dir() / "chaos.db"
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = store
         self._lock = threading.RLock()
 
-    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _conn(self) -> Database:
         with self._lock:
-            try:
-                if self._db is None:
-                    self._db = open_journal(self.path, _SCHEMA, "chaos run store")
-                    _migrate(self._db)
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise AuditError(f"chaos run store {self.path}: {exc}") from None
+            if self._db is None:
+                from console.stores.settings import open_store
+
+                self._db = open_store("chaos", self._explicit_path)
+            return self._db
+
+    @property
+    def location(self) -> str:
+        return self._conn().location
+
+    def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[Row]:
+        with self._lock:
+            return self._conn().execute(sql, args)
 
     def close(self) -> None:
         with self._lock:
@@ -162,7 +190,7 @@ class ChaosRunStore:
             (status, int(deviated), now_text(), run_id),
         )
 
-    def _row(self, r: sqlite3.Row) -> RunRow:
+    def _row(self, r: Row) -> RunRow:
         status = r["status"]
         if status == "running" and not owner_alive(r["owner"]):
             status = "interrupted"  # kept, so a reused pid cannot make it look alive
@@ -202,26 +230,21 @@ class ChaosRunStore:
     def claim_rollback(self, run_id: str, idx: int, name: str) -> bool:
         """True when this process may run rollback ``idx`` now (it is neither done nor
         being run by a live process); the claim is recorded before it runs."""
-        with self._lock:
-            self._exec("BEGIN IMMEDIATE")
-            try:
-                rows = self._exec(
-                    "SELECT status, owner FROM rollbacks WHERE run_id = ? AND idx = ?",
-                    (run_id, idx),
-                )
-                status = rows[0]["status"] if rows else None
-                if status == "done" or (status == "running" and owner_alive(rows[0]["owner"])):
-                    self._exec("COMMIT")
-                    return False
-                self._exec(
-                    "INSERT OR REPLACE INTO rollbacks VALUES (?,?,?,?,?,?)",
-                    (run_id, idx, name, "running", owner_id(), now_text()),
-                )
-                self._exec("COMMIT")
-                return True
-            except BaseException:
-                self._exec("ROLLBACK")
-                raise
+        with self._lock, self._conn().transaction():
+            rows = self._exec(
+                "SELECT status, owner FROM rollbacks WHERE run_id = ? AND idx = ?",
+                (run_id, idx),
+            )
+            status = rows[0]["status"] if rows else None
+            if status == "done" or (status == "running" and owner_alive(rows[0]["owner"])):
+                return False
+            self._exec(
+                "INSERT INTO rollbacks VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, idx) DO UPDATE "
+                "SET name = excluded.name, status = excluded.status, owner = excluded.owner, "
+                "time = excluded.time",
+                (run_id, idx, name, "running", owner_id(), now_text()),
+            )
+            return True
 
     def rollback_done(self, run_id: str, idx: int, status: str = "done") -> None:
         """``done`` (ran, whatever its outcome) or ``failed`` (may be run again)."""
