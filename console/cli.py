@@ -220,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="run checks, plan actions, change nothing"
     )
     p.add_argument("-y", "--yes", action="store_true", help="confirm plans and manual steps")
+    p.add_argument(
+        "--durable", action="store_true", help="run as a Temporal workflow (`opsdeck worker`)"
+    )
+    p.add_argument("--detach", action="store_true", help="--durable: print the run id and return")
+    p.add_argument("--task-queue", help="--durable: task queue (default: runbook-task-queue)")
     p = sub(rbv, "resume", "cli_runbook:cmd_resume", "continue a run where it stopped")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--answer", action="append", default=[], metavar="STEP=CHOICE")
@@ -228,9 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub(rbv, "approve", "cli_runbook:cmd_approve", "approve a step (another identity)")
     p.add_argument("run", metavar="RUN")
     p.add_argument("step", metavar="STEP")
+    p = sub(rbv, "answer", "cli_runbook_durable:cmd_answer", "answer a decision/manual/confirm")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("step", metavar="STEP")
+    p.add_argument("value", metavar="VALUE")
     p = sub(rbv, "runs", "cli_runbook:cmd_runs", "journaled runs, or one run in detail")
     p.add_argument("run", nargs="?", metavar="RUN")
     p.add_argument("--limit", type=int, default=50)
+
+    p = sub(verbs, "worker", "cli_worker:cmd_worker", "run durable runbooks (Temporal worker)")
+    p.add_argument("--task-queue", help="default: the context's runbook-task-queue")
 
     # dead-letter queues (console/cli_dlq.py)
     from console.cli_dlq import add_drain_options

@@ -284,6 +284,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     book = find(args.name)
     params = _pairs(args.param, "--param")
     answers = _pairs(args.answer, "--answer")
+    if getattr(args, "durable", False):
+        from console.cli_runbook_durable import cmd_run_durable
+
+        return cmd_run_durable(args, book, params, answers)
+    if getattr(args, "detach", False):
+        raise UsageError("--detach needs --durable (a local run lives in this process)")
     session = session_for(args)
     journal = RunJournal()
 
@@ -316,6 +322,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     answers = _pairs(args.answer, "--answer")
     journal = RunJournal()
     run = journal.get(args.run)
+    from console.runbook.durable.client import durable_info
+
+    info = durable_info(journal, run.id)
+    if info is not None:
+        from console.cli_runbook_durable import cmd_resume_durable
+
+        return cmd_resume_durable(args, journal, run, info, answers)
     if getattr(args, "context", None) is None:
         args.context = run.context
     session = session_for(args)
@@ -346,17 +359,25 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
     config = load_config(Path(args.config) if getattr(args, "config", None) else None)
     identity = current_identity(config)
+    from console.runbook.durable.client import durable_info
+
     journal = RunJournal()
     try:
-        run = approve(journal, args.run, args.step, identity)
+        info = durable_info(journal, args.run)
+        if info is not None:  # the workflow records it and goes on by itself
+            from console.cli_runbook_durable import approve_durable
+
+            run = journal.get(args.run)
+            approve_durable(run, info, args.step, identity, args)
+        else:
+            run = approve(journal, args.run, args.step, identity)
     finally:
         journal.close()
     data = {"run": run.id, "step": args.step, "approved_by": identity}
+    data["durable"] = info.as_dict() if info else None
     if output_format(args) == "table":
-        print(
-            f"step {args.step} of run {run.id} approved by {identity}; "
-            f"continue with: opsdeck runbook resume {run.id}"
-        )
+        then = "the worker goes on" if info else f"continue with: opsdeck runbook resume {run.id}"
+        print(f"step {args.step} of run {run.id} approved by {identity}; {then}")
     else:
         dump(data, output_format(args))
     return 0
@@ -369,22 +390,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
     try:
         fmt = output_format(args)
         if args.run:
-            from console.runbook.runner import Progress
+            from console.cli_runbook_durable import run_data
+            from console.runbook.durable.client import durable_info
 
             run = journal.get(args.run)
-            data = _progress_data(Progress(run, journal.steps(run.id)))
+            data = run_data(journal, run, durable_info(journal, run.id))
             data["transcript"] = journal.transcript(run.id)
             if fmt != "table":
                 dump(data, fmt)
                 return 0
-            print(f"run {run.id}: {run.runbook} {run.status} (by {run.identity}, {run.created})")
+            where = f", durable: {data['durable']['workflow_id']}" if data["durable"] else ""
+            by = f"by {run.identity}, {run.created}{where}"
+            print(f"run {run.id}: {run.runbook} {run.status} ({by})")
+            if data["waiting"]:
+                print(f"  waiting: {data['waiting']['kind']}: {data['waiting']['prompt']}")
             for step in data["steps"]:
                 print(f"  {step['state']:<9} {step['id']:<20} {step['message']}")
             print("Transcript:")
             for note in data["transcript"]:
                 print(f"  {note['time']}  {note['text']}")
             return 0
-        rows = [r.summary() for r in journal.runs(args.limit)]
+        from console.cli_runbook_durable import run_rows
+
+        rows = run_rows(journal, journal.runs(args.limit))
         emit(
             rows,
             fmt,
@@ -393,6 +421,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 ("RUNBOOK", "runbook"),
                 ("STATUS", "status"),
                 ("STEP", "step"),
+                ("WHERE", "where"),
+                ("WAITS ON", "waits_on"),
                 ("BY", "identity"),
                 ("UPDATED", "updated"),
                 ("MESSAGE", "message"),

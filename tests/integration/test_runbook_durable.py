@@ -1,0 +1,320 @@
+"""Durable runbook runs on the real dev server: `runbook run --durable` and `opsdeck worker`.
+
+Workers run as real subprocesses (`opsdeck worker`), so killing one with SIGKILL is the
+crash it stands for. Each test has its own task queue: a worker left from another test
+(with another journal) never takes its tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from console.audit import AuditJournal, default_audit_path
+from console.runbook.journal import default_journal_path
+from console.runbook.runner import TEST_HOLD_ENV
+from console.sandbox.devserver import DevServer
+from tests.conftest import Demo
+
+from .test_cli_executions import OPSDECK, opsdeck
+
+pytestmark = pytest.mark.integration
+
+DECIDE_BOOK = """\
+name: durable-decide
+title: Check, decide, act
+engines: [temporal]
+parameters:
+  target: {type: string, required: true}
+steps:
+  - id: look
+    kind: check
+    text: Is it running?
+    query: count
+    args: {status: running, query: "WorkflowId = '{{ params.target }}'"}
+    expect: result.count == 1
+  - id: decide
+    kind: decision
+    text: Stop it?
+    question: Terminate the execution?
+    choices: {stop: next, leave: end}
+  - id: act
+    kind: action
+    text: Terminate it.
+    action: terminate
+    targets: ["temporal:default/{{ params.target }}"]
+"""
+
+TWO_ACTIONS = """\
+name: durable-two-actions
+title: Two actions
+engines: [temporal]
+parameters:
+  first: {type: string, required: true}
+  second: {type: string, required: true}
+steps:
+  - id: a
+    kind: action
+    text: Terminate the first.
+    action: terminate
+    targets: "{{ params.first }}"
+  - id: b
+    kind: action
+    text: Terminate the second.
+    action: terminate
+    targets: "{{ params.second }}"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, temporal_server: DevServer) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"""\
+current-context: local
+identity: alice@example.com
+contexts:
+  local:
+    runbook-task-queue: rb-durable-{uuid.uuid4().hex[:8]}
+    runbook-heartbeat: 2s
+    engines:
+      - kind: temporal
+        address: {temporal_server.address}
+        http-address: {temporal_server.http_address}
+        namespace: default
+"""
+    )
+    return path
+
+
+class Workers:
+    """`opsdeck worker` subprocesses of one test; all stopped at its end."""
+
+    def __init__(self, config: Path, logs: Path) -> None:
+        self.config, self.logs, self.procs = config, logs, list[subprocess.Popen[bytes]]()
+
+    def start(self, **env: str) -> subprocess.Popen[bytes]:
+        log = self.logs / f"worker-{len(self.procs)}.log"
+        proc = subprocess.Popen(
+            [OPSDECK, "worker"],
+            env=dict(os.environ, OPSDECK_CONFIG=str(self.config), **env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        deadline = time.monotonic() + 30
+        while b"(ready)" not in log.read_bytes():
+            assert proc.poll() is None, f"worker exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"worker not ready: {log.read_text()}"
+            time.sleep(0.05)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)  # reaped: its journal claim now names a dead process
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture
+def workers(config: Path, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(config, tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+def run_json(*args: str, config: Path) -> tuple[int, dict[str, Any]]:
+    done = opsdeck("runbook", *args, "-o", "json", config=config)
+    assert done.stdout, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, data
+
+
+def wait_for_status(run_id: str, config: Path, status: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, data = run_json("runs", run_id, config=config)
+        if data["status"] == status:
+            return data
+        assert data["status"] not in ("done", "failed") or data["status"] == status, data
+        assert time.monotonic() < deadline, f"run not {status}: {data}"
+        time.sleep(0.2)
+
+
+async def running(client: Client, *names: str) -> list[str]:
+    ids = [f"rb-durable-{uuid.uuid4().hex[:8]}-{n}" for n in names]
+    for wid in ids:
+        await client.start_workflow("Nobody", id=wid, task_queue="rb-durable-no-worker")
+    return ids
+
+
+async def status_of(client: Client, workflow_id: str) -> str:
+    described = await client.get_workflow_handle(workflow_id).describe()
+    assert described.status is not None
+    return described.status.name
+
+
+def audit_records(run_id: str) -> list[Any]:
+    audit = AuditJournal(default_audit_path())
+    try:
+        return audit.list(run_id=run_id)
+    finally:
+        audit.close()
+
+
+async def test_durable_run_with_a_decision_answered_through_the_cli(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    client = await Client.connect(demo.address, namespace="default")
+    (target,) = await running(client, "t")
+    book = tmp_path / "decide.yaml"
+    book.write_text(DECIDE_BOOK)
+    workers.start()
+    started = time.monotonic()
+    # Following without a terminal: the CLI stops at the decision (exit 2, as a local
+    # run does) and the run waits on the worker.
+    code, data = run_json(
+        "run", str(book), "--param", f"target={target}", "--durable", "--yes", config=config
+    )
+    assert code == 2, data
+    run_id = data["id"]
+    assert data["status"] == "waiting"
+    assert data["waiting"]["step"] == "decide" and data["waiting"]["kind"] == "decision"
+    assert data["durable"]["workflow_id"] == f"opsdeck-runbook-{run_id}"
+    assert next(s for s in data["steps"] if s["id"] == "look")["state"] == "done"
+
+    # (4) the runs list shows it beside local runs, with what it waits on.
+    code, runs = run_json("runs", config=config)
+    assert code == 0
+    row = next(r for r in runs if r["id"] == run_id)
+    assert row["where"].startswith("temporal:rb-durable-")
+    assert row["waiting"]["kind"] == "decision" and row["waiting"]["step"] == "decide"
+    assert row["waiting"]["choices"] == ["stop", "leave"]
+
+    bad = opsdeck("runbook", "answer", run_id, "decide", "maybe", config=config)
+    assert bad.returncode == 2 and "not one of" in bad.stderr
+    done = opsdeck("runbook", "answer", run_id, "decide", "stop", config=config)
+    assert done.returncode == 0, done.stderr
+    data = wait_for_status(run_id, config, "done")
+    elapsed = time.monotonic() - started
+    assert await status_of(client, target) == "TERMINATED"
+    act = next(s for s in data["steps"] if s["id"] == "act")
+    assert act["state"] == "done" and act["result"]["done"] == 1
+    records = audit_records(run_id)
+    assert [r.target.split("/")[1] for r in records] == [target]
+    assert records[0].identity == "alice@example.com"  # the starter's, not the worker's
+    result = await client.get_workflow_handle(f"opsdeck-runbook-{run_id}").result()
+    assert result["status"] == "done"
+    print(f"durable run with a decision: {elapsed:.2f}s")
+
+
+async def test_killing_the_following_cli_does_not_stop_the_run(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    client = await Client.connect(demo.address, namespace="default")
+    first, second = await running(client, "a", "b")
+    book = tmp_path / "two.yaml"
+    book.write_text(TWO_ACTIONS)
+    refs = [f"temporal:default/{wid}" for wid in (first, second)]
+    # No worker yet: the CLI follows a run that cannot move, so it is surely mid-run.
+    params = ["--param", f"first={refs[0]}", "--param", f"second={refs[1]}"]
+    proc = subprocess.Popen(
+        [OPSDECK, "runbook", "run", str(book), "--durable", "--yes", *params],
+        env=dict(os.environ, OPSDECK_CONFIG=str(config)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    assert line.startswith("run rb-") and "durable" in line, line
+    run_id = line.split()[1].rstrip(":")
+    time.sleep(0.5)
+    assert proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    workers.start()
+    data = wait_for_status(run_id, config, "done")
+    assert [s["state"] for s in data["steps"]] == ["done", "done"]
+    assert [await status_of(client, w) for w in (first, second)] == ["TERMINATED"] * 2
+    assert sorted(r.target.split("/")[1] for r in audit_records(run_id)) == sorted([first, second])
+
+
+@pytest.mark.parametrize(
+    "hold",
+    ["before:b", "after-apply:a"],
+    ids=["worker-killed-between-the-actions", "worker-killed-after-apply-before-done"],
+)
+async def test_killed_worker_resumes_on_another_without_repeating_an_action(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers, hold: str
+) -> None:
+    client = await Client.connect(demo.address, namespace="default")
+    first, second = await running(client, "a", "b")
+    book = tmp_path / "two.yaml"
+    book.write_text(TWO_ACTIONS)
+    refs = [f"temporal:default/{wid}" for wid in (first, second)]
+    held = workers.start(**{TEST_HOLD_ENV: hold})
+    code, data = run_json(
+        "run", str(book), "--durable", "--yes", "--detach",
+        "--param", f"first={refs[0]}", "--param", f"second={refs[1]}",
+        config=config,
+    )  # fmt: skip
+    assert code == 0 and data["status"] == "running", data
+    run_id = data["id"]
+    marker = default_journal_path().parent / f"hold-{run_id}"
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert held.poll() is None, "the worker exited before holding"
+        assert time.monotonic() < deadline, "the worker never reached the hold point"
+        time.sleep(0.05)
+    workers.kill(held)
+    marker.unlink()
+    assert await status_of(client, first) == "TERMINATED"
+    assert await status_of(client, second) == "RUNNING"
+
+    restarted = time.monotonic()
+    workers.start()
+    data = wait_for_status(run_id, config, "done")
+    resumed = time.monotonic() - restarted
+    assert await status_of(client, second) == "TERMINATED"
+    records = audit_records(run_id)
+    per_target = Counter((r.request_id, r.target) for r in records)
+    assert sorted(t.split("/")[1] for _, t in per_target) == sorted([first, second]), records
+    assert set(per_target.values()) == {1}, per_target  # every action applied once
+    assert {r.outcome for r in records} == {"ok"}
+    terminated = [
+        e
+        async for e in client.get_workflow_handle(first).fetch_history_events()
+        if e.HasField("workflow_execution_terminated_event_attributes")
+    ]
+    assert len(terminated) == 1
+    if hold == "after-apply:a":
+        a = next(s for s in data["steps"] if s["id"] == "a")
+        assert a["result"]["skipped"] == 1 and a["result"]["done"] == 0
+    print(f"restart to done ({hold}): {resumed:.2f}s")
