@@ -257,7 +257,7 @@ async def execute_change(
         request_id=request_id,
         traceparent=getattr(args, "traceparent", None),
         approval_id=approval,
-        command=getattr(args, "argv", None),
+        command=None,  # see _file_approval
     )
     if fmt == "table":
         print(
@@ -289,7 +289,9 @@ async def _file_approval(
     Filing changes nothing on the live system, so it asks no y/N and no typed name.
     """
     try:
-        await session.runner.apply(plan, command=getattr(args, "argv", None))
+        # No argv kept: `approvals apply` plans an engine action again from the request's
+        # change, and a command line may carry a payload that is masked everywhere else.
+        await session.runner.apply(plan)
     except ApprovalRequired as exc:
         return report_approval_required(exc, fmt, {"dry_run": False, "plan": data})
     raise PolicyDenied("the policy asked for approval, then allowed without one; nothing filed")

@@ -8,8 +8,11 @@ command they were filed by, with ``--approval``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from console.errors import UsageError
 from console.model import ActionKind, ActionRequest, ExecutionRef, RefError
 
 if TYPE_CHECKING:
@@ -22,9 +25,37 @@ def is_engine_action(request: ApprovalRequest) -> bool:
     return request.action in ENGINE_ACTIONS
 
 
+def masked_paths(value: Any, path: str = "") -> list[str]:
+    """Where a frozen value holds the mask (PII or secrets): its real value is not kept."""
+    from console.audit import MASK
+
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in masked_paths(v, f"{path}{k}.")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in masked_paths(v, f"{path}{i}.")]
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return masked_paths(json.loads(value), path)  # a raw JSON input, masked inside
+        except ValueError:
+            return []
+    return [path.rstrip(".")] if value == MASK else []
+
+
 def engine_request(request: ApprovalRequest) -> ActionRequest:
-    """The ActionRequest the approved change was planned from."""
+    """The ActionRequest the approved change was planned from.
+
+    A request filed with masked parameters cannot be rebuilt from what was kept: the
+    applier gives them again by re-running the change with ``--approval``, and the
+    frozen plan's digest of the real values proves they are the ones approved.
+    """
     change = request.change
+    hidden = masked_paths(change.get("params") or {})
+    if hidden:
+        raise UsageError(
+            f"request {request.id} was filed with masked parameters ({', '.join(hidden)}): "
+            "their values are not kept, so it cannot be applied from the request alone",
+            hint=f"run the original command again with --approval {request.id}",
+        )
     refs = []
     for target in change.get("targets") or ():
         try:

@@ -168,3 +168,75 @@ async def test_a_denial_names_the_policy_reason_and_changes_nothing(
     )
     assert check.returncode == 3, check.stderr
     assert json.loads(check.stdout)["decision"]["reasons"] == ["carol may not cancel"]
+
+
+SIGNAL_POLICY = """\
+package opsdeck
+
+import rego.v1
+
+default decision := {"result": "allow", "reasons": []}
+
+decision := {"result": "approve", "reasons": ["signals need a second person"], "approvals": 1} if {
+  input.action == "signal"
+}
+"""
+
+
+async def test_a_masked_signal_is_applied_by_its_command_and_its_pii_is_never_kept(
+    tmp_path: Path, temporal_server: DevServer
+) -> None:
+    (tmp_path / "signals.rego").write_text(SIGNAL_POLICY)
+    path = tmp_path / "signals.yaml"
+    path.write_text(
+        f"""\
+current-context: prod
+pii-fields: [email]
+policy:
+  file: signals.rego
+contexts:
+  prod:
+    engines:
+      - kind: temporal
+        address: {temporal_server.address}
+        namespace: default
+"""
+    )
+    client = await Client.connect(temporal_server.address, namespace="default")
+    wid = await start(client)
+    email = "jane.doe@example.com"
+    command = ["executions", "signal", wid, "approve", "--input", json.dumps({"email": email})]
+    filed = run(*command, "--yes", "-o", "json", config=path, who="alice")
+    assert filed.returncode == 3, filed.stderr
+    request = json.loads(filed.stdout)["approval"]["id"]
+    shown = run("approvals", "show", request, "-o", "json", config=path, who="bob")
+    assert shown.returncode == 0 and email not in shown.stdout, shown.stdout
+    assert json.loads(shown.stdout)["command"] is None  # no command line with a payload
+    assert (
+        email.encode()
+        not in (Path(os.environ["XDG_DATA_HOME"]) / "opsdeck" / "approvals.db").read_bytes()
+    )
+    assert run("approvals", "approve", request, config=path, who="bob").returncode == 0
+
+    # The request alone cannot rebuild the payload: a clear refusal, nothing sent.
+    alone = run("approvals", "apply", request, "--yes", config=path, who="alice")
+    assert alone.returncode == 2, alone.stderr
+    assert "masked parameters (input.email)" in alone.stderr and "--approval" in alone.stderr
+    history = [e async for e in client.get_workflow_handle(wid).fetch_history_events()]
+    assert not any(e.HasField("workflow_execution_signaled_event_attributes") for e in history)
+
+    # A different payload under the same approval: the digest differs, refused.
+    other = [*command[:-1], json.dumps({"email": "someone.else@example.com"})]
+    wrong = run(*other, "--approval", request, "--yes", config=path, who="alice")
+    assert wrong.returncode == 3 and "world changed" in wrong.stderr, wrong.stderr
+
+    again = run(*command, "--approval", request, "--yes", "-o", "json", config=path, who="alice")
+    assert again.returncode == 0, again.stderr
+    history = [e async for e in client.get_workflow_handle(wid).fetch_history_events()]
+    signals = [
+        e.workflow_execution_signaled_event_attributes
+        for e in history
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert [s.signal_name for s in signals] == ["approve"]
+    assert email not in again.stdout

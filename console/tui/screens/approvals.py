@@ -345,7 +345,13 @@ class VerdictKeys(KeysScreen[None]):
             return
         if app._refuse_action():
             return
-        action = engine_request(request)
+        from console.errors import OpsdeckError
+
+        try:
+            action = engine_request(request)
+        except OpsdeckError as exc:  # masked parameters: only the CLI can give them again
+            self.notify(escape(error_text(exc)), title=exc.title, severity="warning", timeout=12)
+            return
         applying = app.remediate(
             action.kind,
             list(action.targets),
