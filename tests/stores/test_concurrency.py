@@ -1,0 +1,91 @@
+"""Several processes appending to one audit chain at once, and a writer killed inside
+its transaction, on both back ends: one chain, exact count, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from console.audit import AuditJournal
+from tests.stores.conftest import Backend
+
+WRITERS = 6
+APPENDS = 40
+
+APPENDER = """
+import sys, time
+from console.audit import AuditJournal
+journal = AuditJournal()
+count, tag = int(sys.argv[1]), sys.argv[2]
+start = time.perf_counter()
+for i in range(count):
+    journal.append(context="prod", action="retry", engine="temporal",
+                   target=f"temporal:default/{tag}-{i}", outcome="ok", request_id=tag)
+print(time.perf_counter() - start)
+"""
+
+
+def appenders(backend: Backend, count: int, tags: list[str]) -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(count), tag],
+            env=backend.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in tags
+    ]
+
+
+def test_concurrent_appenders_make_one_chain(store_backend: Backend) -> None:
+    AuditJournal().append(  # the store exists before the writers race to open it
+        context="prod", action="retry", engine="temporal", target="t", outcome="ok"
+    )
+    tags = [f"w{n}" for n in range(WRITERS)]
+    procs = appenders(store_backend, APPENDS, tags)
+    busy = []  # each writer's time in its append loop (start-up excluded)
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        busy.append(float(out.strip().splitlines()[-1]))
+    journal = AuditJournal()
+    result = journal.verify_detail()
+    assert result.ok, result
+    assert result.records == 1 + WRITERS * APPENDS
+    for tag in tags:
+        assert len(journal.list(None, request_id=tag)) == APPENDS
+    ids = [r.id for r in journal.list(None)]
+    assert ids == list(range(len(ids), 0, -1))  # no gap, no duplicate: no fork
+    rate = WRITERS * APPENDS / max(busy)
+    print(f"\n{store_backend.name}: {WRITERS}x{APPENDS} concurrent appends, {rate:.0f}/s")
+
+
+def test_writer_killed_inside_its_transaction_leaves_nothing(
+    store_backend: Backend, tmp_path: Path
+) -> None:
+    journal = AuditJournal()
+    for i in range(3):
+        journal.append(context="p", action="retry", engine="t", target=f"t{i}", outcome="ok")
+    marker = tmp_path / "holding"
+    env = store_backend.env() | {"OPSDECK_TEST_HOLD_COMMIT": f"audit:{marker}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APPENDER, "1", "killed"], env=env, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the writer never reached its commit"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # inserted, not committed
+    proc.wait(timeout=10)
+    # The next writer is not blocked by the dead one's lock, and the chain goes on.
+    journal.append(context="p", action="retry", engine="t", target="after", outcome="ok")
+    result = journal.verify_detail()
+    assert result.ok and result.records == 4, result
+    assert journal.list(None, request_id="killed") == []
+    assert [r.target for r in journal.list(2)] == ["after", "t2"]
