@@ -21,6 +21,10 @@ from console.output import dump
 # Let a running step finish on SIGTERM for this long; past it the step is cancelled and
 # the next worker resumes it from the journal (nothing finished is repeated).
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+# A workflow task waits this long for the worker that ran the previous one (its cached
+# state) before any worker takes it. The SDK's 10 s is all stall after a worker was
+# killed; replaying a runbook workflow's short history elsewhere costs milliseconds.
+STICKY_TIMEOUT = timedelta(seconds=2)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -35,7 +39,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     async def go() -> int:
         from temporalio.worker import Worker
 
-        from console.runbook.durable.activities import RunbookActivities
+        from console.runbook.durable.activities import RunbookActivities, log_line
         from console.runbook.durable.workflow import RunbookWorkflow
 
         client = await durable.client_for(session, host)
@@ -50,6 +54,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             workflows=[RunbookWorkflow],
             activities=[activities.advance_step, activities.record_answer],
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         )
         async with worker:
             info = {
@@ -59,17 +64,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 "task_queue": queue,
             }
             if output_format(args) == "table":
-                print(
+                log_line(
                     f"opsdeck worker: context {info['context']}, namespace {info['namespace']}, "
-                    f"task queue {queue} (ready)",
-                    file=sys.stderr,
-                    flush=True,
+                    f"task queue {queue} (ready)"
                 )
             else:
                 dump(info | {"ready": True}, output_format(args))
                 sys.stdout.flush()
             await stop.wait()
-        print("opsdeck worker: stopped", file=sys.stderr, flush=True)
+        log_line("opsdeck worker: stopped")
         return 0
 
     return run_async(session, go())

@@ -47,7 +47,7 @@ class RunbookActivities:
         self, config_path: Path | None = None, *, log: Callable[[str], None] | None = None
     ) -> None:
         self.config_path = config_path
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.log = log or log_line
         # One step of a run at a time in this process: the journal's claim is per
         # process, so it cannot tell a retried attempt from one still running here.
         self._busy: set[str] = set()
@@ -140,6 +140,13 @@ class RunbookActivities:
                 raise ApplicationError(str(exc), type=ANSWER_REJECTED, non_retryable=True) from None
         finally:
             journal.close()
+
+
+def log_line(text: str) -> None:
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+    print(f"{stamp} {text}", file=sys.stderr, flush=True)
 
 
 @contextlib.asynccontextmanager
