@@ -131,6 +131,8 @@ async def follow(
         if run.status in ("done", "failed"):
             return _report(journal, run, info, None, args)
         waiting = durable.waiting_of(run, journal.steps(run_id))
+        if waiting is not None and waiting["kind"] != "approval" and waiting["step"] in run.answers:
+            waiting = None  # answered: the worker has yet to move the step on
         if waiting is not None and asked != (waiting["step"], seen):
             asked = (waiting["step"], seen)
             live = await durable.query_waiting(client, info)
@@ -204,7 +206,8 @@ def _report(
             how = f"{waiting['prompt']}; `opsdeck runbook resume {run.id}` looks again at once"
         print(f"opsdeck: waiting on the worker: {how}", file=sys.stderr)
         return EXIT_WAITING
-    value = "CHOICE" if kind == "decision" else ("done" if kind == "manual" else "yes")
+    phrase = (waiting.get("plan") or {}).get("confirmation")
+    value = {"decision": "CHOICE", "manual": "done"}.get(kind) or phrase or "yes"
     choices = f" (choices: {', '.join(waiting['choices'])})" if waiting["choices"] else ""
     print(
         f"opsdeck: waiting on the worker: {waiting['prompt']}; answer with: "

@@ -318,3 +318,81 @@ async def test_killed_worker_resumes_on_another_without_repeating_an_action(
         a = next(s for s in data["steps"] if s["id"] == "a")
         assert a["result"]["skipped"] == 1 and a["result"]["done"] == 0
     print(f"restart to done ({hold}): {resumed:.2f}s")
+
+
+GATED_BOOK = """\
+name: durable-gated
+title: Approved terminate
+engines: [temporal]
+parameters:
+  target: {type: string, required: true}
+steps:
+  - id: gate
+    kind: approval
+    text: A second person approves the terminate.
+  - id: stop
+    kind: action
+    text: Terminate it.
+    action: terminate
+    targets: ["temporal:default/{{ params.target }}"]
+"""
+
+
+def as_identity(identity: str, *args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OPSDECK_CONFIG=str(config), OPSDECK_IDENTITY=identity)
+    return subprocess.run(
+        [OPSDECK, "runbook", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+async def test_durable_approval_goes_on_without_a_resume(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    client = await Client.connect(demo.address, namespace="default")
+    (target,) = await running(client, "t")
+    book = tmp_path / "gated.yaml"
+    book.write_text(GATED_BOOK)
+    workers.start()
+    code, data = run_json(
+        "run", str(book), "--param", f"target={target}", "--durable", "--yes", config=config
+    )
+    assert code == 4, data  # waiting for an approval, as a local run
+    run_id = data["id"]
+    assert data["waiting"]["kind"] == "approval" and data["waiting"]["step"] == "gate"
+    code, runs = run_json("runs", config=config)
+    assert next(r for r in runs if r["id"] == run_id)["waits_on"] == "approval gate"
+
+    own = as_identity("alice@example.com", "approve", run_id, "gate", config=config)
+    assert own.returncode == 3 and "cannot approve" in own.stderr
+    other = as_identity("bob@example.com", "approve", run_id, "gate", config=config)
+    assert other.returncode == 0, other.stderr
+    assert "the worker goes on" in other.stdout
+    data = wait_for_status(run_id, config, "done")
+    gate = next(s for s in data["steps"] if s["id"] == "gate")
+    assert gate["result"]["approved_by"] == "bob@example.com"
+    assert await status_of(client, target) == "TERMINATED"
+
+
+async def test_resume_starts_an_ended_workflow_again_from_the_journal(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    client = await Client.connect(demo.address, namespace="default")
+    (target,) = await running(client, "t")
+    book = tmp_path / "decide.yaml"
+    book.write_text(DECIDE_BOOK)
+    workers.start()
+    code, data = run_json(
+        "run", str(book), "--param", f"target={target}", "--durable", "--yes", "--detach",
+        config=config,
+    )  # fmt: skip
+    run_id = data["id"]
+    wait_for_status(run_id, config, "waiting")
+    await client.get_workflow_handle(f"opsdeck-runbook-{run_id}").terminate("test: by hand")
+    lost = opsdeck("runbook", "answer", run_id, "decide", "stop", config=config)
+    assert lost.returncode == 2 and "not running" in lost.stderr
+
+    code, data = run_json("resume", run_id, "--answer", "decide=stop", "--yes", config=config)
+    assert code == 0, data
+    assert data["status"] == "done"
+    assert await status_of(client, target) == "TERMINATED"
+    assert len(audit_records(run_id)) == 1
