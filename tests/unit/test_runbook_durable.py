@@ -1,0 +1,87 @@
+"""Durable runs, the parts without a server: config keys, the durable mark, waits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.config import Context
+from console.errors import ConfigError
+from console.runbook.durable import client as durable
+from console.runbook.journal import RunJournal
+from console.runbook.loader import parse_runbook
+from console.runbook.runner import RunbookRunner
+
+from .test_runbook_runner import make
+
+BOOK = """\
+name: w
+title: Waits
+engines: [stub]
+steps:
+  - id: decide
+    kind: decision
+    text: Decide.
+    question: Go on?
+    choices: {go: next, stop: end}
+  - id: by-hand
+    kind: manual
+    text: Do it.
+  - id: gate
+    kind: approval
+    text: Approve.
+"""
+
+
+def test_task_queue_and_heartbeat_from_the_context() -> None:
+    plain = Context(name="dev", engines=())
+    assert durable.task_queue(plain) == "opsdeck-runbooks"
+    assert durable.task_queue(plain, "q") == "q"
+    assert durable.heartbeat_seconds(plain) == 30.0
+    keyed = Context(
+        name="dev", engines=(), extra={"runbook_task_queue": "ops", "runbook-heartbeat": "5s"}
+    )
+    assert durable.task_queue(keyed) == "ops"
+    assert durable.heartbeat_seconds(keyed) == 5.0
+    with pytest.raises(ConfigError, match="runbook-heartbeat"):
+        durable.heartbeat_seconds(Context(name="dev", engines=(), extra={"runbook-heartbeat": "x"}))
+
+
+def test_a_context_without_a_temporal_engine_cannot_run_durable(tmp_path: Path) -> None:
+    from console.errors import UsageError
+
+    with pytest.raises(UsageError, match="no temporal engine"):
+        durable.host_engine(make(tmp_path))
+
+
+async def test_the_durable_mark_and_what_a_run_waits_on(tmp_path: Path) -> None:
+    session = make(tmp_path)
+    journal = RunJournal(tmp_path / "runs.db")
+    book = parse_runbook(BOOK, "w.yaml")
+    runner = RunbookRunner.start(session, journal, book, {})
+    run_id = runner.run.id
+    assert durable.durable_info(journal, run_id) is None
+    info = durable.mark_durable(journal, run_id, "ops", "temporal")
+    assert durable.durable_info(journal, run_id) == info
+    assert info.workflow_id == f"opsdeck-runbook-{run_id}"
+
+    progress = await runner.advance()
+    waits = durable.waiting_of(progress.run, progress.steps)
+    assert waits is not None
+    assert (waits["step"], waits["kind"], waits["choices"]) == (
+        "decide",
+        "decision",
+        ["go", "stop"],
+    )
+    runner.answer("decide", "go")
+    progress = await runner.advance()
+    waits = durable.waiting_of(progress.run, progress.steps)
+    assert waits is not None and (waits["kind"], waits["choices"]) == ("manual", ["done"])
+    runner.answer("by-hand", "done")
+    progress = await runner.advance()
+    waits = durable.waiting_of(progress.run, progress.steps)
+    assert waits is not None and waits["kind"] == "approval"
+    assert waits["prompt"] == progress.waiting.prompt  # type: ignore[union-attr]
+    journal.close()
+    await session.close()
