@@ -110,8 +110,14 @@ async def follow(
     run_id: str,
     args: argparse.Namespace,
     who: str,
+    *,
+    moved_after: int = 0,
 ) -> int:
-    """Print the run's transcript as it grows and answer what a terminal can answer."""
+    """Print the run's transcript as it grows and answer what a terminal can answer.
+
+    ``moved_after``: a wait is believed only once the transcript is longer than this (a
+    resume asked the worker to look again; until it has, the journal's wait is stale).
+    """
     from console.cli_runbook import _prompt
     from console.runbook.durable.types import Answer
     from console.runbook.runner import Waiting
@@ -133,6 +139,8 @@ async def follow(
         waiting = durable.waiting_of(run, journal.steps(run_id))
         if waiting is not None and waiting["kind"] != "approval" and waiting["step"] in run.answers:
             waiting = None  # answered: the worker has yet to move the step on
+        if seen <= moved_after:
+            waiting = None
         if waiting is not None and asked != (waiting["step"], seen):
             asked = (waiting["step"], seen)
             live = await durable.query_waiting(client, info)
@@ -316,15 +324,17 @@ def cmd_resume_durable(
                 return _report(journal, journal.get(run.id), info, None, args)
             for step, value in answers.items():
                 journal.update_run(run.id, answers=journal.get(run.id).answers | {step: value})
+            journal.note(run.id, f"durable: workflow started again by {who}")
+            baseline = len(journal.transcript(run.id))
             await durable.start_workflow(
                 client, info, _start_input(session, run.id, yes=bool(args.yes))
             )
-            journal.note(run.id, f"durable: workflow started again by {who}")
         else:
+            baseline = len(journal.transcript(run.id))
             for step, value in answers.items():
                 await durable.send_answer(client, info, Answer(run.id, step, value, who))
             await durable.poke(client, info)
-        return await follow(client, journal, info, run.id, args, who)
+        return await follow(client, journal, info, run.id, args, who, moved_after=baseline)
 
     return _guarded(lambda: run_async(session, go()), journal)
 

@@ -396,3 +396,75 @@ async def test_resume_starts_an_ended_workflow_again_from_the_journal(
     assert data["status"] == "done"
     assert await status_of(client, target) == "TERMINATED"
     assert len(audit_records(run_id)) == 1
+
+
+APPROVE_TERMINATE = """\
+package opsdeck
+
+import rego.v1
+
+default decision := {"result": "allow", "reasons": []}
+
+decision := {
+  "result": "approve",
+  "reasons": ["terminate needs a second person"],
+  "approvals": 1,
+  "approver_groups": [],
+} if input.action == "terminate"
+"""
+
+ONE_ACTION = """\
+name: durable-one-action
+title: One action
+engines: [temporal]
+parameters:
+  target: {type: string, required: true}
+steps:
+  - id: act
+    kind: action
+    text: Terminate it.
+    action: terminate
+    targets: ["temporal:default/{{ params.target }}"]
+"""
+
+
+async def test_policy_approval_of_a_durable_step_then_resume_wakes_the_workflow(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    import re
+
+    (tmp_path / "team.rego").write_text(APPROVE_TERMINATE)
+    config.write_text(
+        config.read_text().replace("contexts:", "policy:\n  file: team.rego\ncontexts:")
+    )
+    client = await Client.connect(demo.address, namespace="default")
+    (target,) = await running(client, "t")
+    book = tmp_path / "one.yaml"
+    book.write_text(ONE_ACTION)
+    workers.start()
+    started = as_identity(
+        "alice@example.com", "run", str(book), "--param", f"target={target}", "--durable",
+        "--yes", "-o", "json", config=config,
+    )  # fmt: skip
+    assert started.returncode == 4, started.stderr
+    data = json.loads(started.stdout)
+    run_id = data["id"]
+    assert data["waiting"]["kind"] == "approval" and data["waiting"]["step"] == "act"
+    found = re.search(r"policy approval (\S+)", data["waiting"]["prompt"])
+    assert found, data["waiting"]
+    approved = subprocess.run(
+        [OPSDECK, "approvals", "approve", found.group(1)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OPSDECK_CONFIG=str(config), OPSDECK_IDENTITY="bob@example.com"),
+        timeout=60,
+    )
+    assert approved.returncode == 0, approved.stderr
+    # The workflow would look again within a minute; resume makes it look now.
+    resumed = as_identity("alice@example.com", "resume", run_id, "-o", "json", config=config)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "done"
+    assert await status_of(client, target) == "TERMINATED"
+    (record,) = audit_records(run_id)
+    assert record.identity == "alice@example.com"
+    assert record.parameters["policy"]["approval"] == found.group(1)
