@@ -19,6 +19,7 @@ from console.runbook.journal import RunJournal
 from console.stores.port import StoreSchemaError
 from console.stores.settings import ENV_URL, StoreSettings, open_store
 
+pytestmark = pytest.mark.integration
 EXE = str(Path(sys.executable).parent / "opsdeck")
 
 

@@ -27,6 +27,8 @@ from tests.unit import (
     test_runbook_runner,
 )
 
+pytestmark = pytest.mark.integration
+
 # Tests about the SQLite file itself (its path, bytes, triggers, direct tampering).
 _FILE_ONLY = {
     "test_default_path_honours_xdg",
