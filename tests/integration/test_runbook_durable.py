@@ -468,3 +468,35 @@ async def test_policy_approval_of_a_durable_step_then_resume_wakes_the_workflow(
     (record,) = audit_records(run_id)
     assert record.identity == "alice@example.com"
     assert record.parameters["policy"]["approval"] == found.group(1)
+
+
+async def test_following_on_a_terminal_asks_the_decision_as_a_local_run(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+) -> None:
+    import pty
+
+    client = await Client.connect(demo.address, namespace="default")
+    (target,) = await running(client, "t")
+    book = tmp_path / "decide.yaml"
+    book.write_text(DECIDE_BOOK)
+    workers.start()
+    master, terminal = pty.openpty()
+    os.write(master, b"stop\n")  # waits in the terminal until the CLI asks
+    try:
+        args = ["run", str(book), "--param", f"target={target}", "--durable", "--yes"]
+        done = subprocess.run(
+            [OPSDECK, "runbook", *args],
+            env=dict(os.environ, OPSDECK_CONFIG=str(config)),
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        os.close(terminal)
+        os.close(master)
+    assert done.returncode == 0, done.stderr
+    assert "Terminate the execution? [stop/leave]" in done.stderr
+    assert "decide: done - answered 'stop'" in done.stdout
+    assert done.stdout.rstrip().endswith(": done - finished"), done.stdout
+    assert await status_of(client, target) == "TERMINATED"
