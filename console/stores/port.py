@@ -13,7 +13,7 @@ so a journal's read-check-write helpers need no connection passed around.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -73,8 +73,3 @@ def to_format_style(sql: str) -> str:
     Journals never put ``?`` inside string literals, so a plain scan is enough.
     """
     return sql.replace("%", "%%").replace("?", "%s")
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
