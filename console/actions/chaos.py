@@ -127,6 +127,17 @@ def authorize_run(
     Targets are the method's actions (``name [provider]``); the frozen plan is the whole
     plan with the experiment source's digest, so an edited file needs a new approval.
     """
+    change, frozen = _run_change(session, plan)
+    return session.gate.authorize(change, frozen, approval_id=approval_id, command=command)
+
+
+def decide_run(session: Session, plan: Mapping[str, Any]) -> Decision:
+    """What the policy says about running this experiment now (a preview: files nothing)."""
+    change, _ = _run_change(session, plan)
+    return session.gate.decide(change)
+
+
+def _run_change(session: Session, plan: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
     import hashlib
     from pathlib import Path
 
@@ -144,7 +155,7 @@ def authorize_run(
     )
     change = ChangeRequest("chaos.run", "chaos", actions, experiment=str(plan.get("title") or path))
     frozen = {"context": session.context.name, "action": "chaos.run", "sha256": digest, **plan}
-    return session.gate.authorize(change, frozen, approval_id=approval_id, command=command)
+    return change, frozen
 
 
 def _decide_action(session: Session, plan: ChaosPlan, run: ChaosRun, is_rollback: bool) -> Decision:

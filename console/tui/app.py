@@ -250,6 +250,8 @@ class OpsdeckApp(App[int]):
                     production=self.production,
                     reason=request.reason,
                     display_params=getattr(runner, "display_params", None),
+                    decision=decision,
+                    approval_id=approval_id,
                 )
             )
             if answer is None:

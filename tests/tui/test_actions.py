@@ -311,3 +311,26 @@ async def test_a_policy_denial_shows_its_reason_before_any_confirmation() -> Non
         )
         assert not isinstance(app.screen, ConfirmScreen)
         assert session.runner.audit == []
+
+
+async def test_a_change_needing_approval_says_so_in_the_confirmation() -> None:
+    from textual.widgets import Button, Static
+
+    from console.policy.model import Decision
+
+    session = stub_session(production=True)
+    reasons = ("more than 10 production targets",)
+    session.runner.decision = Decision("approve", reasons, 2, ("oncall",))
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        dialog = app.screen
+        policy = str(dialog.query_one("#confirm-policy", Static).render())
+        assert "needs 2 approval(s) from oncall" in policy
+        assert "more than 10 production targets" in policy and "files a request" in policy
+        button = dialog.query_one("#confirm-apply", Button)
+        assert str(button.label) == "File the approval request"
+        assert not button.disabled  # filing asks no typed name, even in production
+        assert not dialog.query("#confirm-phrase")

@@ -565,3 +565,92 @@ async def test_palette_opens_the_chaos_view_and_lists_its_keys(
         exp = await open_experiment(pilot, app, "flip")
         names = [name for name, _, _ in OpsdeckCommands(exp)._commands()]
         assert "Run…" in names and "Dry run" in names
+
+
+RUN_NEEDS_APPROVAL = """\
+package opsdeck
+
+import rego.v1
+
+default decision := {"result": "allow", "reasons": []}
+
+decision := {"result": "approve", "reasons": ["experiments need a second person"],
+  "approvals": 1} if {
+  input.action == "chaos.run"
+  input.experiment != "denied flip"
+}
+
+decision := {"result": "deny", "reasons": ["no marker flips on Fridays"]} if {
+  input.action == "chaos.run"
+  input.experiment == "denied flip"
+}
+"""
+
+
+async def test_a_run_the_policy_wants_approved_files_a_request_and_runs_nothing(
+    tmp_path: Path, experiments: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Button
+
+    from console.approvals.store import ApprovalStore
+
+    (tmp_path / "team.rego").write_text(RUN_NEEDS_APPROVAL)
+    marker = tmp_path / "marker"
+    path = write(experiments, "flip", experiment(marker))
+    write(experiments, "denied", experiment(marker, title="denied flip"))
+    app = make_app(tmp_path, extra="policy:\n  file: team.rego\n")
+    async with app.run_test(size=SIZE) as pilot:
+        exp = await open_experiment(pilot, app, "flip")
+        await pilot.press("R")
+        dialog = await confirm(pilot, app)
+        note = str(dialog.query_one("#chaos-confirm-note", Static).render())
+        assert "needs 1 approval(s) (experiments need a second person)" in note
+        assert str(dialog.query_one("#chaos-confirm-apply", Button).label) == (
+            "File the approval request"
+        )
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: not exp.running, "filed")
+        status = str(exp.query_one("#chaos-run-status", Static).render())
+        assert "filed request apr-" in status and ":approvals" in status
+        assert exp.result is None and log(marker) == []  # nothing ran
+
+        await pilot.press("escape")
+        screen = app.screen
+        assert isinstance(screen, ChaosScreen)
+        table = screen.query_one("#chaos-experiments", DataTable)
+        table.move_cursor(row=[r[0] for r in cells(table)].index("denied"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen), "experiment")
+        denied = app.screen
+        assert isinstance(denied, ExperimentScreen)
+        await until(pilot, lambda: denied.plan is not None, "plan loaded")
+        await pilot.press("R")
+        await until(
+            pilot,
+            lambda: any("no marker flips on Fridays" in n.message for n in app._notifications),
+            "denial",
+        )
+        assert not isinstance(app.screen, ChaosConfirmScreen)
+    store = ApprovalStore()
+    try:
+        (request,) = store.list()
+    finally:
+        store.close()
+    assert request.action == "chaos.run" and request.requester == "tester"
+    assert request.command == ("--context", "dev", "chaos", "run", str(path))
+    runs = ChaosRunStore()
+    try:
+        assert runs.runs(10) == []
+    finally:
+        runs.close()
+
+    # Another person approves; `approvals apply` re-runs the filed command: it runs now.
+    from console.cli import main
+
+    monkeypatch.setenv("OPSDECK_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("OPSDECK_IDENTITY", "bob")
+    assert main(["approvals", "approve", request.id]) == 0
+    # Exit 1: the experiment deviates by design (its action turns the marker on).
+    assert main(["approvals", "apply", request.id, "--yes"]) == 1
+    assert log(marker) == ["write", "remove"]  # ran once approved, rollback played

@@ -1,6 +1,6 @@
 """Chaos experiments in the TUI: `:chaos`.
 
-ChaosScreen lists the experiments on the search path (the files `opsdeck chaos list`
+ChaosScreen (chaos_list.py) lists the experiments on the search path (the files `opsdeck chaos list`
 shows) and this context's runs from the run store (status, started "3m ago"). Enter on
 an experiment opens ExperimentScreen: its plan (every activity in run order, with
 provider, arguments, and for method actions the rollback that undoes it), or the
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.markup import escape
@@ -34,10 +32,9 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Label, Static
 
-from console.tui.format import parse_time, relative_time
 from console.tui.keys import KeysScreen
+from console.tui.screens.chaos_list import ChaosScreen, experiment_names, open_chaos
 from console.tui.screens.chaos_report import (
-    STATUS_STYLE,
     ChaosConfirmScreen,
     ChaosRunScreen,
     met_text,
@@ -45,28 +42,20 @@ from console.tui.screens.chaos_report import (
     took_text,
 )
 from console.tui.screens.runbook_run import error_text
-from console.tui.screens.two_lists import TwoListsScreen
+
+__all__ = [
+    "ChaosConfirmScreen",
+    "ChaosRunScreen",
+    "ChaosScreen",
+    "ExperimentScreen",
+    "experiment_names",
+    "open_chaos",
+]  # the `:chaos` screens, listed in chaos_list.py and shown here
 
 if TYPE_CHECKING:
     from console.experiments.source import ExperimentFile
-    from console.experiments.store import RunRow
     from console.experiments.watch import RunEvent, WatchedRun
     from console.tui.app import OpsdeckApp
-
-
-def open_chaos(app: Any, argument: str = "") -> None:
-    """`:chaos [NAME]` and the command palette: the list, or straight to one experiment."""
-    screen = ChaosScreen()
-    app.push_screen(screen)
-    if argument.strip():
-        screen.call_after_refresh(screen.open_named, argument.strip())
-
-
-def experiment_names() -> list[str]:
-    """Experiment names (file stems) on the search path, for `:chaos ` Tab completion."""
-    from console.cli_chaos import _files
-
-    return [path.stem for path in _files()]
 
 
 def _args(arguments: Any) -> str:
@@ -103,156 +92,6 @@ def plan_text(plan: dict[str, Any]) -> Text:
     return text
 
 
-# -- the list -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExperimentEntry:
-    name: str
-    path: str
-    title: str
-    method: int  # activities in the method
-    error: str | None  # the file cannot be read or parsed
-
-
-class ChaosListed(Message):
-    def __init__(
-        self, entries: Sequence[ExperimentEntry], runs: Sequence[RunRow], error: str | None
-    ) -> None:
-        super().__init__()
-        self.entries = list(entries)
-        self.runs = list(runs)
-        self.error = error
-
-
-def list_experiments() -> list[ExperimentEntry]:
-    """The files `opsdeck chaos list` shows, each with its title or its error."""
-    from console.cli_chaos import _files
-    from console.errors import OpsdeckError
-    from console.experiments.source import load_experiment_file
-
-    out = []
-    for path in _files():
-        try:
-            exp = load_experiment_file(str(path))
-        except OpsdeckError as exc:
-            out.append(ExperimentEntry(path.stem, str(path), "", 0, str(exc)))
-            continue
-        method = exp.data.get("method")
-        count = len(method) if isinstance(method, list) else 0
-        out.append(ExperimentEntry(path.stem, str(path), exp.title, count, None))
-    return out
-
-
-class ChaosScreen(TwoListsScreen):
-    """Experiments on the search path, and this context's runs."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="opsdeck.chaos.back"),
-        Binding("enter", "open", "Plan / report", id="opsdeck.chaos.open"),
-        Binding("tab", "switch", "Experiments/runs", id="opsdeck.chaos.switch"),
-        Binding("ctrl+r", "reload", "Reload", id="opsdeck.chaos.reload"),
-    ]
-    CRUMB = "chaos"
-    BODY_ID = "chaos-body"
-    TOP = (
-        "chaos-experiments",
-        "Experiments (enter shows the plan)",
-        ("NAME", "TITLE", "METHOD", "PATH", "PROBLEM"),
-    )
-    RUNS = (
-        "chaos-runs",
-        "Runs in this context (enter shows the report)",
-        ("RUN", "TITLE", "STATUS", "STARTED", "ENDED", "EXPERIMENT"),
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: list[ExperimentEntry] = []
-        self.runs: list[RunRow] = []
-
-    @work(exclusive=True, group="chaos-list", thread=True, exit_on_error=False)
-    def _load(self, context: str) -> None:
-        from console.experiments.store import ChaosRunStore
-
-        try:
-            entries = list_experiments()
-            store = ChaosRunStore()
-            try:
-                runs = [r for r in store.runs(50) if r.context == context]
-            finally:
-                store.close()
-        except Exception as exc:  # a broken store is a notification, never a crash
-            self.post_message(ChaosListed([], [], error_text(exc)))
-            return
-        self.post_message(ChaosListed(entries, runs, None))
-
-    def on_chaos_listed(self, message: ChaosListed) -> None:
-        if message.error is not None:
-            self.notify(escape(message.error), title="chaos", severity="error")
-            return
-        self.entries, self.runs = message.entries, message.runs
-        experiments = [
-            (
-                (
-                    Text(e.name),
-                    Text(e.title),
-                    Text(str(e.method) if e.error is None else ""),
-                    Text(e.path, style="dim"),
-                    Text(e.error or "", style="red"),
-                ),
-                e.path,
-            )
-            for e in self.entries
-        ]
-        now = self.opsdeck.now()
-        runs = [
-            (
-                (
-                    Text(r.id),
-                    Text(r.title),
-                    Text(
-                        f"{r.status}{', deviated' if r.deviated else ''}"
-                        + (" (dry run)" if r.dry_run else ""),
-                        STATUS_STYLE.get(r.status, ""),
-                    ),
-                    Text(relative_time(parse_time(r.started), now)),
-                    Text(relative_time(parse_time(r.ended), now) if r.ended else "-"),
-                    Text(r.experiment_path, style="dim"),
-                ),
-                r.id,
-            )
-            for r in self.runs
-        ]
-        self.refill(experiments, runs)
-
-    def action_open(self) -> None:
-        runs = self.query_one("#chaos-runs", DataTable)
-        if runs.has_focus:
-            if self.runs:
-                self.app.push_screen(ChaosRunScreen(self.runs[runs.cursor_row].id))
-            return
-        if not self.entries:
-            return
-        entry = self.entries[self.query_one("#chaos-experiments", DataTable).cursor_row]
-        if entry.error is not None:
-            self.notify(escape(entry.error), title="invalid experiment", severity="error")
-            return
-        self.app.push_screen(ExperimentScreen(entry.path))
-
-    def open_named(self, name: str) -> None:
-        """`:chaos NAME`: a file path, or an experiment name on the search path."""
-        from console.cli_chaos import _find
-        from console.errors import OpsdeckError
-
-        try:
-            path = _find(name)
-        except OpsdeckError as exc:
-            self.notify(escape(str(exc)), title=exc.title, severity="error")
-            return
-        self.app.push_screen(ExperimentScreen(path))
-
-
 # -- one experiment: plan, run, abort ---------------------------------------------------
 
 
@@ -276,10 +115,13 @@ class RunProgress(Message):
 
 
 class RunEnded(Message):
-    def __init__(self, watched: WatchedRun | None, error: str | None) -> None:
+    def __init__(
+        self, watched: WatchedRun | None, error: str | None, *, filed: Exception | None = None
+    ) -> None:
         super().__init__()
         self.watched = watched
         self.error = error
+        self.filed = filed  # ApprovalRequired: a request was filed, nothing ran
 
 
 def policy_refusal(
@@ -300,6 +142,16 @@ def policy_refusal(
     except OpsdeckError as exc:
         return str(exc)
     return None
+
+
+def run_decision(session: Any, plan: dict[str, Any]) -> Any:
+    """The policy's preview of the run (console.actions.chaos.decide_run), or None when
+    the session has no policy gate (previews in tests)."""
+    if not hasattr(session, "gate"):
+        return None
+    from console.actions.chaos import decide_run
+
+    return decide_run(session, plan)
 
 
 class ExperimentScreen(KeysScreen[None]):
@@ -442,23 +294,37 @@ class ExperimentScreen(KeysScreen[None]):
         title = self.experiment.title
         changes = has_actions(self.plan)
         production = app.production and changes
+        files_request = False
+        note = "Probes only: nothing is changed."
         if changes:
             why = policy_refusal(
                 app.session, title, None, read_only=app.read_only, production=app.production
             )
+            decision = run_decision(app.session, self.plan) if why is None else None
+            if decision is not None and decision.result == "deny":
+                why = "; ".join(decision.reasons) or "the policy denies chaos.run"
             if why is not None:
                 self.notify(escape(why), title="experiment not run", severity="error", timeout=10)
                 return
+            files_request = decision is not None and decision.result == "approve"
+            note = "Actions change the system; rollbacks undo them after the method."
+            if files_request and decision is not None:
+                reasons = "; ".join(decision.reasons)
+                note = (
+                    f"policy: needs {decision.approvals} approval(s)"
+                    + (f" ({reasons})" if reasons else "")
+                    + ". Confirming files a request and runs nothing; once approved "
+                    "(:approvals), `opsdeck approvals apply ID` runs it."
+                )
+        production = production and not files_request  # filing asks no typed name
         dialog = ChaosConfirmScreen(
             f"Run experiment {title!r}",
             context=app.context_name,
             production=app.production,
             body=plan_text(self.plan),
-            apply_label="Run the experiment",
+            apply_label="File the approval request" if files_request else "Run the experiment",
             phrase=title if production else None,
-            note="Actions change the system; rollbacks undo them after the method."
-            if changes
-            else "Probes only: nothing is changed.",
+            note=note,
         )
 
         def confirmed(typed: str | None) -> None:
@@ -495,6 +361,7 @@ class ExperimentScreen(KeysScreen[None]):
             str(getattr(session.config, "path", "")),
             typed,
             dry_run,
+            None if dry_run or not has_actions(self.plan or {"activities": []}) else self.plan,
         )
 
     @work(exclusive=True, group="chaos-run", thread=True, exit_on_error=False)
@@ -505,9 +372,26 @@ class ExperimentScreen(KeysScreen[None]):
         config: str,
         typed: str | None,
         dry_run: bool,
+        plan: dict[str, Any] | None,
     ) -> None:
+        """``plan``: the run changes something, so the policy authorizes it first (as
+        `chaos run` does); an approval request it files is the run's only effect."""
+        from console.errors import ApprovalRequired
         from console.experiments.store import ChaosRunStore
         from console.experiments.watch import run_watched
+
+        if plan is not None:
+            from console.actions.chaos import authorize_run
+
+            command = ["--context", context, "chaos", "run", experiment.path]
+            try:
+                authorize_run(self.opsdeck.session, plan, command=command)
+            except ApprovalRequired as exc:
+                self.post_message(RunEnded(None, None, filed=exc))
+                return
+            except BaseException as exc:  # a denial, a broken policy: nothing ran
+                self.post_message(RunEnded(None, error_text(exc)))
+                return
 
         def emit(event: RunEvent) -> None:
             self.post_message(RunProgress(event))  # thread-safe; widgets update there
@@ -592,6 +476,11 @@ class ExperimentScreen(KeysScreen[None]):
     def on_run_ended(self, message: RunEnded) -> None:
         self.running = False
         self.refresh_bindings()
+        if message.filed is not None:
+            text = f"{message.filed}; :approvals shows it"
+            self._status(Text(text, style="yellow"))
+            self.notify(escape(text), title="approval required", severity="warning", timeout=12)
+            return
         if message.watched is None:
             error = message.error or "unknown error"
             self._status(Text(f"run failed to start or crashed: {error}", style="red"))

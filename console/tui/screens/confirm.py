@@ -84,6 +84,31 @@ def apply_label(plan: Plan) -> str:
     return f"{VERBS.get(kind, kind.value.capitalize())} {count} {noun}{'' if count == 1 else 's'}"
 
 
+def policy_text(decision: Any, approval_id: str | None) -> Text | None:
+    """What the policy says about this plan, when there is more to say than "allow"."""
+    if approval_id is not None:
+        return Text(
+            f"policy: applying approved request {approval_id}; the gate checks this plan "
+            "is the one approved",
+            style="green",
+        )
+    if decision is None:
+        return None
+    reasons = "; ".join(getattr(decision, "reasons", ()) or ())
+    if decision.result == "approve":
+        groups = ", ".join(decision.approver_groups)
+        text = Text(f"policy: needs {decision.approvals} approval(s)", style="bold yellow")
+        text.append(f" from {groups}" if groups else " from another person", style="yellow")
+        text.append(f" ({reasons})" if reasons else "", style="yellow")
+        text.append(
+            "\nConfirming files a request and changes nothing; once approved (:approvals), "
+            "it is applied from there.",
+            style="yellow",
+        )
+        return text
+    return Text(f"policy: {decision.result} ({reasons})", style="dim") if reasons else None
+
+
 class ConfirmScreen(ModalScreen[Confirmation | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_plan", "Back, change nothing", id="opsdeck.confirm.cancel"),
@@ -99,8 +124,14 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
         production: bool,
         reason: str,
         display_params: ParamsView | None = None,
+        decision: Any = None,
+        approval_id: str | None = None,
     ) -> None:
+        """``decision``: the policy's preview (console.policy.model.Decision); an
+        "approve" files a request instead of applying, and the button says so."""
         super().__init__()
+        self.decision = decision
+        self.approval_id = approval_id
         self.plan = plan
         self.phrase = phrase
         self.context_name = context
@@ -126,6 +157,9 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
                 yield Static(plan_text(plan, self.display_params), id="confirm-plan")
             for warning in plan.warnings:
                 yield Static(Text(f"! {warning}"), classes="confirm-warning")
+            policy = policy_text(self.decision, self.approval_id)
+            if policy is not None:
+                yield Static(policy, id="confirm-policy")
             yield Label("Reason (recorded on the server and in the audit journal)")
             yield Input(self.reason, id="confirm-reason")
             if self.phrase is not None:
@@ -134,12 +168,17 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
             with Horizontal(id="confirm-buttons"):
                 yield Button("Back (esc)", id="confirm-cancel")
                 yield Button(
-                    apply_label(plan),
+                    "File the approval request" if self.files_request else apply_label(plan),
                     id="confirm-apply",
                     variant="error" if kind in DESTRUCTIVE else "primary",
                     disabled=self.phrase is not None,
                 )
         yield Footer()
+
+    @property
+    def files_request(self) -> bool:
+        result = getattr(self.decision, "result", None)
+        return result == "approve" and self.approval_id is None
 
     def on_mount(self) -> None:
         if self.phrase is not None:
