@@ -231,8 +231,9 @@ async def test_durable_run_with_a_decision_answered_through_the_cli(
     print(f"durable run with a decision: {elapsed:.2f}s")
 
 
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 async def test_killing_the_following_cli_does_not_stop_the_run(
-    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers, how: signal.Signals
 ) -> None:
     client = await Client.connect(demo.address, namespace="default")
     first, second = await running(client, "a", "b")
@@ -255,9 +256,12 @@ async def test_killing_the_following_cli_does_not_stop_the_run(
     run_id = line.split()[1].rstrip(":")
     time.sleep(0.5)
     assert proc.poll() is None
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    os.kill(proc.pid, how)
+    _, err = proc.communicate(timeout=10)
+    if how == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130 and b"the run goes on on the worker" in err, err
 
     workers.start()
     data = wait_for_status(run_id, config, "done")

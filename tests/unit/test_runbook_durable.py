@@ -38,7 +38,7 @@ def test_task_queue_and_heartbeat_from_the_context() -> None:
     plain = Context(name="dev", engines=())
     assert durable.task_queue(plain) == "opsdeck-runbooks"
     assert durable.task_queue(plain, "q") == "q"
-    assert durable.heartbeat_seconds(plain) == 30.0
+    assert durable.heartbeat_seconds(plain) == 15.0
     keyed = Context(
         name="dev", engines=(), extra={"runbook_task_queue": "ops", "runbook-heartbeat": "5s"}
     )

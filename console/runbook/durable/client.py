@@ -7,7 +7,7 @@ journal wherever it is stored, so no side table is needed to tell durable runs a
 Context keys (docs/runbooks.md, "Durable runs"): ``runbook-task-queue`` (default
 opsdeck-runbooks), ``runbook-engine`` (which temporal engine hosts the workflows when
 the context has several), ``runbook-heartbeat`` (how soon a dead worker's step is
-retried elsewhere, default 30s).
+retried elsewhere, default 15s).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from console.session import Session
 
 DEFAULT_TASK_QUEUE = "opsdeck-runbooks"
-DEFAULT_HEARTBEAT_SECONDS = 30.0
+DEFAULT_HEARTBEAT_SECONDS = 15.0
 _NOTE = re.compile(r"^durable: workflow (\S+) on task queue (\S+) \(engine (\S+)\)$")
 
 

@@ -28,7 +28,7 @@ class DurableStart:
     identity: dict[str, Any]
     read_only: bool = False
     yes: bool = False  # --yes: confirm plans (without a production phrase) and manual steps
-    heartbeat_seconds: float = 30.0
+    heartbeat_seconds: float = 15.0
     recheck_seconds: float = 60.0  # a policy approval is granted outside: look again this often
 
 
