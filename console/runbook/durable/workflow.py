@@ -3,7 +3,10 @@
 Deterministic by construction: the run's state lives in the run journal and only the
 activities touch it; the workflow keeps just an inbox of answers (signals) and what the
 last step said it waits on. Activities are called by name, so this module imports
-nothing from opsdeck but the wire types (passed through the sandbox).
+nothing from opsdeck but the wire types (passed through the sandbox). Runs in flight
+replay this code on every worker start: a change to the loop's shape (activities, their
+order, waits) needs ``workflow.patched()``; step semantics live in the runner and may
+change freely.
 """
 
 from __future__ import annotations
