@@ -115,15 +115,16 @@ async def follow(
 ) -> int:
     """Print the run's transcript as it grows and answer what a terminal can answer.
 
-    ``moved_after``: a wait is believed only once the transcript is longer than this (a
-    resume asked the worker to look again; until it has, the journal's wait is stale).
+    ``moved_after``: the transcript entries already shown or stale; a wait is believed
+    only once the transcript is longer (a resume asked the worker to look again; until
+    it has, the journal's wait is from before).
     """
     from console.cli_runbook import _prompt
     from console.runbook.durable.types import Answer
     from console.runbook.runner import Waiting
 
     fmt = output_format(args)
-    seen = 0
+    seen = moved_after  # a resume shows what happens from now on, as a local resume does
     asked: tuple[str, int] | None = None
     checks = 0
     while True:
@@ -210,8 +211,8 @@ def _report(
     step, kind = waiting["step"], waiting["kind"]
     if kind == "approval":
         how = f"another person runs `opsdeck runbook approve {run.id} {step}`"
-        if "policy approval" in waiting["prompt"]:
-            how = f"{waiting['prompt']}; `opsdeck runbook resume {run.id}` looks again at once"
+        if "policy approval" in waiting["prompt"]:  # the prompt names both commands
+            how = f"{waiting['prompt']} (the worker also looks again every minute)"
         print(f"opsdeck: waiting on the worker: {how}", file=sys.stderr)
         return EXIT_WAITING
     phrase = (waiting.get("plan") or {}).get("confirmation")
