@@ -287,8 +287,8 @@ def signal(run: RunRecord, info: DurableInfo, args: argparse.Namespace, answer: 
         if not await durable.is_open(client, info):
             raise UsageError(
                 f"the workflow of run {run.id} is not running",
-                hint=f"`opsdeck runbook resume {run.id} --answer {answer.step}=VALUE` starts "
-                "it again",
+                hint=f"`opsdeck runbook resume {run.id}` starts it again (it takes --answer "
+                "STEP=VALUE; approve once it waits again)",
             )
         await durable.send_answer(client, info, answer)
 
