@@ -67,8 +67,13 @@ def current_version(db: Database) -> int:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'"
         )
     else:
-        found = db.execute("SELECT to_regclass('schema_versions') AS name")
-        found = [r for r in found if r["name"]]
+        # The catalog itself, not to_regclass(): that may answer from this session's cache,
+        # stale when another migrator committed while we waited for the lock.
+        found = db.execute(
+            "SELECT c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = 'schema_versions'",
+            (db.namespace,),
+        )
     if not found:
         return 0
     rows = db.execute("SELECT version FROM schema_versions WHERE journal = ?", (db.journal,))

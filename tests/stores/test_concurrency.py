@@ -95,3 +95,57 @@ def test_writer_killed_inside_its_transaction_leaves_nothing(
     assert result.ok and result.records == 4, result
     assert journal.list(None, request_id="killed") == []
     assert [r.target for r in journal.list(2)] == ["after", "t2"]
+
+
+DRAIN_MARKER = """
+import sys
+from console.actions.drain_journal import DrainJournal
+journal = DrainJournal.open("d1")
+journal.mark([(f"k{i}#0", f"k{i}", "archived", "work", None) for i in range(50)])
+"""
+
+
+def test_drain_batch_killed_before_commit_leaves_no_row(
+    store_backend: Backend, tmp_path: Path
+) -> None:
+    """A batch of 50 rows is one transaction: killed before its commit, none is there."""
+    from console.actions.drain_journal import DrainJournal
+
+    journal = DrainJournal.open("d1")
+    journal.mark([("a#0", "a", "sent", "work", None)])
+    marker = tmp_path / "holding"
+    env = store_backend.env() | {"OPSDECK_TEST_HOLD_COMMIT": f"drains:{marker}"}
+    proc = subprocess.Popen([sys.executable, "-c", DRAIN_MARKER], env=env)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert journal.counts() == {"sent": 1}
+    journal.mark([("b#0", "b", "sent", "work", None)])  # the lock died with the writer
+    assert journal.counts() == {"sent": 2}
+
+
+def test_two_migrators_at_once(fresh_database: str) -> None:
+    """Both succeed; each step is applied once (the second finds the work done)."""
+    import json
+
+    from console.stores.settings import ENV_URL
+
+    exe = str(Path(sys.executable).parent / "opsdeck")
+    env = dict(os.environ) | {ENV_URL: fresh_database}
+    procs = [
+        subprocess.Popen(
+            [exe, "store", "migrate", "-o", "json"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    applied: dict[str, list[int]] = {}
+    for out in outputs:
+        for row in out["journals"]:
+            applied.setdefault(row["journal"], []).extend(row["applied"])
+    assert applied == {"audit": [1], "runbooks": [1], "approvals": [1], "chaos": [1, 2],
+                       "drains": [1, 2]}  # fmt: skip

@@ -159,3 +159,23 @@ def test_an_old_sqlite_file_migrates_itself_on_open(tmp_path: Path) -> None:
     assert store.get("cx-1").variables == {}
     rows = sqlite3.connect(path).execute("SELECT journal, version FROM schema_versions")
     assert rows.fetchall() == [("chaos", 2)]
+
+
+def test_sqlite_status_and_migrate_and_the_config_flag(fresh_database: str, tmp_path: Path) -> None:
+    AuditJournal().append(context="p", action="a", engine="e", target="t", outcome="ok")
+    code = opsdeck("store", "status", "-o", "json")
+    status = json.loads(code.stdout)
+    assert status["backend"] == "sqlite" and status["url"] is None
+    states = {j["journal"]: j["state"] for j in status["journals"]}
+    assert states["audit"] == "ok" and states["chaos"] == "none"
+    table = opsdeck("store", "status").stdout
+    assert "SQLite files, the embedded default" in table
+    migrated = json.loads(opsdeck("store", "migrate", "-o", "json").stdout)
+    assert [j["journal"] for j in migrated["journals"]] == ["audit"]  # the files that exist
+    # --config FILE: every journal of that command uses that file's store.
+    config = tmp_path / "team.yaml"
+    config.write_text(f"store:\n  url: {fresh_database}\n", encoding="utf-8")
+    assert opsdeck("--config", str(config), "store", "migrate").returncode == 0
+    verify = json.loads(opsdeck("--config", str(config), "audit", "verify", "-o", "json").stdout)
+    assert verify["path"] == fresh_database and verify["records"] == 0
+    assert json.loads(opsdeck("audit", "verify", "-o", "json").stdout)["records"] == 1
