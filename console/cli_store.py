@@ -60,6 +60,14 @@ def _sqlite_files(journal: str) -> list[Path]:
     return sorted(drains_dir().glob("*.db")) if drains_dir().is_dir() else []
 
 
+def _sqlite(path: Path, journal: str) -> Database:
+    """The file as it is (open_store would migrate it first)."""
+    from console.stores.settings import WHAT
+    from console.stores.sqlite import SqliteDatabase
+
+    return SqliteDatabase(path, journal, WHAT[journal])
+
+
 def _postgres(settings: StoreSettings, journal: str) -> Database:
     from console.stores.postgres import PostgresDatabase
     from console.stores.settings import WHAT
@@ -69,15 +77,16 @@ def _postgres(settings: StoreSettings, journal: str) -> Database:
 
 def migrate_all(settings: StoreSettings | None) -> list[dict[str, Any]]:
     from console.stores.migrations import JOURNALS, migrate
-    from console.stores.settings import open_store
 
     rows = []
     for journal in JOURNALS:
         if settings is None:
             for path in _sqlite_files(journal):
-                db = open_store(journal, path)  # an SQLite file migrates on open
-                rows.append({**migrate(db), "location": db.location})
-                db.close()
+                lite = _sqlite(path, journal)
+                try:
+                    rows.append({**migrate(lite), "location": lite.location})
+                finally:
+                    lite.close()
         else:
             db = _postgres(settings, journal)
             rows.append({**migrate(db), "location": db.location})
@@ -111,13 +120,13 @@ def status_rows(settings: StoreSettings | None) -> list[dict[str, Any]]:
     for journal in JOURNALS:
         needed = schema_for(journal).version
         if settings is None:
-            from console.stores.settings import WHAT
-            from console.stores.sqlite import SqliteDatabase
-
-            found = [
-                (str(path), current_version(SqliteDatabase(path, journal, WHAT[journal])))
-                for path in _sqlite_files(journal)
-            ]
+            found = []
+            for path in _sqlite_files(journal):
+                lite = _sqlite(path, journal)
+                try:
+                    found.append((str(path), current_version(lite)))
+                finally:
+                    lite.close()
         else:
             db = _postgres(settings, journal)
             found = [(db.location, current_version(db))]

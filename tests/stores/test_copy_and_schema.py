@@ -140,8 +140,8 @@ def test_a_schema_older_or_newer_than_the_code_is_a_clear_error(fresh_database: 
     assert migrated.returncode == 2 and "upgrade opsdeck" in migrated.stderr
 
 
-def test_an_old_sqlite_file_migrates_itself_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "chaos.db"
+def old_chaos_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path)  # a store from before --var values were kept
     db.execute(
         "CREATE TABLE runs (id TEXT PRIMARY KEY, experiment_path TEXT NOT NULL, source TEXT "
@@ -155,6 +155,11 @@ def test_an_old_sqlite_file_migrates_itself_on_open(tmp_path: Path) -> None:
     )
     db.commit()
     db.close()
+
+
+def test_an_old_sqlite_file_migrates_itself_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "chaos.db"
+    old_chaos_file(path)
     store = ChaosRunStore(path)
     assert store.get("cx-1").variables == {}
     rows = sqlite3.connect(path).execute("SELECT journal, version FROM schema_versions")
@@ -179,3 +184,17 @@ def test_sqlite_status_and_migrate_and_the_config_flag(fresh_database: str, tmp_
     verify = json.loads(opsdeck("--config", str(config), "audit", "verify", "-o", "json").stdout)
     assert verify["path"] == fresh_database and verify["records"] == 0
     assert json.loads(opsdeck("audit", "verify", "-o", "json").stdout)["records"] == 1
+
+
+def test_store_migrate_reports_what_it_did_to_old_sqlite_files(tmp_path: Path) -> None:
+    old_chaos_file(tmp_path / "data" / "opsdeck" / "chaos.db")
+    status = json.loads(opsdeck("store", "status", "-o", "json").stdout)
+    (chaos,) = [j for j in status["journals"] if j["journal"] == "chaos"]
+    assert (chaos["version"], chaos["needed"], chaos["state"]) == (
+        0, 2, "outdated: run opsdeck store migrate",
+    )  # fmt: skip
+    migrated = json.loads(opsdeck("store", "migrate", "-o", "json").stdout)["journals"]
+    assert [(j["journal"], j["from"], j["to"], j["applied"]) for j in migrated] == [
+        ("chaos", 0, 2, [1, 2])
+    ]
+    assert ChaosRunStore().get("cx-1").variables == {}
