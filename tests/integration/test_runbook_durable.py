@@ -213,6 +213,12 @@ async def test_durable_run_with_a_decision_answered_through_the_cli(
     assert row["where"].startswith("temporal:rb-durable-")
     assert row["waiting"]["kind"] == "decision" and row["waiting"]["step"] == "decide"
     assert row["waiting"]["choices"] == ["stop", "leave"]
+    table = opsdeck("runbook", "runs", config=config).stdout
+    line = next(line for line in table.splitlines() if line.startswith(run_id))
+    assert "temporal:rb-durable-" in line and "decision decide" in line, table
+    detail = opsdeck("runbook", "runs", run_id, config=config).stdout
+    assert f"durable: opsdeck-runbook-{run_id}" in detail
+    assert "waiting: decision: Terminate the execution?" in detail
 
     bad = opsdeck("runbook", "answer", run_id, "decide", "maybe", config=config)
     assert bad.returncode == 2 and "not one of" in bad.stderr
