@@ -43,7 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from console.runbook.durable.workflow import RunbookWorkflow
 
         client = await durable.client_for(session, host)
-        activities = RunbookActivities(config)
+        activities = RunbookActivities(config, read_only=bool(getattr(args, "read_only", False)))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -44,9 +44,14 @@ class RunbookActivities:
     """Activities bound to one worker's config file (None: the default lookup)."""
 
     def __init__(
-        self, config_path: Path | None = None, *, log: Callable[[str], None] | None = None
+        self,
+        config_path: Path | None = None,
+        *,
+        read_only: bool = False,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.config_path = config_path
+        self.read_only = read_only  # `opsdeck worker --read-only`: refuse every run's changes
         self.log = log or log_line
         # One step of a run at a time in this process: the journal's claim is per
         # process, so it cannot tell a retried attempt from one still running here.
@@ -57,6 +62,7 @@ class RunbookActivities:
         from console.policy.model import Identity
         from console.session import open_session
 
+        read_only = read_only or self.read_only
         session = open_session(context, read_only=read_only, config_path=self.config_path)
         who = Identity(
             user=str(identity.get("user") or ""),
