@@ -41,6 +41,7 @@ def _start_input(session: Session, run_id: str, *, yes: bool) -> Any:
         read_only=session.read_only,
         yes=yes,
         heartbeat_seconds=durable.heartbeat_seconds(session.context),
+        recheck_seconds=durable.recheck_seconds(session.context),
     )
 
 
@@ -212,7 +213,7 @@ def _report(
     if kind == "approval":
         how = f"another person runs `opsdeck runbook approve {run.id} {step}`"
         if "policy approval" in waiting["prompt"]:  # the prompt names both commands
-            how = f"{waiting['prompt']} (the worker also looks again every minute)"
+            how = f"{waiting['prompt']} (the worker also looks again every runbook-recheck)"
         print(f"opsdeck: waiting on the worker: {how}", file=sys.stderr)
         return EXIT_WAITING
     phrase = (waiting.get("plan") or {}).get("confirmation")

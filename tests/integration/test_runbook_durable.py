@@ -445,15 +445,19 @@ steps:
 """
 
 
-async def test_policy_approval_of_a_durable_step_then_resume_wakes_the_workflow(
-    tmp_path: Path, config: Path, demo: Demo, workers: Workers
+@pytest.mark.parametrize("how", ["resume", "recheck"])
+async def test_policy_approval_of_a_durable_step_is_seen_on_resume_or_recheck(
+    tmp_path: Path, config: Path, demo: Demo, workers: Workers, how: str
 ) -> None:
     import re
 
     (tmp_path / "team.rego").write_text(APPROVE_TERMINATE)
-    config.write_text(
-        config.read_text().replace("contexts:", "policy:\n  file: team.rego\ncontexts:")
-    )
+    text = config.read_text().replace("contexts:", "policy:\n  file: team.rego\ncontexts:")
+    if how == "recheck":
+        text = text.replace(
+            "runbook-heartbeat: 2s\n", "runbook-heartbeat: 2s\n    runbook-recheck: 1s\n"
+        )
+    config.write_text(text)
     client = await Client.connect(demo.address, namespace="default")
     (target,) = await running(client, "t")
     book = tmp_path / "one.yaml"
@@ -477,10 +481,12 @@ async def test_policy_approval_of_a_durable_step_then_resume_wakes_the_workflow(
         timeout=60,
     )
     assert approved.returncode == 0, approved.stderr
-    # The workflow would look again within a minute; resume makes it look now.
-    resumed = as_identity("alice@example.com", "resume", run_id, "-o", "json", config=config)
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["status"] == "done"
+    if how == "resume":  # the workflow would look again within a minute; resume: now
+        resumed = as_identity("alice@example.com", "resume", run_id, "-o", "json", config=config)
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["status"] == "done"
+    else:  # runbook-recheck: 1s
+        wait_for_status(run_id, config, "done", timeout=30)
     assert await status_of(client, target) == "TERMINATED"
     (record,) = audit_records(run_id)
     assert record.identity == "alice@example.com"

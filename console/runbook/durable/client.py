@@ -7,7 +7,8 @@ journal wherever it is stored, so no side table is needed to tell durable runs a
 Context keys (docs/runbooks.md, "Durable runs"): ``runbook-task-queue`` (default
 opsdeck-runbooks), ``runbook-engine`` (which temporal engine hosts the workflows when
 the context has several), ``runbook-heartbeat`` (how soon a dead worker's step is
-retried elsewhere, default 15s).
+retried elsewhere, default 15s), ``runbook-recheck`` (how often a run waiting for a
+policy approval looks again, default 60s).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TASK_QUEUE = "opsdeck-runbooks"
 DEFAULT_HEARTBEAT_SECONDS = 15.0
+DEFAULT_RECHECK_SECONDS = 60.0
 _NOTE = re.compile(r"^durable: workflow (\S+) on task queue (\S+) \(engine (\S+)\)$")
 
 
@@ -63,16 +65,23 @@ def task_queue(context: Context, override: str | None = None) -> str:
     return str(override or _setting(context, "runbook-task-queue") or DEFAULT_TASK_QUEUE)
 
 
-def heartbeat_seconds(context: Context) -> float:
-    raw = _setting(context, "runbook-heartbeat")
+def _seconds(context: Context, key: str, default: float) -> float:
+    raw = _setting(context, key)
     if raw is None:
-        return DEFAULT_HEARTBEAT_SECONDS
+        return default
     window = parse_duration(str(raw))
     if window is None or window.total_seconds() < 1:
-        raise ConfigError(
-            f"contexts.{context.name}.runbook-heartbeat: {raw!r} is not a duration of 1s or more"
-        )
+        raise ConfigError(f"contexts.{context.name}.{key}: {raw!r} is not a duration of 1s or more")
     return window.total_seconds()
+
+
+def heartbeat_seconds(context: Context) -> float:
+    return _seconds(context, "runbook-heartbeat", DEFAULT_HEARTBEAT_SECONDS)
+
+
+def recheck_seconds(context: Context) -> float:
+    """How often a run waiting for a policy approval looks whether it was granted."""
+    return _seconds(context, "runbook-recheck", DEFAULT_RECHECK_SECONDS)
 
 
 def host_engine(session: Session) -> str:
