@@ -85,3 +85,23 @@ async def test_the_durable_mark_and_what_a_run_waits_on(tmp_path: Path) -> None:
     assert waits["prompt"] == progress.waiting.prompt  # type: ignore[union-attr]
     journal.close()
     await session.close()
+
+
+async def test_a_worker_without_the_runs_context_fails_the_attempt_and_can_retry(
+    tmp_path: Path,
+) -> None:
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from console.runbook.durable.activities import RunbookActivities
+    from console.runbook.durable.types import DurableStart
+
+    config = tmp_path / "config.yaml"
+    config.write_text("contexts:\n  other:\n    engines: []\n")
+    activities = RunbookActivities(config, log=lambda text: None)
+    start = DurableStart("rb-x", "missing", {"user": "alice"}, heartbeat_seconds=3)
+    for _ in range(2):  # the second attempt is not refused as "still running here"
+        with pytest.raises(ApplicationError) as failed:
+            await ActivityEnvironment().run(activities.advance_step, start)
+        assert failed.value.type == "ConfigError" and not failed.value.non_retryable
+        assert "missing" in str(failed.value)

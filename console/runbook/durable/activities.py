@@ -85,8 +85,11 @@ class RunbookActivities:
             raise ApplicationError(f"run {start.run_id}: a step is still running in this worker")
         self._busy.add(start.run_id)
         journal = RunJournal()
-        session = self.session(start.context, start.identity, start.read_only)
+        session: Session | None = None
         try:
+            # A context missing from this worker's config is an OpsdeckError like any
+            # other: retried, so a fixed config on a restarted worker picks the run up.
+            session = self.session(start.context, start.identity, start.read_only)
             async with _heartbeats(start.heartbeat_seconds / 3):
                 try:
                     runner = RunbookRunner.resume(
@@ -108,7 +111,8 @@ class RunbookActivities:
             raise ApplicationError(f"{exc.title}: {exc}", type=type(exc).__name__) from None
         finally:
             self._busy.discard(start.run_id)
-            await session.close()
+            if session is not None:
+                await session.close()
             journal.close()
         return StepOutcome(
             run_id=start.run_id,
