@@ -12,6 +12,8 @@ Settings (a context's ``queues:`` entry, ``kind: rabbitmq``)::
       queues: [orders.dlq, billing.dlq]  # the DLQs (queues that x-dead-letter-exchange
                                           # routes into); RabbitMQ has no list API
                                           # without the management plugin
+      drain_client: wire                 # default; `pika` drains through pika (slower,
+                                          # same guarantees; see rabbitmq_fast_drain)
 
 Decisions:
 - Peek uses ``basic.get`` without ack on its own channel, then closes the channel: the
@@ -39,16 +41,19 @@ import json
 import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.errors import BackendError, BackendUnavailable, ConfigError, NotFound
 from console.model_queues import DeathInfo, QueueInfo, QueueMessage
-from console.ports_dlq import Send
+
+if TYPE_CHECKING:
+    from adapters.rabbitmq_fast_drain import FastRabbitDrain
+    from adapters.rabbitmq_pika_drain import RabbitDrain
 
 REDRIVES_HEADER = "x-opsdeck-redrives"
 DRAIN_HEADER = "x-opsdeck-drain"
 _OWN_HEADERS = (REDRIVES_HEADER, DRAIN_HEADER)
+DRAIN_CLIENTS = ("wire", "pika")
 # Without a password the adapter logs in as guest/guest, which works only from loopback
 # (console.config allows relying on it only in a `sandbox: true` context).
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -127,6 +132,14 @@ def dedup_id(body: bytes, headers: dict[str, Any], props: dict[str, Any]) -> str
 def to_message(body: bytes, properties: Any, handle: Any = None) -> QueueMessage:
     headers = dict(properties.headers or {})
     props = {name: getattr(properties, name) for name in _PROPS if getattr(properties, name)}
+    return message_from(body, headers, props, (handle, headers))
+
+
+def message_from(
+    body: bytes, headers: dict[str, Any], props: dict[str, Any], handle: Any
+) -> QueueMessage:
+    """A QueueMessage from decoded headers and (non-empty) properties."""
+    props = {k: v for k, v in props.items() if v and k in _PROPS}
     death = parse_x_death(headers)
     stamp = props.get("timestamp")
     enqueued = death.time or (
@@ -140,7 +153,7 @@ def to_message(body: bytes, properties: Any, handle: Any = None) -> QueueMessage
         death=death,
         redrives=int(headers.get(REDRIVES_HEADER) or 0),
         enqueued=enqueued,
-        handle=(handle, headers),
+        handle=handle,
     )
 
 
@@ -158,6 +171,7 @@ class RabbitDeadLetterQueues:
         password: str | Callable[[], str],
         queues: Sequence[str],
         heartbeat: int = 30,
+        drain_client: str = "wire",
     ) -> None:
         self.name = name
         self.host, self.port, self.vhost = host, port, vhost
@@ -165,6 +179,7 @@ class RabbitDeadLetterQueues:
         self._password = password
         self.queues = tuple(queues)
         self.heartbeat = heartbeat
+        self.drain_client = drain_client
 
     @classmethod
     def from_config(
@@ -199,6 +214,11 @@ class RabbitDeadLetterQueues:
         queues = settings.get("queues") or []
         if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
             raise ConfigError("queues: expected a list of queue names")
+        drain_client = settings.get("drain_client", "wire")
+        if drain_client not in DRAIN_CLIENTS:
+            raise ConfigError(
+                f"drain_client: expected one of {', '.join(DRAIN_CLIENTS)}, got {drain_client!r}"
+            )
         return cls(
             name,
             host=host,
@@ -207,6 +227,7 @@ class RabbitDeadLetterQueues:
             username=username,
             password=secret,
             queues=queues,
+            drain_client=str(drain_client),
         )
 
     # -- connections -----------------------------------------------------------------
@@ -356,223 +377,16 @@ class RabbitDeadLetterQueues:
         finally:
             connection.close()
 
-    def drain_source(self, queue: str, *, batch_size: int, hold_all: bool = False) -> RabbitDrain:
-        return RabbitDrain(self, queue, batch_size=batch_size, hold_all=hold_all)
+    def drain_source(
+        self, queue: str, *, batch_size: int, hold_all: bool = False
+    ) -> RabbitDrain | FastRabbitDrain:
+        if self.drain_client == "pika":
+            from adapters.rabbitmq_pika_drain import RabbitDrain
+
+            return RabbitDrain(self, queue, batch_size=batch_size, hold_all=hold_all)
+        from adapters.rabbitmq_fast_drain import FastRabbitDrain
+
+        return FastRabbitDrain(self, queue, batch_size=batch_size, hold_all=hold_all)
 
     async def close(self) -> None:
         return None
-
-
-class _Lane:
-    """One transactional channel consuming the DLQ; at most one commit in flight."""
-
-    def __init__(self, index: int, channel: Any) -> None:
-        self.index = index
-        self.channel = channel
-        self.buffer: list[QueueMessage] = []
-        self.consuming = False
-        self.pending: Callable[[], None] | None = None  # runs when commit-ok arrives
-        self.committed = True
-
-
-class RabbitDrain:
-    """A transactional drain session on one DLQ (see the module docstring).
-
-    Two channels ("lanes") consume the DLQ, each in its own transaction, so the broker
-    persists one batch while the next is fetched, archived and published: ``commit``
-    returns once the batch is sent and calls ``on_confirmed`` when its commit-ok
-    arrives; ``flush`` waits for every commit in flight. A lost connection loses only
-    unconfirmed batches, which the broker rolls back (or committed whole).
-    """
-
-    atomic_commit = True
-    lanes = 2
-
-    def __init__(
-        self, queues: RabbitDeadLetterQueues, queue: str, *, batch_size: int, hold_all: bool
-    ) -> None:
-        self.queues = queues
-        self.queue = queue
-        self.batch_size = batch_size
-        # A selective drain holds non-matching messages until it ends (released in place),
-        # so the prefetch window must not count them: unlimited then.
-        self.prefetch = 0 if hold_all else max(batch_size, 50)
-        self._connection: Any = None
-        self._lanes: list[_Lane] = []
-        self._next = 0
-        self._checked: set[str] = set()
-
-    def _open(self) -> list[_Lane]:
-        if (
-            self._connection is None
-            or not self._connection.is_open
-            or not all(lane.channel.is_open for lane in self._lanes)
-        ):
-            self.close()
-            self._connection = self.queues.connect()
-            self._lanes = []
-            for index in range(self.lanes):
-                channel = self._connection.channel()
-                channel.basic_qos(prefetch_count=self.prefetch)
-                channel.tx_select()
-                self._lanes.append(_Lane(index, channel))
-        return self._lanes
-
-    def _wait(self, lane: _Lane) -> None:
-        while not lane.committed:
-            self._connection.process_data_events(time_limit=0.05)
-
-    def depth(self) -> int:
-        """Ready messages; measured before consuming starts, so none are in flight to us."""
-        self._open()
-        return self.queues.depth_sync(self._connection, self.queue)
-
-    def ensure_queue(self, queue: str, *, create: bool = False) -> None:
-        """Passive-declare a destination (or declare a parking queue) once per session."""
-        if queue in self._checked:
-            return
-        self._open()
-        if create:
-            channel = self._connection.channel()
-            channel.queue_declare(queue, durable=True)
-            channel.close()
-        else:
-            self.queues.depth_sync(self._connection, queue)
-        self._checked.add(queue)
-
-    def fetch(self, limit: int, timeout: float) -> list[QueueMessage]:
-        """A batch from the next lane whose previous commit is confirmed."""
-        import time
-
-        lanes = self._open()
-        lane = lanes[self._next % len(lanes)]
-        self._next += 1
-        self._wait(lane)
-        for each in lanes:
-            if not each.consuming:
-                each.channel.basic_consume(
-                    self.queue, partial(self._on_message, each), auto_ack=False
-                )
-                each.consuming = True
-        deadline = time.monotonic() + timeout
-        while len(lane.buffer) < limit:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            before = len(lane.buffer)
-            self._connection.process_data_events(time_limit=min(left, 0.05))
-            if lane.buffer and len(lane.buffer) == before:
-                break  # nothing more ready for this lane right now
-        if not lane.buffer:  # the broker gave what was left to the other lane
-            for other in lanes:
-                if other.buffer:
-                    self._wait(other)
-                    lane = other
-                    break
-        out, lane.buffer = lane.buffer[:limit], lane.buffer[limit:]
-        return out
-
-    def _on_message(self, lane: _Lane, _channel: Any, method: Any, props: Any, body: bytes) -> None:
-        lane.buffer.append(to_message(body, props, (lane.index, method.delivery_tag)))
-
-    def _lane_of(self, messages: Sequence[QueueMessage]) -> _Lane:
-        lanes = {m.handle[0][0] for m in messages}
-        if len(lanes) != 1:
-            raise BackendError("internal: one commit must hold messages of one channel")
-        lane: _Lane = self._lanes[int(lanes.pop())]
-        return lane
-
-    def _publish(self, lane: _Lane, send: Send) -> None:
-        import pika
-
-        assert send.queue is not None
-        message = send.message
-        _tag, raw_headers = message.handle
-        headers = dict(raw_headers)
-        headers[REDRIVES_HEADER] = message.redrives + 1
-        props = dict(message.properties)
-        props["message_id"] = message.dedup_id
-        props.setdefault("delivery_mode", 2)
-        lane.channel._impl.basic_publish(
-            exchange="",
-            routing_key=send.queue,
-            body=message.body,
-            properties=pika.BasicProperties(headers=headers, **props),
-        )
-
-    def commit(self, sends: Sequence[Send], on_confirmed: Callable[[], None]) -> None:
-        # pika's BlockingChannel flushes the socket after every publish and ack (one
-        # poll each, ~1,000 msg/s); its underlying channel (``_impl``) only queues the
-        # frames; the batch goes out in one write, and tx.commit's reply is handled
-        # asynchronously so the next batch is prepared while the broker persists this one.
-        if not sends:
-            return
-        lane = self._lane_of([s.message for s in sends])
-        self._wait(lane)
-        for send in sends:
-            if send.queue is not None:
-                self._publish(lane, send)
-        for send in sends:
-            lane.channel._impl.basic_ack(send.message.handle[0][1])
-        self._coalesce_output()
-        lane.committed = False
-
-        def committed(_frame: Any) -> None:
-            lane.committed = True
-            on_confirmed()
-
-        lane.channel._impl.tx_commit(committed)
-        self._connection.process_data_events(time_limit=0)  # send it now
-
-    def flush(self) -> None:
-        """Wait for every commit in flight (their on_confirmed callbacks run)."""
-        for lane in self._lanes:
-            self._wait(lane)
-
-    def _coalesce_output(self) -> None:
-        """One socket write for the whole batch instead of one per frame (3 per message).
-
-        Reaches into pika's transport; if that ever changes, this just does nothing.
-        """
-        transport = getattr(getattr(self._connection, "_impl", None), "_transport", None)
-        buffers = getattr(transport, "_tx_buffers", None)
-        if buffers is not None and len(buffers) > 1:
-            joined = b"".join(buffers)
-            buffers.clear()
-            buffers.append(joined)
-
-    def _sync(self, messages: Sequence[QueueMessage], requeue: bool | None) -> None:
-        by_lane: dict[int, list[QueueMessage]] = {}
-        for message in messages:
-            by_lane.setdefault(message.handle[0][0], []).append(message)
-        for index, group in by_lane.items():
-            lane = self._lanes[index]
-            self._wait(lane)
-            for message in group:
-                if requeue is None:
-                    lane.channel.basic_ack(message.handle[0][1])
-                else:
-                    lane.channel.basic_nack(message.handle[0][1], requeue=requeue)
-            lane.channel.tx_commit()
-
-    def remove(self, messages: Sequence[QueueMessage]) -> None:
-        self._open()
-        self._sync(messages, None)
-
-    def release(self, messages: Sequence[QueueMessage]) -> None:
-        if self._connection is None or not self._connection.is_open:
-            return  # a closed connection already gave them back
-        self._sync(messages, True)
-
-    def reconnect(self) -> None:
-        self.close()
-        self._checked.clear()
-        self._open()
-
-    def close(self) -> None:
-        import contextlib
-
-        connection, self._connection, self._lanes = self._connection, None, []
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()

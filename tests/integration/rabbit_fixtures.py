@@ -37,10 +37,13 @@ class DeadLetterSetup:
     dlx: str
     extra: list[str] = field(default_factory=list)
 
-    def adapter(self) -> RabbitDeadLetterQueues:
-        return RabbitDeadLetterQueues.from_config(
-            "rabbit", {"url": f"amqp://{HOST}:{PORT}/%2F", "queues": [self.dlq]}, lambda r: r
-        )
+    def adapter(self, drain_client: str = "wire") -> RabbitDeadLetterQueues:
+        settings = {
+            "url": f"amqp://{HOST}:{PORT}/%2F",
+            "queues": [self.dlq],
+            "drain_client": drain_client,
+        }
+        return RabbitDeadLetterQueues.from_config("rabbit", settings, lambda r: r)
 
     def dead_letter(self, count: int, *, reason_body: Any = None, start: int = 0) -> list[str]:
         """Publish ``count`` messages to ``work`` and reject them into the DLQ; their ids."""

@@ -18,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from console.actions.drain import (
     Drain,
     DrainFilter,
@@ -28,8 +30,13 @@ from console.actions.drain import (
 from tests.integration.rabbit_fixtures import DeadLetterSetup, connect, rabbit_fixture  # noqa: F401
 
 
-def _drain(rabbit: DeadLetterSetup, tmp_path: Path, spec: DrainSpec, **kw: Any) -> Any:
-    adapter = rabbit.adapter()
+CLIENTS = pytest.mark.parametrize("client", ["wire", "pika"])
+
+
+def _drain(
+    rabbit: DeadLetterSetup, tmp_path: Path, spec: DrainSpec, client: str = "wire", **kw: Any
+) -> Any:
+    adapter = rabbit.adapter(client)
     source = adapter.drain_source(
         spec.queue, batch_size=spec.batch_size, hold_all=not spec.filter.is_all
     )
@@ -48,11 +55,13 @@ def _ids(messages: list[tuple[Any, bytes]]) -> Counter[str]:
     return Counter(props.message_id for props, _ in messages)
 
 
+@CLIENTS
 def test_10000_messages_drained_none_lost_none_duplicated(
-    rabbit: DeadLetterSetup, tmp_path: Path
+    rabbit: DeadLetterSetup, tmp_path: Path, client: str
 ) -> None:
     ids = rabbit.dead_letter(10_000)
-    _, report = _drain(rabbit, tmp_path, DrainSpec("rabbit", rabbit.dlq, batch_size=1000))
+    spec = DrainSpec("rabbit", rabbit.dlq, batch_size=1000)
+    _, report = _drain(rabbit, tmp_path, spec, client)
     assert report.error is None and report.completed
     assert report.sent == 10_000
     assert rabbit.depth(rabbit.dlq) == 0
@@ -64,7 +73,10 @@ def test_10000_messages_drained_none_lost_none_duplicated(
     assert report.totals == {"sent": 10_000}
 
 
-def test_selective_drain_leaves_the_rest_in_order(rabbit: DeadLetterSetup, tmp_path: Path) -> None:
+@CLIENTS
+def test_selective_drain_leaves_the_rest_in_order(
+    rabbit: DeadLetterSetup, tmp_path: Path, client: str
+) -> None:
     ids = rabbit.dead_letter(50, reason_body=lambda i: {"n": i, "tier": "gold" if i % 5 else "x"})
     spec = DrainSpec(
         "rabbit",
@@ -73,7 +85,7 @@ def test_selective_drain_leaves_the_rest_in_order(rabbit: DeadLetterSetup, tmp_p
         destination=rabbit.other,
         batch_size=7,
     )
-    _, report = _drain(rabbit, tmp_path, spec)
+    _, report = _drain(rabbit, tmp_path, spec, client)
     assert report.sent == 10 and report.skipped == 40 and report.error is None
     assert sorted(_ids(rabbit.read_all(rabbit.other))) == [ids[i] for i in range(0, 50, 5)]
     left = [props.message_id for props, _ in rabbit.read_all(rabbit.dlq)]
@@ -102,9 +114,18 @@ def test_poison_message_is_parked_after_max_redrives(
     assert rabbit.depth(rabbit.dlq) == 0 and rabbit.depth(rabbit.work) == 0
 
 
-def test_connection_dropped_mid_drain_recovers(rabbit: DeadLetterSetup, tmp_path: Path) -> None:
+def _socket(source: Any) -> socket.socket:
+    if hasattr(source, "socket"):
+        return source.socket  # type: ignore[no-any-return]
+    return source._connection._impl._transport._sock  # type: ignore[no-any-return]
+
+
+@CLIENTS
+def test_connection_dropped_mid_drain_recovers(
+    rabbit: DeadLetterSetup, tmp_path: Path, client: str
+) -> None:
     ids = rabbit.dead_letter(3000)
-    adapter = rabbit.adapter()
+    adapter = rabbit.adapter(client)
     spec = DrainSpec("rabbit", rabbit.dlq, destination=rabbit.other, batch_size=200)
     source = adapter.drain_source(rabbit.dlq, batch_size=200)
     drops = []
@@ -112,7 +133,7 @@ def test_connection_dropped_mid_drain_recovers(rabbit: DeadLetterSetup, tmp_path
     def progress(p: DrainProgress) -> None:
         if p.done >= 1000 * (len(drops) + 1) and len(drops) < 2:
             # The network goes away under the drain: the socket is cut, not closed nicely.
-            sock = source._connection._impl._transport._sock
+            sock = _socket(source)
             sock.shutdown(socket.SHUT_RDWR)
             drops.append(p.done)
 
