@@ -18,6 +18,7 @@ from adapters.temporal_settings import TemporalSettings, parse_settings
 from adapters.temporal_visibility import execution_from_json, rejected_query, visibility_query
 from console.errors import ConfigError, UsageError
 from console.model import (
+    ActionKind,
     ActionRequest,
     Capability,
     Execution,
@@ -219,18 +220,36 @@ class TemporalEngine:
 
     # -- changes ---------------------------------------------------------------------
 
+    # A request with params["query"] is planned by query: one batch job started with the
+    # query itself (adapters/temporal_bulk.py); its targets, if any, are ignored.
+    plans_by_query = True
+
     async def plan(self, request: ActionRequest) -> Plan:
         from adapters.temporal_actions import plan
 
-        return await plan(await self.connection(), request, self.settings.batch_threshold)
+        threshold = self.settings.batch_threshold
+        if "query" in request.params and request.kind != ActionKind.ROLLBACK:
+            from adapters.temporal_bulk import plan_by_query
+
+            async def exact(named: ActionRequest) -> Plan:
+                return await plan(await self.connection(), named, threshold)
+
+            return await plan_by_query(self, self.name, request, threshold, exact)
+        return await plan(await self.connection(), request, threshold)
 
     async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
         from adapters.temporal_actions import apply
+        from adapters.temporal_bulk import apply_by_query, is_query_plan
 
         if plan.engine != self.name:
             raise ConfigError(f"plan is for engine {plan.engine!r}, not {self.name!r}")
         conn = await self.connection()
-        async for outcome in apply(conn, plan, request_id):
+        outcomes = (
+            apply_by_query(conn, self, plan, request_id)
+            if is_query_plan(plan)
+            else apply(conn, plan, request_id)
+        )
+        async for outcome in outcomes:
             yield outcome
 
     # -- chaos ports (console.ports_chaos) ------------------------------------------------

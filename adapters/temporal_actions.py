@@ -184,7 +184,7 @@ async def _plan_call(
     return PlannedCall(target, _CALLS[request.kind], params), None
 
 
-def _batch_operation(request: ActionRequest) -> str:
+def batch_operation(request: ActionRequest) -> str:
     if request.kind == ActionKind.RETRY:
         return "reset_activities" if _retry_mode(request) == "activity" else "reset"
     return {ActionKind.CANCEL: "cancel", ActionKind.TERMINATE: "terminate"}.get(
@@ -204,7 +204,7 @@ async def plan(conn: Connection, request: ActionRequest, batch_threshold: int) -
     warnings += [w for _, w in planned if w]
     live = [c for c, _ in planned if c.call != SKIP]
     if len(live) > batch_threshold and request.kind in BATCHABLE:
-        operation = _batch_operation(request)
+        operation = batch_operation(request)
         params: dict[str, Any] = {"operation": operation, "reason": request.reason}
         if request.kind == ActionKind.SIGNAL:
             params["signal"] = request.params["signal"]
@@ -367,7 +367,16 @@ def _batch_request(
     else:
         selection = workflow_ids_query([r.workflow_id for r in refs], only_running=True)
         req.visibility_query = selection
-    operation = _batch_operation(request)
+    req.max_operations_per_second = float(request.params.get("rps") or 0)
+    set_batch_operation(req, conn, request)
+    return req, selection
+
+
+def set_batch_operation(
+    req: StartBatchOperationRequest, conn: Connection, request: ActionRequest
+) -> None:
+    """The job's operation (terminate, cancel, signal, reset, reset activities)."""
+    operation = batch_operation(request)
     if operation == "terminate":
         req.termination_operation.CopyFrom(BatchOperationTermination(identity=conn.identity))
     elif operation == "cancel":
@@ -392,10 +401,9 @@ def _batch_request(
                 identity=conn.identity, match_all=True, reset_attempts=True
             )
         )
-    return req, selection
 
 
-async def _describe_batch(conn: Connection, job_id: str) -> DescribeBatchOperationResponse | None:
+async def describe_batch(conn: Connection, job_id: str) -> DescribeBatchOperationResponse | None:
     try:
         return await conn.call(
             conn.service.describe_batch_operation,
@@ -418,7 +426,7 @@ async def _apply_batch(
     job_id = request_id
     start, selection = _batch_request(conn, plan_, job_id, refs)
     try:
-        state = await _describe_batch(conn, job_id)
+        state = await describe_batch(conn, job_id)
         if state is None:  # not a resumed apply: start the job
             await conn.call(
                 conn.service.start_batch_operation,
@@ -427,7 +435,7 @@ async def _apply_batch(
             )
         deadline = time.monotonic() + wait
         while True:
-            state = await _describe_batch(conn, job_id)
+            state = await describe_batch(conn, job_id)
             done = state is not None and state.state in (
                 BatchOperationState.BATCH_OPERATION_STATE_COMPLETED,
                 BatchOperationState.BATCH_OPERATION_STATE_FAILED,

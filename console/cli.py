@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("refs", nargs="*", metavar="REF")
         p.add_argument("--query", help="target every execution this visibility query matches")
         p.add_argument("--limit", type=int, default=1000, help="--query: at most N targets")
+        p.add_argument(
+            "--rps",
+            type=float,
+            help="--query as a server-side batch job: at most N operations per second",
+        )
         p.add_argument("--engine")
         if action == "retry":
             p.add_argument("--activity", action="store_true", help="reset the pending activity")

@@ -197,6 +197,10 @@ async def execute_change(
     fmt = output_format(args)
     runner = session.runner
     plan = await runner.plan(engine, request)
+    if not plan.calls:  # a query that matches nothing
+        why = "; ".join(plan.warnings) or "the plan has no targets"
+        print(f"Nothing to do: {why}.", file=sys.stderr)
+        return 0
     data = plan_data(session, plan)
     approval = getattr(args, "approval", None)
     decision = runner.decide(plan)
@@ -250,15 +254,22 @@ async def execute_change(
     if fmt == "table":
         # Printed before anything changes, so an interrupted apply can be resumed.
         print(f"Applying (request id {request_id})...", flush=True)
-    report = await runner.apply(
-        plan,
-        typed_confirmation=typed,
-        on_outcome=progress,
-        request_id=request_id,
-        traceparent=getattr(args, "traceparent", None),
-        approval_id=approval,
-        command=None,  # see _file_approval
-    )
+    from console.progress import JobProgress, progress_to
+
+    def job_progress(state: JobProgress) -> None:
+        if fmt == "table":  # a batch job's progress as it goes; JSON has the final report
+            print(state.line(), flush=True)
+
+    with progress_to(job_progress):
+        report = await runner.apply(
+            plan,
+            typed_confirmation=typed,
+            on_outcome=progress,
+            request_id=request_id,
+            traceparent=getattr(args, "traceparent", None),
+            approval_id=approval,
+            command=None,  # see _file_approval
+        )
     if fmt == "table":
         print(
             f"{report.summary()}; request id {report.request_id} "

@@ -297,6 +297,11 @@ def cmd_change(args: argparse.Namespace) -> int:
     reason = args.reason if args.reason is not None else _default_reason(kind.value)
 
     async def go() -> int:
+        by_query = _query_job_engine(session, args)
+        if by_query is not None:  # the engine plans one batch job by the query itself
+            params.update(query=args.query, limit=args.limit, rps=args.rps)
+            request = ActionRequest(kind, (), reason=reason, params=params)
+            return await execute_change(session, args, by_query, request)
         refs: list[ExecutionRef] = await resolve_refs(session, args.refs)
         if args.query:
             refs += await _query_targets(session, args)
@@ -311,6 +316,30 @@ def cmd_change(args: argparse.Namespace) -> int:
         return await execute_change(session, args, unique[0].engine, request)
 
     return run(session, go())
+
+
+def _query_job_engine(session: Session, args: argparse.Namespace) -> str | None:
+    """The engine to plan a change by query on, when it plans by query (a server-side
+    batch job started with the query; Temporal): only --query, one engine or --engine."""
+    rps = getattr(args, "rps", None)
+    if rps is not None and not rps > 0:
+        raise UsageError(f"--rps: operations per second must be above 0, not {rps:g}")
+    if not args.query or args.refs:
+        if rps is not None:
+            raise UsageError("--rps applies to a change by --query alone (a server-side job)")
+        return None
+    if args.limit < 1:
+        raise UsageError(f"--limit: at most how many targets, 1 or more, not {args.limit}")
+    if args.engine is None and len(session.engines) != 1:
+        if rps is not None:
+            raise UsageError("--rps: the context has several engines; pick one with --engine")
+        return None  # list the query on each engine to find the one it matches
+    name, engine = pick_engine(session, args.engine)
+    if getattr(engine, "plans_by_query", False):
+        return name
+    if rps is not None:
+        raise UsageError(f"--rps: engine {name!r} ({engine.kind}) runs no server-side batch jobs")
+    return None
 
 
 async def _query_targets(session: Session, args: argparse.Namespace) -> list[ExecutionRef]:
