@@ -1,0 +1,112 @@
+"""`opsdeck executions terminate --query ... --rps N` on the real dev server: the plan a
+person reads, the production gate, live progress, the report and the audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from console.sandbox.devserver import DevServer
+
+from .test_cli_executions import TASK_QUEUE, opsdeck, wait_status
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def config(tmp_path: Path, temporal_server: DevServer) -> Path:
+    engine = f"""\
+    engines:
+      - kind: temporal
+        address: {temporal_server.address}
+        http-address: {temporal_server.http_address}
+        namespace: default
+        batch-threshold: 2
+"""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"current-context: local\ncontexts:\n  local:\n{engine}  prod:\n"
+                    f"    production: true\n{engine}")  # fmt: skip
+    return path
+
+
+async def start(temporal_server: DevServer, n: int) -> tuple[str, list[str]]:
+    client = await Client.connect(temporal_server.address)
+    workflow_type = f"CliBulk{uuid.uuid4().hex[:8]}"
+    ids = [f"bulk-cli-{uuid.uuid4().hex[:10]}" for _ in range(n)]
+    for workflow_id in ids:
+        await client.start_workflow(workflow_type, id=workflow_id, task_queue=TASK_QUEUE)
+    return f"WorkflowType = '{workflow_type}'", ids
+
+
+def running(query: str, config: Path) -> int:
+    done = opsdeck("-o", "json", "executions", "count", "--query",
+                   f"{query} AND ExecutionStatus = 'Running'", config=config)  # fmt: skip
+    return int(json.loads(done.stdout)["total"])
+
+
+async def wait_visible(query: str, n: int, config: Path) -> None:
+    deadline = time.monotonic() + 20
+    while running(query, config) != n:
+        assert time.monotonic() < deadline, f"{n} running matches of {query} not visible"
+        await asyncio.sleep(0.2)
+
+
+async def test_production_bulk_terminate_by_query(temporal_server: DevServer, config: Path) -> None:
+    query, ids = await start(temporal_server, 5)
+    await wait_visible(query, 5, config)
+    change = ["executions", "terminate", "--query", query, "--rps", "25", "--reason", "bulk"]
+    done = opsdeck("-o", "json", "--context", "prod", *change, "--dry-run", config=config)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    assert plan["batch"] is True and len(plan["targets"]) == 5
+    assert plan["confirmation"] == "5 executions"
+    assert plan["calls"][0]["params"]["rps"] == 25.0
+    assert query in plan["calls"][0]["params"]["selection"]
+    assert any("5 running executions match" in w for w in plan["warnings"])
+
+    done = opsdeck("--context", "prod", *change, "--yes", config=config)
+    assert done.returncode == 3 and "5 executions" in done.stderr  # the typed phrase
+    done = opsdeck("--context", "prod", *change, "--yes", "--confirm", "5 execution", config=config)
+    assert done.returncode != 0
+    assert running(query, config) == 5  # nothing changed
+
+    done = opsdeck("--context", "prod", *change, "--yes", "--confirm", "5 executions",
+                   config=config)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    progress = [line for line in done.stdout.splitlines() if line.startswith("batch job ")]
+    assert progress and "completed, 5/5 done, 0 failed" in progress[-1]
+    assert "5 done, 0 skipped, 0 failed" in done.stdout
+    client = await Client.connect(temporal_server.address)
+    for workflow_id in ids:
+        await wait_status(client, workflow_id, WorkflowExecutionStatus.TERMINATED)
+    request_id = done.stdout.split("request id ")[1].split(")")[0]
+    audit = opsdeck("-o", "json", "audit", "list", "--request-id", request_id, config=config)
+    records = json.loads(audit.stdout)
+    assert len(records) == 5 and {r["outcome"] for r in records} == {"ok"}
+    assert opsdeck("audit", "verify", config=config).returncode == 0
+
+
+async def test_json_report_and_bad_rps(temporal_server: DevServer, config: Path) -> None:
+    query, ids = await start(temporal_server, 3)
+    await wait_visible(query, 3, config)
+    for bad in ("0", "-2"):
+        done = opsdeck("executions", "terminate", "--query", query, "--rps", bad, "--yes",
+                       config=config)  # fmt: skip
+        assert done.returncode == 2 and "--rps" in done.stderr
+    done = opsdeck("executions", "terminate", ids[0], "--rps", "5", "--yes", config=config)
+    assert done.returncode == 2 and "--rps" in done.stderr
+    assert running(query, config) == 3  # nothing changed
+    done = opsdeck("-o", "json", "executions", "cancel", "--query", query, "--yes",
+                   config=config)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["report"]
+    assert report["counts"]["submitted"] + report["counts"]["ok"] == 3
+    job = report["outcomes"][0]["details"]
+    assert job["batch_job_id"] == report["request_id"] and job["total"] == 3
+    assert not [line for line in done.stdout.splitlines() if line.startswith("batch job ")]
