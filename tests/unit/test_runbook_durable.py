@@ -105,3 +105,47 @@ async def test_a_worker_without_the_runs_context_fails_the_attempt_and_can_retry
             await ActivityEnvironment().run(activities.advance_step, start)
         assert failed.value.type == "ConfigError" and not failed.value.non_retryable
         assert "missing" in str(failed.value)
+
+
+async def test_a_retried_attempt_takes_over_a_claim_left_on_another_host(tmp_path: Path) -> None:
+    import dataclasses
+    import sqlite3
+
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from console.runbook.durable.activities import RunbookActivities
+    from console.runbook.durable.types import DurableStart
+    from console.session import open_session
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "contexts:\n  dev:\n    engines:\n"
+        "      - {kind: temporal, address: '127.0.0.1:1', namespace: default}\n"
+    )
+    book = parse_runbook(
+        "name: m\ntitle: M\nengines: [temporal]\nsteps:\n"
+        "  - {id: by-hand, kind: manual, text: Do it.}\n",
+        "m.yaml",
+    )
+    journal = RunJournal()
+    run_id = RunbookRunner.start(open_session("dev", config_path=config), journal, book, {}).run.id
+    journal.close()
+    with sqlite3.connect(RunJournal().path) as db:  # a worker on another host was killed
+        db.execute("UPDATE runs SET owner = 'elsewhere:4242' WHERE id = ?", (run_id,))
+    activities = RunbookActivities(config, log=lambda text: None)
+    start = DurableStart(run_id, "dev", {"user": "alice"}, heartbeat_seconds=3)
+
+    first = ActivityEnvironment()
+    with pytest.raises(ApplicationError, match="another process") as refused:
+        await first.run(activities.advance_step, start)
+    assert refused.value.type == "UsageError"  # retried: Temporal decides when it is over
+    retried = ActivityEnvironment()
+    retried.info = dataclasses.replace(retried.info, attempt=2)
+    outcome = await retried.run(activities.advance_step, start)
+    assert outcome.status == "waiting" and outcome.waiting is not None
+    assert outcome.waiting["kind"] == "manual"
+    journal = RunJournal()
+    notes = [n["text"] for n in journal.transcript(run_id)]
+    journal.close()
+    assert any("attempt 2 takes the run over" in n and "elsewhere:4242" in n for n in notes)

@@ -105,7 +105,21 @@ class RunbookActivities:
                         type=RUN_NOT_FOUND,
                         non_retryable=True,
                     ) from None
-                progress = await runner.advance(max_steps=1)
+                try:
+                    progress = await runner.advance(max_steps=1)
+                except UsageError as exc:  # out of advance() only: the run's claim is held
+                    if activity.info().attempt < 2:
+                        raise
+                    # Temporal ended the previous attempt (its heartbeat stopped): a claim
+                    # left by it, e.g. by a killed worker on another host (which the journal
+                    # cannot probe), is taken over. A still-running straggler could only
+                    # repeat what the journaled request id makes idempotent.
+                    journal.release(start.run_id)
+                    journal.note(
+                        start.run_id,
+                        f"attempt {activity.info().attempt} takes the run over: {exc}",
+                    )
+                    progress = await runner.advance(max_steps=1)
         except OpsdeckError as exc:
             # e.g. the run is claimed by another live process: retried by the workflow.
             raise ApplicationError(f"{exc.title}: {exc}", type=type(exc).__name__) from None
