@@ -4,6 +4,11 @@ Each engine is listed concurrently in one exclusive worker; every engine posts i
 result, so a slow or dead engine never holds back the others, and its state (rows,
 ``loading``, ``unreachable (...)``) stays visible in the status bar.
 
+Rows are virtual (console.tui.paging): each engine shows a window of its listing, the
+next page is read when the cursor nears the end (or `G`, or a scroll), and the window
+is re-read from further back when the cursor nears its top. `/` filters the loaded
+rows; on enter, text in query form lists that visibility query on the server instead.
+
 Keys: j/k, g/G and home/end move as in k9s; `<` `>` pick the sort column and `I`
 inverts it (htop: k9s's shift+letter would need `S`, which is signal here). A change
 key the selected rows' engine cannot do is hidden, and says why when pressed.
@@ -11,67 +16,36 @@ key the selected rows' engine cannot do is hidden, and says why when pressed.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from functools import partial
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.markup import escape
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
-from console.errors import Unsupported
-from console.model import (
-    ActionKind,
-    Capability,
-    ExecutionRef,
-    ListQuery,
-    StuckHit,
-    StuckRules,
-)
-from console.ports import WorkflowEngine
-from console.tui.completion import completions, runbook_names
-from console.tui.format import CommandError, RowFilter, parse_command
+from console.model import ActionKind, ExecutionRef
+from console.tui.completion import completions
+from console.tui.format import RowFilter
 from console.tui.guards import CHANGE_ACTIONS as CHANGE_ACTIONS  # execution.py imports it here
 from console.tui.guards import refusal, split_targets
-from console.tui.keys import KeysScreen  # footer/help show enter Open over the table
-from console.tui.messages import (
-    DataChanged,
-    EngineLoaded,
-    EngineProblem,
-    ListedRow,
-    RefreshFinished,
-)
-from console.tui.problems import explain, short_state
+from console.tui.messages import ListedRow
+from console.tui.paging import PAGE, is_server_query
 from console.tui.rows import DESCENDING_FIRST, SortOrder, cell_texts, columns
+from console.tui.screens.executions_commands import argument_values, run_command
+from console.tui.screens.executions_paging import PagedExecutions
 from console.tui.widgets.prompt import Prompt, typing_into
 from console.tui.widgets.status_bar import StatusBar
 from console.tui.widgets.stuck_detail import StuckDetail
 from console.tui.widgets.tables import ExecutionsTable
 
-if TYPE_CHECKING:
-    from console.tui.app import OpsdeckApp
-
 MARK = "●"
-FIRST_PAGE = 50
 
 
-class EngineState:
-    """What the status bar says about one engine."""
-
-    def __init__(self) -> None:
-        self.text = "loading…"
-        self.ok = True
-        self.rows: list[ListedRow] = []
-        self.loaded = False
-
-
-class ExecutionsScreen(KeysScreen[None]):
+class ExecutionsScreen(PagedExecutions):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="opsdeck.filter", priority=True),
         Binding("enter", "open", "Open", id="opsdeck.open"),
@@ -111,23 +85,8 @@ class ExecutionsScreen(KeysScreen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stuck_only = False
-        self.row_filter = RowFilter()
         self.sort_by = SortOrder()
-        self.marked: set[str] = set()
-        self._anchor: str | None = None  # last row marked with space: start of a range
-        self.paused = False
-        self.engines: dict[str, EngineState] = {}
-        self.shown_rows: list[ListedRow] = []
-        self.last_refresh = "never"
-        self._generation = 0
-        self._refreshing = False
         self._timer: Timer | None = None
-        self._reported: set[tuple[str, str]] = set()
-
-    @property
-    def opsdeck(self) -> OpsdeckApp:
-        return cast("OpsdeckApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(id="crumbs")
@@ -137,10 +96,6 @@ class ExecutionsScreen(KeysScreen[None]):
         yield StatusBar(id="status")
         yield Footer()
 
-    @property
-    def table(self) -> ExecutionsTable:
-        return self.query_one("#executions", ExecutionsTable)
-
     def on_mount(self) -> None:
         self._set_columns()
         self.reset_engines()
@@ -148,130 +103,6 @@ class ExecutionsScreen(KeysScreen[None]):
         if interval > 0:
             self._timer = self.set_interval(interval, self._tick)
         self.action_reload()
-
-    # -- data -------------------------------------------------------------------
-
-    def reset_engines(self) -> None:
-        """(Re)build per-engine state, e.g. after a context switch: a filter or marks
-        made for the old context's rows must not silently apply to the new one."""
-        self.engines = {name: EngineState() for name in self.opsdeck.session.engines}
-        self.row_filter = RowFilter()
-        self.marked.clear()
-        self._anchor = None
-        self._reported.clear()
-        self.query_one(Prompt).close()
-        self._render_rows()
-
-    def _tick(self) -> None:
-        if not self.paused and not self._refreshing and self.is_current:
-            self.action_reload()
-
-    def action_reload(self) -> None:
-        self._generation += 1
-        self._refreshing = True
-        for state in self.engines.values():
-            if not state.loaded:
-                state.text, state.ok = "loading…", True
-        self._update_status()
-        self.load(self._generation, self.stuck_only)
-
-    @work(exclusive=True, group="executions", exit_on_error=False)
-    async def load(self, generation: int, stuck_only: bool) -> None:
-        app = self.opsdeck
-        timeout = app.engine_timeout
-
-        async def one(name: str, engine: WorkflowEngine) -> None:
-            try:
-                rows = await asyncio.wait_for(
-                    self._fetch(engine, stuck_only, partial(self._first_page, generation, name)),
-                    timeout,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a backend failure must never end the app
-                title, text = explain(name, exc, timeout)
-                state = short_state(exc, timeout)
-                problem = EngineProblem(state, title, text, isinstance(exc, Unsupported))
-                self.post_message(EngineLoaded(generation, name, [], problem))
-            else:
-                self.post_message(EngineLoaded(generation, name, rows))
-
-        await asyncio.gather(*(one(n, e) for n, e in app.session.engines.items()))
-        self.post_message(RefreshFinished(generation))
-
-    def _first_page(self, generation: int, name: str, rows: list[ListedRow]) -> None:
-        if not self.engines[name].loaded:  # only the very first load shows a partial list
-            self.post_message(EngineLoaded(generation, name, rows))
-
-    async def _fetch(
-        self,
-        engine: WorkflowEngine,
-        stuck_only: bool,
-        on_first_page: Callable[[list[ListedRow]], None],
-    ) -> list[ListedRow]:
-        if not stuck_only:
-            # A small first page is on screen while the rest is still coming: mid-incident
-            # the newest executions matter first.
-            limit = self.opsdeck.list_limit
-            query = ListQuery(limit=limit, page_size=min(FIRST_PAGE, limit))
-            rows: list[ListedRow] = []
-            async for execution in engine.list(query):
-                rows.append(ListedRow(execution))
-                if len(rows) == FIRST_PAGE:
-                    on_first_page(list(rows))
-            return rows
-        reason = engine.describe_capability(Capability.FIND_STUCK)
-        if reason is not None:
-            raise Unsupported(reason)
-        hits: dict[str, list[StuckHit]] = {}
-        async for hit in engine.find_stuck(StuckRules()):
-            hits.setdefault(str(hit.execution.ref), []).append(hit)
-        return [ListedRow(group[0].execution, tuple(group)) for group in hits.values()]
-
-    def on_engine_loaded(self, message: EngineLoaded) -> None:
-        if message.generation != self._generation or message.engine not in self.engines:
-            return
-        state = self.engines[message.engine]
-        if message.error is None:
-            state.rows, state.loaded, state.ok = message.rows, True, True
-            state.text = f"{len(message.rows)} {'stuck' if self.stuck_only else 'rows'}"
-            self._reported = {r for r in self._reported if r[0] != message.engine}
-        else:
-            problem = message.error
-            state.rows, state.loaded, state.ok, state.text = [], True, False, problem.state
-            # Notify once per distinct problem, not on every auto refresh.
-            if (message.engine, problem.state) not in self._reported:
-                self._reported.add((message.engine, problem.state))
-                self.notify(
-                    escape(problem.text),
-                    title=escape(problem.title),
-                    severity="warning" if problem.warning_only else "error",
-                    timeout=8,
-                )
-        self._render_rows()
-        probe = self.opsdeck.on_first_table
-        if probe is not None and message.error is None:
-            self.opsdeck.on_first_table = None
-            self.call_after_refresh(probe)
-
-    def on_refresh_finished(self, message: RefreshFinished) -> None:
-        if message.generation != self._generation:
-            return
-        self._refreshing = False
-        self.last_refresh = self.opsdeck.now().strftime("%H:%M:%S")
-        self._update_status()
-
-    def on_data_changed(self, _: DataChanged) -> None:
-        # An apply changed the marked runs (closed, reset): a second `r` must not aim at
-        # them again, so the marks go and the list is fetched afresh.
-        self.marked.clear()
-        self._anchor = None
-        self._render_rows()
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        if self.engines and not self._refreshing:
-            self.action_reload()
 
     # -- table --------------------------------------------------------------------
 
@@ -365,13 +196,21 @@ class ExecutionsScreen(KeysScreen[None]):
         return [row.execution.ref] if row else []
 
     def _update_status(self) -> None:
-        """Top line: what is listed and how fresh; bottom line: where and what failed."""
+        """Top line: what is listed and how much; bottom line: where and what failed."""
         app = self.opsdeck
-        total = sum(len(s.rows) for s in self.engines.values())
+        states = self.engines.values()
+        loaded = sum(len(s.rows) for s in states)
         crumbs = ["stuck executions" if self.stuck_only else "executions"]
-        crumbs.append(
-            f"{len(self.shown_rows)} of {total}" if self.row_filter.active else str(total)
-        )
+        if self.server_query:
+            crumbs.append(f"query {self.server_query}")
+        shown = f"{loaded:,}"
+        if self.row_filter.active:
+            shown = f"{len(self.shown_rows):,} of {shown}"
+        if any(s.has_more or s.offset for s in states):
+            totals = [s.total for s in states]
+            known = "?" if None in totals else f"{sum(t or 0 for t in totals):,}"
+            shown = f"{shown} loaded / {known}"
+        crumbs.append(shown)
         if self.row_filter.active:
             crumbs.append(f"/{self.row_filter.text}")
         interval = app.refresh_interval
@@ -393,6 +232,7 @@ class ExecutionsScreen(KeysScreen[None]):
     @on(DataTable.RowHighlighted, "#executions")
     def _row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._cursor_moved()
+        self._page_near_edge(self.table.cursor_row)
 
     @on(DataTable.HeaderSelected, "#executions")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -423,6 +263,7 @@ class ExecutionsScreen(KeysScreen[None]):
     def on_key(self, event: events.Key) -> None:
         """A hidden change key was pressed: say why nothing happens (bindings run later,
         in the app, so an enabled key passes through untouched)."""
+        self._armed = True  # a move this key makes may read the next page
         if typing_into(self.app.focused):
             return
         for namespace, bindings in self._binding_chain:  # keys as remapped by the keymap
@@ -444,10 +285,16 @@ class ExecutionsScreen(KeysScreen[None]):
     def action_first_row(self) -> None:
         if self.shown_rows:
             self.table.move_cursor(row=0, animate=False)
+        deep = {name: (0, PAGE) for name, s in self.engines.items() if s.offset}
+        if deep and not self.stuck_only:  # the first rows were dropped: read them again
+            self._cursor_to_top = True
+            self._start_load(deep, recount=False)
 
     def action_last_row(self) -> None:
+        """The last loaded row, and the next page behind it (k9s's `G` at scale)."""
         if self.shown_rows:
             self.table.move_cursor(row=len(self.shown_rows) - 1, animate=False)
+        self.load_more()
 
     def action_sort(self, step: int) -> None:
         self.sort_by = self.sort_by.step(step, self.column_keys)
@@ -501,8 +348,12 @@ class ExecutionsScreen(KeysScreen[None]):
         self._render_rows()
 
     def action_clear(self) -> None:
+        """escape: the local filter first, then the server query, then the marks."""
         if self.row_filter.active:
             self.apply_filter("")
+        elif self.server_query:
+            self.server_query = None
+            self._restart()
         elif self.marked:
             self.marked.clear()
             self._render_rows()
@@ -518,7 +369,7 @@ class ExecutionsScreen(KeysScreen[None]):
             state.rows, state.loaded = [], False
         self.marked.clear()
         self._rebuild()
-        self.action_reload()
+        self._restart()
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -526,6 +377,7 @@ class ExecutionsScreen(KeysScreen[None]):
         self._update_status()
 
     def action_filter(self) -> None:
+        self._filter_before = self.row_filter.text
         self.query_one(Prompt).open("filter", self.row_filter.text)
 
     def action_command(self) -> None:
@@ -535,6 +387,15 @@ class ExecutionsScreen(KeysScreen[None]):
         self.row_filter = RowFilter(text)
         self._render_rows()
 
+    def apply_query(self, query: str) -> None:
+        """List a visibility query on the server. The table changes only once an engine
+        accepts it; a refused query is reported in the server's words, nothing else."""
+        self.apply_filter(self._filter_before)  # the live filter typed it; undo that
+        if self.stuck_only:
+            self.notify("a server query lists executions: leave stuck mode (s) first")
+            return
+        self._start_load({name: (0, PAGE) for name in self.engines}, True, query.strip())
+
     @on(Prompt.Edited)
     def _prompt_edited(self, message: Prompt.Edited) -> None:
         self.apply_filter(message.value)
@@ -542,7 +403,9 @@ class ExecutionsScreen(KeysScreen[None]):
     @on(Prompt.Applied)
     def _prompt_applied(self, message: Prompt.Applied) -> None:
         self.table.focus()
-        if message.mode == "filter":
+        if message.mode == "filter" and is_server_query(message.value):
+            self.apply_query(message.value)
+        elif message.mode == "filter":
             self.apply_filter(message.value)
         elif message.value:
             self.run_command(message.value)
@@ -552,88 +415,12 @@ class ExecutionsScreen(KeysScreen[None]):
         self.table.focus()
 
     def run_command(self, text: str) -> None:
-        try:
-            command = parse_command(text)
-        except CommandError as exc:
-            self.notify(escape(str(exc)), title="command", severity="warning")
-            return
-        if command.name == "quit":
-            self.app.exit()
-        elif command.name == "stuck":
-            self.set_stuck(True)
-        elif command.name == "all":
-            self.set_stuck(False)
-            if command.argument:
-                self.apply_filter(command.argument)
-        elif command.name == "filter":
-            self.apply_filter(command.argument)
-        elif command.name == "help":
-            self.opsdeck.show_help()
-        elif command.name == "refresh":
-            self._set_refresh(command.argument)
-        elif command.name == "ctx":
-            if command.argument:
-                self.opsdeck.switch_context(command.argument)
-            else:
-                self.pick_context()
-        elif command.name == "runbooks":
-            from console.tui.screens.runbook import open_runbooks
-
-            open_runbooks(self.app, command.argument)
-        elif command.name == "corr":
-            self.opsdeck.open_correlation(command.argument)
-        elif command.name == "dlq":
-            from console.tui.screens.dlq import open_dlq
-
-            open_dlq(self.app)
-        elif command.name == "chaos":
-            from console.tui.screens.chaos import open_chaos
-
-            open_chaos(self.app, command.argument)
-        elif command.name == "approvals":
-            from console.tui.screens.approvals import open_approvals
-
-            open_approvals(self.app, command.argument)
-
-    def pick_context(self) -> None:
-        """`:ctx` alone: choose from the config's contexts (enter switches)."""
-        app = self.opsdeck
-        names = app.context_names()
-        if not names:
-            app.switch_context("")  # says why: no config contexts, or no switching here
-            return
-        from console.tui.screens.context_picker import ContextPicker
-
-        def chosen(name: str | None) -> None:
-            if name and name != app.context_name:
-                app.switch_context(name)
-
-        app.push_screen(ContextPicker(names, app.context_name), chosen)
+        run_command(self, text)
 
     def _complete(self, text: str) -> list[str]:
-        return completions(text, self._argument_values)
+        return completions(text, lambda command: argument_values(self, command))
 
-    def _argument_values(self, command: str) -> list[str]:
-        """What Tab offers after a command: contexts, runbooks, listed workflow ids."""
-        if command == "ctx":
-            return self.opsdeck.context_names()
-        if command == "runbooks":
-            return runbook_names()
-        if command == "corr":
-            return [row.execution.ref.workflow_id for row in self.shown_rows]
-        if command == "refresh":
-            return ["off"]
-        if command == "chaos":
-            from console.tui.screens.chaos import experiment_names
-
-            return experiment_names()
-        if command == "approvals":
-            from console.tui.screens.approvals import open_request_ids
-
-            return open_request_ids()
-        return []
-
-    def _set_refresh(self, argument: str) -> None:
+    def set_refresh(self, argument: str) -> None:
         app = self.opsdeck
         if argument in ("off", "0"):
             self.paused = True
