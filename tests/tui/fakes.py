@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.errors import BackendUnavailable, NotFound, PolicyDenied, Unsupported
+from console.errors import BackendUnavailable, NotFound, PolicyDenied, Unsupported, UsageError
 from console.model import (
     ActionKind,
     ActionRequest,
@@ -286,3 +286,56 @@ def stub_session(
 
 def unreachable(name: str = "temporal") -> BackendUnavailable:
     return BackendUnavailable(name, "127.0.0.1:1", "connection refused", hint="is it running?")
+
+
+SCALE_TYPES = ("OrderWorkflow", "PaymentWorkflow", "RefundWorkflow", "ShippingWorkflow")
+
+
+@dataclass
+class ScaleEngine(FakeEngine):
+    """A namespace of ``size`` generated executions, newest first, made as they are
+    read (never held in memory); records every listing and count it is asked for.
+
+    ``raw`` understands ``WorkflowType = 'X'`` only and refuses anything else in the
+    words of a visibility server."""
+
+    size: int = 100_000
+    executions: list[Execution] = field(default_factory=list)
+    lists: list[ListQuery] = field(default_factory=list)
+    counts: list[ListQuery] = field(default_factory=list)
+    handed_out: int = 0  # executions yielded over every listing
+
+    def _types(self, raw: str | None) -> tuple[str, ...]:
+        if not raw:
+            return SCALE_TYPES
+        key, sep, value = raw.partition("=")
+        wanted = value.strip().strip("'\"")
+        if key.strip() != "WorkflowType" or not sep or not wanted:
+            raise UsageError(f"invalid query: unable to parse '{raw}'")
+        return (wanted,)
+
+    def generated(self, index: int) -> Execution:
+        status = ExecutionStatus.RUNNING if index % 3 else ExecutionStatus.COMPLETED
+        wtype = SCALE_TYPES[index % len(SCALE_TYPES)]
+        ref = ExecutionRef(self.name, "default", f"wf-{index:06d}", f"run-{index}")
+        return Execution(ref, wtype, status, NOW - timedelta(seconds=index), None, "orders")
+
+    async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        self.lists.append(query)
+        types = self._types(query.raw)
+        await self._gate()
+        for index in range(self.size):
+            execution = self.generated(index)
+            if execution.workflow_type in types:
+                self.handed_out += 1
+                yield execution
+
+    async def count(self, query: ListQuery) -> int:
+        self.counts.append(query)
+        types = self._types(query.raw)
+        await self._gate()
+        slots = [SCALE_TYPES.index(t) for t in types if t in SCALE_TYPES]
+        return sum((self.size - slot + len(SCALE_TYPES) - 1) // len(SCALE_TYPES) for slot in slots)
+
+    def _find(self, ref: ExecutionRef) -> Execution:
+        return self.generated(int(ref.workflow_id.removeprefix("wf-")))

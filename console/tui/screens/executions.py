@@ -263,9 +263,9 @@ class ExecutionsScreen(PagedExecutions):
     def on_key(self, event: events.Key) -> None:
         """A hidden change key was pressed: say why nothing happens (bindings run later,
         in the app, so an enabled key passes through untouched)."""
-        self._armed = True  # a move this key makes may read the next page
         if typing_into(self.app.focused):
             return
+        self._armed = True  # a move this key makes may read the next page
         for namespace, bindings in self._binding_chain:  # keys as remapped by the keymap
             if namespace is not self:
                 continue

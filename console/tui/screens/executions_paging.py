@@ -194,6 +194,7 @@ class PagedExecutions(KeysScreen[None]):
 
     def load_more(self) -> None:
         """The next page of every engine with more, unless one is being read."""
+        self._armed = False  # one page per move of the user's
         if self.stuck_only:
             return
         for name, state in self.engines.items():
@@ -203,6 +204,7 @@ class PagedExecutions(KeysScreen[None]):
 
     def load_earlier(self) -> None:
         """Re-read further back for every engine whose window has left rows behind."""
+        self._armed = False
         if self.stuck_only or self._refreshing:
             return
         plan = {
@@ -302,10 +304,8 @@ class PagedExecutions(KeysScreen[None]):
         if not self._armed or not self.shown_rows:
             return
         if position >= len(self.shown_rows) - LOAD_AHEAD:
-            self._armed = False
             self.load_more()
         elif position < LOAD_AHEAD and any(s.offset for s in self.engines.values()):
-            self._armed = False
             self.load_earlier()
 
     def on_mouse_scroll_down(self, _: events.MouseScrollDown) -> None:
