@@ -88,26 +88,30 @@ def _plain(value: Any) -> Any:
 
 def parse_x_death(headers: dict[str, Any] | None) -> DeathInfo:
     """The newest ``x-death`` entry (RabbitMQ keeps the most recent first)."""
-    deaths = (headers or {}).get("x-death") or []
-    if not deaths or not isinstance(deaths, list):
+    deaths = headers.get("x-death") if headers else None
+    if not deaths or not isinstance(deaths, list) or not isinstance(deaths[0], dict):
         return DeathInfo()
     first = deaths[0]
     when = first.get("time")
     if isinstance(when, datetime) and when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    keys = first.get("routing-keys") or []
+    keys = first.get("routing-keys") or ()
+    count = first.get("count")
     return DeathInfo(
         queue=_text(first.get("queue")),
         reason=_text(first.get("reason")),
-        routing_keys=tuple(str(_plain(k)) for k in keys),
+        routing_keys=tuple(k if type(k) is str else str(_plain(k)) for k in keys),
         exchange=_text(first.get("exchange")),
-        count=int(first.get("count") or 0),
+        count=count if type(count) is int else int(count or 0),
         time=when if isinstance(when, datetime) else None,
     )
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(_plain(value))
+    # a drain calls this four times per message: text (the usual) needs no conversion
+    if value is None or type(value) is str:
+        return value
+    return str(_plain(value))
 
 
 def dedup_id(body: bytes, headers: dict[str, Any], props: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ _unpack_B = struct.Struct(">B").unpack_from
 _unpack_H = struct.Struct(">H").unpack_from
 _unpack_I = struct.Struct(">I").unpack_from
 _unpack_Q = struct.Struct(">Q").unpack_from
+_unpack_q = struct.Struct(">q").unpack_from
 _frame_head = struct.Struct(">BHI")
 _content_head = struct.Struct(">HHQH")
 
@@ -107,6 +108,18 @@ def method(channel: int, class_id: int, method_id: int, args: bytes = b"") -> by
 def _decode_value(data: bytes, at: int) -> tuple[Any, int]:
     kind = data[at]
     at += 1
+    # the kinds x-death and most application headers use, without a dispatch call
+    if kind == 83:  # S
+        end = at + 4 + _unpack_I(data, at)[0]
+        raw = data[at + 4 : end]
+        try:
+            return raw.decode(), end
+        except UnicodeDecodeError:
+            return raw, end
+    if kind == 108:  # l
+        return _unpack_q(data, at)[0], at + 8
+    if kind == 70:  # F
+        return decode_table(data, at)
     decoder = _DECODERS.get(kind)
     if decoder is None:
         raise ProtocolError(f"unknown field type {chr(kind)!r} at byte {at - 1}")

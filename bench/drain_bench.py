@@ -1,6 +1,7 @@
 """Drain benchmark: opsdeck's drain vs the rabbitmq_shovel plugin, same broker, same run.
 
-    .venv/bin/python bench/drain_bench.py [--messages 100000] [--rounds 3] [--batch-size 2000]
+    .venv/bin/python bench/drain_bench.py [--messages 100000] [--rounds 3]
+        [--batch-size 500,2000] [--clients wire,pika]
 
 Each round fills a durable DLQ with N persistent dead-lettered messages (published
 directly with an ``x-death`` header as RabbitMQ writes it, which is much faster than
@@ -12,14 +13,17 @@ rejecting N messages), then moves them to a destination queue:
   created with ``rabbitmqctl set_parameter``; timed from the first message arriving at
   the destination to the last (so rabbitmqctl's own start-up is not counted against it).
 
-Prints msgs/s for both per round, the medians and the ratio; needs root for
-``rabbitmq-plugins enable rabbitmq_shovel`` (done once).
+Every (client, batch size) pair and the shovel run once per round, in an order that
+rotates each round (so none always runs on the warmest broker); each gets a freshly
+filled DLQ. Prints msgs/s per run, the load average, the medians and each one's ratio
+to the shovel's median; needs root for ``rabbitmq-plugins enable rabbitmq_shovel``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,10 +77,11 @@ def fill(queue: str, source: str, count: int) -> None:
     connection.close()
 
 
-def run_opsdeck(dlq: str, dest: str, count: int, work: Path, batch_size: int) -> float:
-    adapter = RabbitDeadLetterQueues.from_config(
-        "bench", {"url": "amqp://127.0.0.1:5672/%2F", "queues": [dlq]}, lambda r: r
-    )
+def run_opsdeck(
+    dlq: str, dest: str, count: int, work: Path, batch_size: int, client: str = "wire"
+) -> float:
+    settings = {"url": "amqp://127.0.0.1:5672/%2F", "queues": [dlq], "drain_client": client}
+    adapter = RabbitDeadLetterQueues.from_config("bench", settings, lambda r: r)
     spec = DrainSpec("bench", dlq, destination=dest, batch_size=batch_size)
     drain = Drain(
         adapter.drain_source(dlq, batch_size=spec.batch_size),
@@ -109,7 +114,9 @@ def run_shovel(src: str, dest: str, count: int) -> float:
             "src-delete-after": "queue-length",
         }
     )
-    proc = subprocess.Popen(["rabbitmqctl", "set_parameter", "shovel", name, value])
+    proc = subprocess.Popen(
+        ["rabbitmqctl", "set_parameter", "shovel", name, value], stdout=subprocess.DEVNULL
+    )
     first = None
     while True:
         now_depth = depth(channel, dest)
@@ -129,33 +136,49 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=2000, help="opsdeck drain batch")
+    parser.add_argument("--batch-size", default="2000", help="opsdeck drain batch(es), a,b")
+    parser.add_argument("--clients", default="wire", help="drain clients: wire,pika")
     args = parser.parse_args()
     subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_shovel"], check=True,
                    capture_output=True)  # fmt: skip
-    ours, theirs = [], []
+    contenders = [
+        (f"opsdeck {client} batch {size}", client, int(size))
+        for client in args.clients.split(",")
+        for size in args.batch_size.split(",")
+    ]
+    names = [name for name, _, _ in contenders] + ["shovel"]
+    rates: dict[str, list[float]] = {name: [] for name in names}
     prefix = f"opsdeck-bench-{uuid.uuid4().hex[:6]}"
+    print("load average at start:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            dlq, dest, dest2 = f"{prefix}.dlq", f"{prefix}.dest", f"{prefix}.shovelled"
-            fill(dlq, f"{prefix}.work", args.messages)
-            connection = connect()
-            channel = connection.channel()
-            channel.queue_declare(dest, durable=True)
-            connection.close()
-            ours.append(
-                run_opsdeck(dlq, dest, args.messages, Path(tmp) / str(round_), args.batch_size)
-            )
-            fill(dlq, f"{prefix}.work", args.messages)
-            theirs.append(run_shovel(dlq, dest2, args.messages))
-            print(f"round {round_ + 1}: opsdeck {ours[-1]:,.0f} msg/s, shovel {theirs[-1]:,.0f}")
-            connection = connect()
-            channel = connection.channel()
-            for queue in (dlq, dest, dest2, f"{dlq}.parking"):
-                channel.queue_delete(queue)
-            connection.close()
-    a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"median: opsdeck {a:,.0f} msg/s, shovel {b:,.0f} msg/s, ratio {a / b:.2f}x")
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                dlq, dest = f"{prefix}.dlq", f"{prefix}.dest"
+                fill(dlq, f"{prefix}.work", args.messages)
+                if name == "shovel":
+                    rate = run_shovel(dlq, dest, args.messages)
+                else:
+                    _, client, size = next(c for c in contenders if c[0] == name)
+                    connection = connect()
+                    connection.channel().queue_declare(dest, durable=True)
+                    connection.close()
+                    work = Path(tmp) / f"{round_}-{client}-{size}"
+                    rate = run_opsdeck(dlq, dest, args.messages, work, size, client)
+                rates[name].append(rate)
+                connection = connect()
+                channel = connection.channel()
+                for queue in (dlq, dest, f"{dlq}.parking"):
+                    channel.queue_delete(queue)
+                connection.close()
+                load = os.getloadavg()[0]
+                print(f"round {round_ + 1}: {name}: {rate:,.0f} msg/s (load {load:.2f})")
+    print("load average at end:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    shovel = statistics.median(rates["shovel"])
+    for name in names:
+        runs = " / ".join(f"{r:,.0f}" for r in rates[name])
+        median = statistics.median(rates[name])
+        print(f"{name}: {runs}; median {median:,.0f} msg/s, {median / shovel:.2f}x the shovel")
 
 
 if __name__ == "__main__":

@@ -364,6 +364,10 @@ class Drain:
         self.fetch_timeout = fetch_timeout
         self.max_reconnects = max_reconnects
         self._submitted = 0
+        # Confirmed rows not yet journaled: with an atomic source they ride along with
+        # the next batch's archived rows (one journal commit per batch, not two); a crash
+        # first leaves them 'archived', which the resumed pass settles (settle_committed).
+        self._confirmed_rows: list[tuple[str, str, str, str | None, str | None]] = []
 
     def run(self) -> DrainReport:
         spec = self.spec
@@ -422,6 +426,7 @@ class Drain:
                         DrainProgress(done, total, rate, left / rate if rate else None)
                     )
             self._flush()
+            self._journal_confirmed()
             report.cancelled = self.cancel.is_set() and not report.completed
             if report.completed and spec.limit is None:
                 report.settled_after_crash = self.journal.settle_committed()
@@ -438,6 +443,8 @@ class Drain:
             if archive is not None:
                 archive.close()
             report.elapsed_s = time.monotonic() - started
+            with contextlib.suppress(Exception):  # confirmed before the failure
+                self._journal_confirmed()
             report.totals = self.journal.counts()
             self.journal.close()
         return report
@@ -452,6 +459,13 @@ class Drain:
         finally:
             with contextlib.suppress(Exception):
                 self.source.close()
+
+    def _journal_confirmed(
+        self, also: Sequence[tuple[str, str, str, str | None, str | None]] = ()
+    ) -> None:
+        rows, self._confirmed_rows = [*self._confirmed_rows, *also], []
+        if rows:
+            self.journal.mark(rows)
 
     def _flush(self) -> None:
         """Wait for commits still in flight (a pipelining source confirms them later)."""
@@ -486,6 +500,7 @@ class Drain:
         keys = [f"{m.dedup_id}#{m.redrives}" for m in batch]
         stamp = now.isoformat().replace("+00:00", "Z")
         states = self.journal.states(keys)
+        states.update((row[0], row[2]) for row in self._confirmed_rows)  # not on disk yet
         sends: list[Send] = []
         send_keys: list[str] = []
         already: list[QueueMessage] = []
@@ -515,8 +530,8 @@ class Drain:
                 )
         # 1. archive, fsynced, before anything leaves the DLQ
         archive.write(to_archive)
-        if archived_rows:
-            self.journal.mark(archived_rows)
+        if archived_rows or self._confirmed_rows:
+            self._journal_confirmed(archived_rows)
         # 2. messages a crashed run already sent (non-atomic sources): remove, do not resend
         if already:
             self.source.remove(already)
@@ -538,7 +553,10 @@ class Drain:
                         report.sent += 1
                     message = send.message
                     rows.append((key, message.dedup_id, state, send.queue, message.reason))
-                self.journal.mark(rows)
+                if self.source.atomic_commit:
+                    self._confirmed_rows += rows
+                else:  # SQS: 'sent' is on disk before the deletes (no resend after a crash)
+                    self.journal.mark(rows)
                 report.matched += len(sends)
 
             self._submitted += len(sends)  # counted now: confirmations may come later

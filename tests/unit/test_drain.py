@@ -224,3 +224,59 @@ def test_limit_counts_messages_submitted_not_yet_confirmed(tmp_path: Path) -> No
     source = LateConfirm([msg(i) for i in range(10)])
     report = Drain(source, DrainSpec("r", "dlq", batch_size=2, limit=5), journal_dir=tmp_path).run()
     assert len(source.sent) == 5 and report.sent == 5 and len(source.queue) == 5
+
+
+class AtomicSource(FakeSource):
+    """A transactional source (RabbitMQ-like): publish and remove commit together."""
+
+    atomic_commit = True
+
+    def commit(self, sends: Sequence[Send], on_confirmed: Callable[[], None]) -> None:
+        self.sent += [(s.message.dedup_id, s.queue) for s in sends]
+        self.remove([s.message for s in sends])
+        on_confirmed()
+
+
+class Killed(BaseException):
+    """The process dies: nothing after it runs (the journal is copied at that moment)."""
+
+
+def test_atomic_source_killed_before_sent_rows_are_journaled(tmp_path: Path) -> None:
+    # An atomic source's 'sent' rows ride along with the next batch's journal commit;
+    # killed in between, the resumed pass must settle them: exact totals, no resend.
+    import shutil
+
+    killed = tmp_path / "at-kill"
+
+    class KilledAtSecondFetch(AtomicSource):
+        fetches = 0
+
+        def fetch(self, limit: int, timeout: float) -> list[QueueMessage]:
+            self.fetches += 1
+            if self.fetches == 2:
+                shutil.copytree(tmp_path / "j", killed)  # the journal as a SIGKILL leaves it
+                raise Killed
+            return super().fetch(limit, timeout)
+
+    messages = [msg(i) for i in range(6)]
+    spec = DrainSpec("r", "dlq", batch_size=4)
+    first = KilledAtSecondFetch(messages)
+    with pytest.raises(Killed):
+        Drain(first, spec, drain_id="d", journal_dir=tmp_path / "j").run()
+    assert len(first.sent) == 4
+    on_disk = DrainJournal(killed / "d.db")
+    assert on_disk.counts() == {"archived": 4}  # committed at the broker, not journaled
+    on_disk.close()
+    rest = AtomicSource(messages[4:])  # the committed batch left the DLQ
+    resumed = Drain(rest, spec, drain_id="d", journal_dir=killed).run()
+    assert [m for m, _ in rest.sent] == ["m-4", "m-5"]
+    assert resumed.settled_after_crash == 4 and resumed.removed_already_sent == 0
+    assert resumed.totals == {"sent": 6}
+
+
+def test_a_copy_confirmed_in_the_previous_batch_is_not_sent_again(tmp_path: Path) -> None:
+    source = AtomicSource([msg(0), msg(1), msg(1), msg(2)])  # m-1 dead-lettered twice
+    report = Drain(source, DrainSpec("r", "dlq", batch_size=2), journal_dir=tmp_path).run()
+    assert [m for m, _ in source.sent] == ["m-0", "m-1", "m-2"]
+    assert report.removed_already_sent == 1 and report.totals == {"sent": 3}
+    assert not source.queue and not source.inflight
