@@ -121,6 +121,13 @@ class EngineState:
     def has_more(self) -> bool:
         return self.source is not None and not self.source.exhausted
 
+    @property
+    def complete(self) -> bool:
+        """Every row of the listing is in the window (as far as the count knows)."""
+        if self.offset:
+            return False
+        return not self.has_more or (self.total is not None and len(self.rows) >= self.total)
+
     def replace(self, rows: list[ListedRow], source: RowSource | None) -> None:
         self.rows, self.source, self.busy = rows, source, False
         self.offset = source.start if source is not None else 0
@@ -144,7 +151,7 @@ class EngineState:
         if stuck_only:
             return f"{len(self.rows)} stuck"
         read = self.read_through
-        if not self.has_more:
+        if self.complete:
             return f"{read:,} rows"
         total = "?" if self.total is None else f"{self.total:,}"
         return f"{read:,} / {total} rows"

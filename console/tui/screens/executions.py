@@ -206,7 +206,7 @@ class ExecutionsScreen(PagedExecutions):
         shown = f"{loaded:,}"
         if self.row_filter.active:
             shown = f"{len(self.shown_rows):,} of {shown}"
-        if any(s.has_more or s.offset for s in states):
+        if not all(s.complete for s in states):
             totals = [s.total for s in states]
             known = "?" if None in totals else f"{sum(t or 0 for t in totals):,}"
             shown = f"{shown} loaded / {known}"
