@@ -50,7 +50,7 @@ from console.model import (
 from console.progress import JobProgress, report
 
 QUERY_JOB_KINDS = frozenset({ActionKind.TERMINATE, ActionKind.CANCEL, ActionKind.RETRY})
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 STALL_SECONDS = 60.0  # stop watching a job that made no progress for this long
 VISIBILITY_WAIT_SECONDS = 10.0  # visibility is eventually consistent after the job
 RUN_IDS_PER_LOOKUP = 100

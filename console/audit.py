@@ -26,6 +26,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,6 +281,13 @@ class AuditJournal:
         }
         with self._lock:
             return self._append(fields)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Appends inside share one transaction: one commit (one fsync) for a batch job's
+        many outcomes instead of one each; all or none of them is written."""
+        with self._lock, self._conn().transaction():
+            yield
 
     def _append(self, fields: dict[str, Any]) -> AuditRecord:
         db = self._conn()

@@ -1,0 +1,61 @@
+"""A batch job's outcomes go to the audit journal in chunks: every one recorded, the chain
+intact, and what arrived before a backend error is kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from console.actions import ActionRunner
+from console.actions.runner import AUDIT_CHUNK
+from console.audit import AuditJournal
+from console.config import Context
+from console.errors import BackendUnavailable
+from console.model import ActionKind, ActionRequest, Outcome, Plan, PlannedCall, TargetOutcome
+
+from .stub_engine import StubEngine
+
+N = AUDIT_CHUNK * 2 + 17
+
+
+class BatchStub(StubEngine):
+    """Plans N targets as one batch job; ``crash_after`` outcomes, the job's watch fails."""
+
+    async def plan(self, request: ActionRequest) -> Plan:
+        calls = tuple(
+            PlannedCall(f"stub:default/wf-{i}", "StartBatchOperation(terminate)", {})
+            for i in range(N)
+        )
+        return Plan(request, self.name, calls, batch=True)
+
+    async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:  # type: ignore[override]
+        for index, call in enumerate(plan.calls):
+            if self.crash_after is not None and index >= self.crash_after:
+                raise BackendUnavailable("stub", "x:1", "connection lost")
+            yield TargetOutcome(call.target, Outcome.OK, "terminated by batch job")
+
+
+def runner_for(tmp_path: Path, engine: StubEngine) -> tuple[ActionRunner, AuditJournal]:
+    audit = AuditJournal(tmp_path / "audit.db")
+    context = Context(name="dev", engines=())
+    return ActionRunner(context=context, engines={"stub": engine}, audit=audit), audit
+
+
+@pytest.mark.parametrize("crash_after", [None, AUDIT_CHUNK + 3])
+async def test_batch_outcomes_are_all_recorded_in_one_chain(
+    tmp_path: Path, crash_after: int | None
+) -> None:
+    engine = BatchStub()
+    engine.crash_after = crash_after
+    runner, audit = runner_for(tmp_path, engine)
+    plan = await runner.plan("stub", ActionRequest(ActionKind.TERMINATE, (), "bulk"))
+    seen: list[TargetOutcome] = []
+    report = await runner.apply(plan, on_outcome=seen.append)
+    arrived = N if crash_after is None else crash_after
+    assert len(report.outcomes) == len(seen) == len(report.audit_ids) == arrived
+    records = audit.list(limit=None, request_id=report.request_id)
+    assert len(records) == arrived and {r.outcome for r in records} == {"ok"}
+    assert audit.verify() is None  # the hash chain is intact
+    assert (report.error is None) == (crash_after is None)
