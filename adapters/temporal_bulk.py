@@ -51,7 +51,11 @@ from console.progress import JobProgress, report
 
 QUERY_JOB_KINDS = frozenset({ActionKind.TERMINATE, ActionKind.CANCEL, ActionKind.RETRY})
 POLL_SECONDS = 0.1
-STALL_SECONDS = 60.0  # stop watching a job that made no progress for this long
+# How long apply follows a job: 60 s plus three times its nominal duration (the dev
+# server reports counts only when a page of up to 1,000 is done, so no-progress is no
+# sign of a stuck job). The server's default rate is worker.batcherRPS = 50.
+WATCH_MARGIN_SECONDS = 60.0
+SERVER_DEFAULT_RPS = 50.0
 VISIBILITY_WAIT_SECONDS = 10.0  # visibility is eventually consistent after the job
 RUN_IDS_PER_LOOKUP = 100
 _DONE_STATES = (
@@ -175,12 +179,16 @@ def _state_name(state: DescribeBatchOperationResponse) -> str:
     return name.removeprefix("BATCH_OPERATION_STATE_").lower()
 
 
+def watch_seconds(targets: int, rps: float | None) -> float:
+    return WATCH_MARGIN_SECONDS + 3 * targets / (rps or SERVER_DEFAULT_RPS)
+
+
 async def _watch(
-    conn: Connection, job_id: str, stall: float, poll: float
+    conn: Connection, job_id: str, wait: float, poll: float
 ) -> DescribeBatchOperationResponse | None:
-    """Follow the job to its end, reporting progress; give up after ``stall`` idle seconds."""
+    """Follow the job to its end, reporting progress; give up after ``wait`` seconds."""
     seen: tuple[int, ...] | None = None
-    moved = time.monotonic()
+    deadline = time.monotonic() + wait
     state = None
     while True:
         state = await describe_batch(conn, job_id)
@@ -188,7 +196,7 @@ async def _watch(
             now = (state.state, state.total_operation_count, state.complete_operation_count,
                    state.failure_operation_count)  # fmt: skip
             if now != seen:
-                seen, moved = now, time.monotonic()
+                seen = now
                 report(
                     JobProgress(
                         job_id,
@@ -200,7 +208,7 @@ async def _watch(
                 )
             if state.state in _DONE_STATES:
                 return state
-        if time.monotonic() - moved > stall:
+        if time.monotonic() > deadline:
             return state
         await asyncio.sleep(poll)
 
@@ -283,7 +291,7 @@ async def apply_by_query(
     plan: Plan,
     request_id: str,
     *,
-    stall: float = STALL_SECONDS,
+    wait: float | None = None,
     poll: float = POLL_SECONDS,
 ) -> AsyncIterator[TargetOutcome]:
     """Start (or find, on resume) the job, follow it, then yield one outcome per target."""
@@ -297,13 +305,15 @@ async def apply_by_query(
         if await describe_batch(conn, job_id) is None:  # not a resumed apply
             await conn.call(conn.service.start_batch_operation, _start_request(conn, plan, job_id),
                             retry=True)  # fmt: skip
-        state = await _watch(conn, job_id, stall, poll)
+        rps = calls[0].params.get("rps")
+        wait = wait if wait is not None else watch_seconds(len(calls), rps)
+        state = await _watch(conn, job_id, wait, poll)
     except OpsdeckError as e:
         for call in calls:
             yield TargetOutcome(call.target, Outcome.FAILED, str(e), details)
         return
     if state is None or state.state not in _DONE_STATES:
-        message = f"batch job {job_id} accepted, still running on the server"
+        message = f"batch job {job_id} still running on the server (temporal batch describe)"
         for call in calls:
             yield TargetOutcome(call.target, Outcome.SUBMITTED, message, details)
         return

@@ -10,7 +10,8 @@ from temporalio.api.workflowservice.v1 import ListBatchOperationsRequest
 from temporalio.client import Client
 
 from adapters.temporal import TemporalEngine
-from adapters.temporal_bulk import is_query_plan
+from adapters.temporal_actions import describe_batch
+from adapters.temporal_bulk import apply_by_query, is_query_plan
 from console.errors import UsageError
 from console.model import (
     ActionKind,
@@ -165,3 +166,26 @@ async def test_more_running_matches_than_the_limit_is_refused(
         with pytest.raises(UsageError, match=f"^{field}:"):
             await engine.plan(ActionRequest(ActionKind.TERMINATE, (), "r", params))
     await visible(engine, query, 6)  # nothing changed
+
+
+async def test_a_job_still_running_when_apply_stops_watching_is_submitted(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    prefix = f"bulks-{uuid.uuid4().hex[:6]}"
+    await start_many(temporal_server.address, prefix, 4)
+    query = f"WorkflowId STARTS_WITH '{prefix}'"
+    await visible(engine, query, 4)
+    params = {"query": query, "rps": 1}  # four seconds of work at one per second
+    plan = await engine.plan(ActionRequest(ActionKind.TERMINATE, (), "slow", params))
+    request_id = str(uuid.uuid4())
+    conn = await engine.connection()
+    outcomes = [o async for o in apply_by_query(conn, engine, plan, request_id, wait=0)]
+    assert {o.outcome for o in outcomes} == {Outcome.SUBMITTED}
+    assert "still running on the server" in outcomes[0].message
+
+    async def job_done() -> bool:  # the job goes on without the client (one at a time)
+        state = await describe_batch(conn, request_id)
+        return state is not None and state.complete_operation_count == 4
+
+    await eventually(job_done, what="the batch job finishing on its own", timeout=60)
+    await visible(engine, query, 0)
