@@ -187,25 +187,19 @@ async def _watch(
     conn: Connection, job_id: str, wait: float, poll: float
 ) -> DescribeBatchOperationResponse | None:
     """Follow the job to its end, reporting progress; give up after ``wait`` seconds."""
-    seen: tuple[int, ...] | None = None
+    seen: JobProgress | None = None
     deadline = time.monotonic() + wait
     state = None
+    total = 0  # the server may report 0 again after a total: keep the largest seen
     while True:
         state = await describe_batch(conn, job_id)
         if state is not None:
-            now = (state.state, state.total_operation_count, state.complete_operation_count,
-                   state.failure_operation_count)  # fmt: skip
+            total = max(total, state.total_operation_count)
+            done, failed = state.complete_operation_count, state.failure_operation_count
+            now = JobProgress(job_id, _state_name(state), total, done, failed)
             if now != seen:
                 seen = now
-                report(
-                    JobProgress(
-                        job_id,
-                        _state_name(state),
-                        state.total_operation_count,
-                        state.complete_operation_count,
-                        state.failure_operation_count,
-                    )
-                )
+                report(now)
             if state.state in _DONE_STATES:
                 return state
         if time.monotonic() > deadline:

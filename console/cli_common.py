@@ -145,15 +145,14 @@ def print_plan_table(data: dict[str, Any], out: Any) -> None:
     out.write(f"Plan: {data['action']} {count} target(s){batch} ({where})\n")
     if data["reason"]:
         out.write(f"Reason: {data['reason']}\n")
-    rows = [
-        {"target": c["target"], "call": c["call"], "params": c["params"]} for c in data["calls"]
-    ]
-    emit(
-        rows,
-        "table",
-        columns=[("TARGET", "target"), ("CALL", "call"), ("PARAMS", "params")],
-        out=out,
-    )
+    columns = [("TARGET", "target"), ("CALL", "call"), ("PARAMS", "params")]
+    calls = data["calls"]
+    if len(calls) > 1 and all(c["params"] == calls[0]["params"] for c in calls):
+        # A batch job's calls share their params: once above, not on each of 1,000 rows.
+        out.write(f"Params (every target): {cell(calls[0]['params'], 1000)}\n")
+        columns = columns[:2]
+    rows = [{"target": c["target"], "call": c["call"], "params": c["params"]} for c in calls]
+    emit(rows, "table", columns=columns, out=out)
     for warning in data["warnings"]:
         out.write(f"Warning: {warning}\n")
     policy = data.get("policy")

@@ -70,6 +70,11 @@ async def test_production_bulk_terminate_by_query(temporal_server: DevServer, co
     assert query in plan["calls"][0]["params"]["selection"]
     assert any("5 running executions match" in w for w in plan["warnings"])
 
+    done = opsdeck("--context", "prod", *change, "--dry-run", config=config)
+    assert "Plan: terminate 5 target(s) as one server-side batch job" in done.stdout
+    assert done.stdout.count("selection=") == 1  # the shared params once, not per row
+    assert "continues if this client goes away" in done.stdout
+
     done = opsdeck("--context", "prod", *change, "--yes", config=config)
     assert done.returncode == 3 and "5 executions" in done.stderr  # the typed phrase
     done = opsdeck("--context", "prod", *change, "--yes", "--confirm", "5 execution", config=config)
