@@ -115,3 +115,54 @@ async def test_json_report_and_bad_rps(temporal_server: DevServer, config: Path)
     job = report["outcomes"][0]["details"]
     assert job["batch_job_id"] == report["request_id"] and job["total"] == 3
     assert not [line for line in done.stdout.splitlines() if line.startswith("batch job ")]
+
+
+BULK_POLICY = """\
+package opsdeck
+
+import rego.v1
+
+default decision := {"result": "allow", "reasons": []}
+
+decision := {"result": "approve", "reasons": ["bulk by query needs a second person"]} if {
+  input.action == "terminate"
+  input.target_count > 3
+  input.params.query != ""
+}
+"""
+
+
+async def test_bulk_by_query_waits_for_an_approval_then_applies_the_same_job(
+    tmp_path: Path, temporal_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bulk.rego").write_text(BULK_POLICY)
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        f"current-context: prod\npolicy:\n  file: bulk.rego\ncontexts:\n  prod:\n"
+        f"    engines:\n      - kind: temporal\n        address: {temporal_server.address}\n"
+        f"        http-address: {temporal_server.http_address}\n        namespace: default\n"
+        "        batch-threshold: 2\n"
+    )
+    query, ids = await start(temporal_server, 4)
+    await wait_visible(query, 4, path)
+    monkeypatch.delenv("OPSDECK_ID_TOKEN", raising=False)
+    monkeypatch.setenv("OPSDECK_IDENTITY", "alice")
+    filed = opsdeck("-o", "json", "executions", "terminate", "--query", query, "--yes",
+                    config=path)  # fmt: skip
+    assert filed.returncode == 3, filed.stderr
+    doc = json.loads(filed.stdout)
+    assert doc["plan"]["policy"]["reasons"] == ["bulk by query needs a second person"]
+    assert len(doc["plan"]["targets"]) == 4  # the count the policy saw (> 3)
+    request = str(doc["approval"]["id"])
+    assert running(query, path) == 4  # filing changed nothing
+    monkeypatch.setenv("OPSDECK_IDENTITY", "bob")
+    assert opsdeck("approvals", "approve", request, config=path).returncode == 0
+    monkeypatch.setenv("OPSDECK_IDENTITY", "alice")
+    applied = opsdeck("-o", "json", "approvals", "apply", request, "--yes", config=path)
+    assert applied.returncode == 0, applied.stderr
+    report = json.loads(applied.stdout)["report"]
+    assert report["counts"]["ok"] == 4
+    assert {o["details"]["batch_job_id"] for o in report["outcomes"]} == {report["request_id"]}
+    client = await Client.connect(temporal_server.address)
+    for workflow_id in ids:
+        await wait_status(client, workflow_id, WorkflowExecutionStatus.TERMINATED)
