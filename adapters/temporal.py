@@ -111,19 +111,38 @@ class TemporalEngine:
 
     # -- reads -----------------------------------------------------------------------
 
-    async def _pages(self, query: str, page_size: int) -> AsyncIterator[builtins.list[Row]]:
-        """Raw protobuf-JSON rows, page by page, from HTTP if configured, else the SDK."""
+    async def _pages(
+        self, query: str, page_size: int, want: int | None = None
+    ) -> AsyncIterator[builtins.list[Row]]:
+        """Raw protobuf-JSON rows, page by page, from HTTP if configured, else the SDK.
+
+        The next page is requested before this one is handed over: on a long list the
+        server's time per page dominates, and the caller's work on a page (converting,
+        writing) overlaps it. Never asks for a page past ``want`` rows.
+        """
         http = self._http_visibility()
-        token: Any = None
-        while True:
+
+        async def fetch(token: Any) -> tuple[builtins.list[Row], Any]:
             if http is not None:
-                rows, token = await asyncio.to_thread(http.list_page, query, page_size, token)
-            else:
-                rows, token = await self._sdk_page(query, page_size, token)
-            if rows:
-                yield rows
-            if not token:
-                return
+                return await asyncio.to_thread(http.list_page, query, page_size, token)
+            return await self._sdk_page(query, page_size, token)
+
+        pending: asyncio.Future[tuple[builtins.list[Row], Any]] | None
+        pending = asyncio.ensure_future(fetch(None))
+        fetched = 0
+        try:
+            while pending is not None:
+                rows, token = await pending
+                fetched += len(rows)
+                more = bool(token) and (want is None or fetched < want)
+                pending = asyncio.ensure_future(fetch(token)) if more else None
+                if rows:
+                    yield rows
+        finally:
+            if pending is not None and pending.done() and not pending.cancelled():
+                pending.exception()  # the caller stopped early: a failed prefetch is moot
+            elif pending is not None:
+                pending.cancel()  # a page already in a thread just ends, unread
 
     async def _sdk_page(
         self, query: str, page_size: int, token: bytes | None
@@ -149,17 +168,30 @@ class TemporalEngine:
         async for execution in self._list(query, visibility_query(query)):
             yield execution
 
+    async def list_pages(self, query: ListQuery) -> AsyncIterator[builtins.list[Execution]]:
+        """``list`` as the server's pages (console.ports.PagedLister): streaming output
+        writes and flushes each page as it arrives."""
+        async for page in self._list_pages(query, visibility_query(query)):
+            yield page
+
     async def _list(self, query: ListQuery, text: str) -> AsyncIterator[Execution]:
+        async for page in self._list_pages(query, text):
+            for execution in page:
+                yield execution
+
+    async def _list_pages(
+        self, query: ListQuery, text: str
+    ) -> AsyncIterator[builtins.list[Execution]]:
         remaining = query.limit
         page_size = max(1, min(query.page_size, remaining or query.page_size))
         try:
-            async for rows in self._pages(text, page_size):
-                for row in rows:
-                    yield execution_from_json(row, self.name, self.namespace)
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
+            async for rows in self._pages(text, page_size, remaining):
+                if remaining is not None:
+                    rows = rows[:remaining]
+                    remaining -= len(rows)
+                yield [execution_from_json(row, self.name, self.namespace) for row in rows]
+                if remaining is not None and remaining <= 0:
+                    return
         except UsageError as exc:
             raise rejected_query(exc, text, query.raw) from None
 
@@ -284,4 +316,6 @@ class TemporalEngine:
     async def close(self) -> None:
         """Drop the connection; the SDK closes channels when the client is collected."""
         self._connection = None
+        if self._http is not None:
+            self._http.close()
         self._http = None

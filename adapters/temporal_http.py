@@ -5,13 +5,13 @@ Blocking calls; the engine runs them in a thread (asyncio.to_thread).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
 import tempfile
-import urllib.error
+import threading
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from console.errors import BackendError, BackendUnavailable, NotFound, UsageError
@@ -22,6 +22,18 @@ UNREACHABLE_HINT = "is the server running? check http-address/TLS"
 _NOT_FOUND = 5
 _INVALID_ARGUMENT = 3
 _UNAVAILABLE = 14
+
+
+# What a kept-alive connection the server has since closed raises; never a timeout
+# (a slow server asked twice would only wait twice as long).
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _reason(error: Exception) -> str:
+    """What urllib used to say: the OS error's text, or the exception's."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"[Errno {error.errno}] {error.strerror}"
+    return str(error) or type(error).__name__
 
 
 def ssl_context(
@@ -41,7 +53,12 @@ def ssl_context(
 
 
 class HttpVisibility:
-    """List and count workflow executions of one namespace over the HTTP API."""
+    """List and count workflow executions of one namespace over the HTTP API.
+
+    Connections are kept alive and reused (a 10,000-row list is ten requests; a TLS
+    handshake each would cost more than the rows). Idle ones wait in a small pool so
+    concurrent callers in threads never share one.
+    """
 
     def __init__(
         self,
@@ -57,43 +74,84 @@ class HttpVisibility:
         self.api_key = api_key
         self.context = context
         self.timeout = timeout
+        parts = urllib.parse.urlsplit(base_url)
+        self._https = parts.scheme == "https"
+        self._netloc = parts.netloc
+        self._prefix = parts.path.rstrip("/")
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        if self._https:
+            return http.client.HTTPSConnection(
+                self._netloc, timeout=self.timeout, context=self.context
+            )
+        return http.client.HTTPConnection(self._netloc, timeout=self.timeout)
+
+    def _release(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         ns = urllib.parse.quote(self.namespace, safe="")
-        url = f"{self.base_url}/api/v1/namespaces/{ns}/{path}"
+        target = f"{self._prefix}/api/v1/namespaces/{ns}/{path}"
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
-        request = urllib.request.Request(f"{url}?{query}" if query else url)
-        request.add_header("Accept", "application/json")
+        target = f"{target}?{query}" if query else target
+        headers = {"Accept": "application/json"}
         if self.api_key:
-            request.add_header("Authorization", f"Bearer {self.api_key}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as r:
-                body: dict[str, Any] = json.load(r)
-                return body
-        except urllib.error.HTTPError as e:
-            raise self._error(e) from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise BackendUnavailable(
-                "temporal", self.base_url, str(reason), hint=UNREACHABLE_HINT
-            ) from None
-        except ValueError as e:
-            raise BackendError(f"temporal at {self.base_url} sent invalid JSON: {e}") from None
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        for attempt in (1, 2):
+            conn = self._connect()
+            reused = conn.sock is not None
+            try:
+                conn.request("GET", target, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                if reused and attempt == 1 and isinstance(e, _STALE):
+                    continue  # the server closed an idle keep-alive connection: once more
+                raise BackendUnavailable(
+                    "temporal", self.base_url, _reason(e), hint=UNREACHABLE_HINT
+                ) from None
+            if response.will_close:
+                conn.close()
+            else:
+                self._release(conn)
+            if response.status >= 400:
+                raise self._error(response.status, response.reason, raw)
+            try:
+                body: dict[str, Any] = json.loads(raw)
+            except ValueError as e:
+                raise BackendError(f"temporal at {self.base_url} sent invalid JSON: {e}") from None
+            return body
+        raise AssertionError("unreachable")
 
-    def _error(self, error: urllib.error.HTTPError) -> Exception:
+    def _error(self, status: int, reason: str, raw: bytes) -> Exception:
         try:
-            body = json.loads(error.read() or b"{}")
+            body = json.loads(raw or b"{}")
         except ValueError:
             body = {}
-        message = str(body.get("message") or error.reason)
+        if not isinstance(body, dict):
+            body = {}
+        message = str(body.get("message") or reason)
         code = body.get("code")
-        if code == _NOT_FOUND or error.code == 404:
+        if code == _NOT_FOUND or status == 404:
             return NotFound(message)
         if code == _INVALID_ARGUMENT:
             return UsageError(f"temporal rejected the query: {message}")
-        if code == _UNAVAILABLE or error.code in (502, 503, 504):
+        if code == _UNAVAILABLE or status in (502, 503, 504):
             return BackendUnavailable("temporal", self.base_url, message, hint=UNREACHABLE_HINT)
-        return BackendError(f"temporal: {message} (HTTP {error.code})")
+        return BackendError(f"temporal: {message} (HTTP {status})")
 
     def list_page(
         self, query: str, page_size: int, token: str | None

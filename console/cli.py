@@ -41,9 +41,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument(
         "-o",
         "--output",
-        choices=("table", "json", "yaml"),
+        choices=("table", "json", "jsonl", "yaml"),
         default=default("table"),
-        help="output format (json/yaml keys are documented in docs/cli.md)",
+        help="output format (json/yaml keys are documented in docs/cli.md; jsonl: one "
+        "object per line, streamed by `executions list`)",
     )
     group.add_argument(
         "--read-only",
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--attr", action="append", default=[], metavar="KEY=VALUE", help="search attribute"
     )
     p.add_argument("--limit", type=int, default=100, help="at most N rows (0: all; default 100)")
+    p.add_argument("--page-size", type=int, help="rows per request (default: the server's max)")
     p.add_argument("--engine", help="only this engine of the context")
     p = sub(exv, "count", "cli_executions:cmd_count", "count executions")
     p.add_argument("--status", action="append", default=[])

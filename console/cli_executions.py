@@ -77,8 +77,17 @@ def _query(args: argparse.Namespace, *, limit: int | None = None) -> ListQuery:
         search_attributes=attrs,
         raw=getattr(args, "query", None),
         limit=limit,
-        page_size=min(limit, 1000) if limit else 1000,
+        page_size=_page_size(args, limit),
     )
+
+
+def _page_size(args: argparse.Namespace, limit: int | None) -> int:
+    """Temporal's default cap for visibility pages is 1000: ask for all it gives."""
+    asked = getattr(args, "page_size", None)
+    if asked is not None and asked < 1:
+        raise UsageError("--page-size must be 1 or more")
+    size = asked or 1000
+    return min(limit, size) if limit else size
 
 
 def _engines(session: Session, name: str | None) -> list[str]:
@@ -101,6 +110,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     limit = args.limit or None
     query = _query(args, limit=limit)
     session = session_for(args)
+    if output_format(args) == "jsonl":
+        from console.cli_stream import stream_jsonl
+
+        engines = {name: session.engines[name] for name in _engines(session, args.engine)}
+        run(session, stream_jsonl(engines, query, limit))
+        return 0
 
     async def collect() -> list[Execution]:
         found = await fan_out(

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from console.model import Execution, ExecutionDetail, ExecutionRef, StuckHit
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "jsonl", "yaml")
 MAX_CELL = 80
 MAX_LAST_CELL = 200  # the last column has room to spare: evidence, messages
 _ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|\+00:00)")
@@ -170,11 +170,19 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def jsonl_text(rows: Sequence[Any]) -> str:
+    """JSON Lines: one compact object per line, no enclosing list."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    return "".join(encode(row) + "\n" for row in rows)
+
+
 def dump(data: Any, fmt: str, out: IO[str] | None = None) -> None:
-    """JSON or YAML of already-plain data."""
+    """JSON, JSON Lines (a list: one line per item; anything else: one line) or YAML."""
     out = out or sys.stdout
     if fmt == "json":
         out.write(json_text(data))
+    elif fmt == "jsonl":
+        out.write(jsonl_text(data if isinstance(data, list) else [data]))
     elif fmt == "yaml":
         import yaml
 

@@ -78,6 +78,15 @@ class WorkflowEngine(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class PagedLister(Protocol):
+    """Optional beside WorkflowEngine (which is unchanged): ``list`` a page at a time,
+    as the backend sends them, so streaming output (``-o jsonl``) can write and flush
+    each page on arrival. Engines without it are read through ``list``."""
+
+    def list_pages(self, query: ListQuery) -> AsyncIterator[Sequence[Execution]]: ...
+
+
 SecretResolver = Callable[[str], str]
 """Turns a secret reference (``keyring:service/name``) into its value."""
 

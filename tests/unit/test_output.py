@@ -112,3 +112,15 @@ def test_json_lists_one_object_per_line() -> None:
     assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 4
     assert json.loads(lines[1].rstrip(","))["workflow_id"] == "order/42"
     assert json.loads(out.getvalue()) == rows
+
+
+def test_jsonl_is_one_object_per_line_for_lists_and_one_line_for_an_object() -> None:
+    rows = [to_data(EXECUTION), {"note": "naïve\nline"}]
+    buf = io.StringIO()
+    emit(rows, "jsonl", out=buf)
+    lines = buf.getvalue().splitlines()
+    assert [json.loads(line) for line in lines] == rows  # the newline stays escaped
+    assert not buf.getvalue().startswith("[")
+    one = io.StringIO()
+    emit({"total": 3}, "jsonl", out=one)
+    assert one.getvalue() == '{"total": 3}\n'
