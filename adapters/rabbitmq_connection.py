@@ -171,7 +171,11 @@ class WireConnection:
     def _handshake(self, vhost: str, username: str, password: str) -> None:
         self.send(PROTOCOL_HEADER)
         self._control.wait((10, 10))  # connection.start
-        client = encode_table({"product": "opsdeck", "platform": "Python"})
+        # authentication_failure_close: a refused login is a 403 close, not a dropped socket
+        capabilities = {"authentication_failure_close": True, "connection.blocked": True}
+        client = encode_table(
+            {"product": "opsdeck", "platform": "Python", "capabilities": capabilities}
+        )
         response = b"\0" + username.encode() + b"\0" + password.encode()
         self.send(
             method(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.rabbitmq import REDRIVES_HEADER, message_from
 from adapters.rabbitmq_connection import Channel, ChannelClosed, WireConnection
 from adapters.rabbitmq_wire import FRAME_BODY, FRAME_HEADER, Content, frame, method, shortstr
-from console.errors import BackendError, BackendUnavailable, NotFound
+from console.errors import BackendError, BackendUnavailable, NotAuthorized, NotFound
 from console.model_queues import QueueMessage
 from console.ports_dlq import Send
 
@@ -104,6 +104,10 @@ class FastRabbitDrain:
                 q.host, q.port, q.vhost, q.username, password, heartbeat=q.heartbeat
             )
         except ConnectionError as exc:
+            if " 403 " in f" {exc} ":
+                raise NotAuthorized(
+                    f"RabbitMQ at {q.address} refused the login of user {q.username!r}: {exc}"
+                ) from None
             raise BackendUnavailable(
                 "RabbitMQ",
                 q.address,
@@ -178,6 +182,26 @@ class FastRabbitDrain:
                 args = b"\x00\x00" + shortstr(self.queue) + shortstr("") + b"\x00" + _EMPTY_TABLE
                 each.channel.call(60, 20, args, (60, 21))
                 each.consuming = True
+        give_up = time.monotonic() + connection.timeout
+        checked = False
+        while True:
+            self._fill(connection, lane, limit, timeout)
+            ready = self._with_messages(lane)
+            if ready is not None:
+                lane = ready
+                break
+            # Nothing for ``timeout``: the end only when the DLQ has no ready message left
+            # (a busy broker can take longer than that to deliver after a commit); what is
+            # already on its way to us gets one more moment.
+            if checked or time.monotonic() > give_up:
+                break
+            checked = self._declare(self.queue, passive=True) == 0
+            timeout = 0.5 if checked else timeout
+        out = lane.buffer[:limit]
+        del lane.buffer[:limit]
+        return out
+
+    def _fill(self, connection: WireConnection, lane: _Lane, limit: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while len(lane.buffer) < limit:
             left = deadline - time.monotonic()
@@ -187,15 +211,16 @@ class FastRabbitDrain:
             connection.pump(min(left, 0.05))
             if lane.buffer and len(lane.buffer) == before:
                 break  # nothing more ready for this lane right now
-        if not lane.buffer:  # the broker gave what was left to the other lane
-            for other in lanes:
-                if other.buffer:
-                    self._wait(other)
-                    lane = other
-                    break
-        out = lane.buffer[:limit]
-        del lane.buffer[:limit]
-        return out
+
+    def _with_messages(self, lane: _Lane) -> _Lane | None:
+        """``lane`` if it has messages, else another lane that has (its commit waited)."""
+        if lane.buffer:
+            return lane
+        for other in self._lanes:  # the broker gave what was left to the other lane
+            if other.buffer:
+                self._wait(other)
+                return other
+        return None
 
     def _lane_of(self, messages: Sequence[QueueMessage]) -> _Lane:
         lanes = {m.handle[0][0] for m in messages}
