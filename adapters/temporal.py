@@ -38,6 +38,7 @@ from console.ports import SecretResolver
 if TYPE_CHECKING:
     from adapters.temporal_client import Connection
     from adapters.temporal_http import HttpVisibility
+    from adapters.temporal_stuck_scan import ScanStats
 
 Row = dict[str, Any]
 
@@ -55,6 +56,7 @@ class TemporalEngine:
         self._connection: Connection | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._http: HttpVisibility | None = None
+        self.stuck_stats: ScanStats | None = None
 
     @classmethod
     def from_config(
@@ -237,13 +239,30 @@ class TemporalEngine:
     async def find_stuck(
         self, rules: StuckRules, query: ListQuery | None = None
     ) -> AsyncIterator[StuckHit]:
+        """Visibility narrows the candidates first (adapters/temporal_stuck_scan.py);
+        ``stuck_stats`` counts what the last scan cost."""
         from adapters.temporal_stuck import find_stuck
+        from adapters.temporal_stuck_scan import ScanStats
 
         query = query or ListQuery()
         conn = await self.connection()
-        running = self._list(query, visibility_query(query, only_running=True))
-        async for hit in find_stuck(conn, running, rules):
+        base = visibility_query(query, only_running=True)
+
+        def running(clause: str | None) -> AsyncIterator[Execution]:
+            return self._list(query, f"{base} AND {clause}" if clause else base)
+
+        self.stuck_stats = ScanStats()
+        async for hit in find_stuck(conn, running, rules, self.stuck_stats):
             yield hit
+
+    def explain_stuck(self, rules: StuckRules) -> dict[str, str]:
+        """Per enabled rule, how a scan answers it: from visibility, or by describes."""
+        from datetime import UTC, datetime
+
+        from adapters.temporal_stuck_scan import scan_plan
+
+        plan = scan_plan(rules, datetime.now(UTC))
+        return {rule.value: text for rule, text in plan.how.items()}
 
     async def versions(self, workflow: str) -> builtins.list[Version]:
         from adapters.temporal_versions import versions

@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--query", help="only among executions matching this visibility query")
     p.add_argument("--engine")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="on stderr: how each rule is answered (visibility or describes), then the cost",
+    )
     for action, help_text in (
         ("retry", "reset to the last workflow task (or --activity: reset the pending activity)"),
         ("cancel", "request cancellation"),

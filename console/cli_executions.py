@@ -18,6 +18,7 @@ from console.cli_common import (
     run,
     session_for,
 )
+from console.cli_stuck_explain import explain_cost, explain_plan
 from console.cli_targets import fan_out, resolve_ref, resolve_refs, versions_engine
 from console.errors import UsageError
 from console.model import (
@@ -267,7 +268,13 @@ def cmd_stuck(args: argparse.Namespace) -> int:
     session = session_for(args)
 
     async def stuck(name: str) -> list[StuckHit]:
-        return [hit async for hit in session.engines[name].find_stuck(rules, query)]
+        engine = session.engines[name]
+        if getattr(args, "explain", False):
+            explain_plan(name, engine, rules)
+        hits = [hit async for hit in engine.find_stuck(rules, query)]
+        if getattr(args, "explain", False):
+            explain_cost(name, engine, len(hits))
+        return hits
 
     async def collect() -> list[dict[str, Any]]:
         names = _engines(session, args.engine)

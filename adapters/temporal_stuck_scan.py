@@ -1,0 +1,103 @@
+"""Which running executions find_stuck must look at closely, decided from visibility.
+
+A describe costs a round trip per execution; on 10^5 running executions describing all
+takes minutes. Each rule gets only the candidates visibility cannot rule out:
+
+- no_pollers: answered from the list alone plus one DescribeTaskQueue per task queue;
+- no_progress: only executions started before ``now - threshold`` (an execution's
+  newest event is never older than its start); those are described and their newest
+  event read;
+- workflow_task_failing: the server sets ``TemporalReportedProblems`` (category
+  WorkflowTaskFailed / WorkflowTaskTimedOut) once a workflow task has failed
+  ``REPORTED_AFTER`` times in a row (server 1.28+, dynamic config
+  ``system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute``, default 5).
+  With a threshold at or above that, only those executions are described; below it,
+  or where the server lacks the attribute, every running execution is;
+- activity_retrying: no visibility field says an activity is retrying, so every running
+  execution (of the --query) is described.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from adapters.temporal_format import human_duration
+from adapters.temporal_visibility import quote
+from console.model import StuckRule, StuckRules
+
+REPORTED_AFTER = 5
+REPORTED_PROBLEMS = (
+    "TemporalReportedProblems IN ('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
+)
+DESCRIBE_RULES = frozenset(
+    {StuckRule.ACTIVITY_RETRYING, StuckRule.WORKFLOW_TASK_FAILING, StuckRule.NO_PROGRESS}
+)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What a scan lists and describes; ``narrowed`` maps a rule to its candidates' clause."""
+
+    list_all: bool
+    describe_all: bool
+    narrowed: dict[StuckRule, str]
+    how: dict[StuckRule, str]
+
+
+@dataclass
+class ScanStats:
+    """Counted during one scan: what it cost the server."""
+
+    listed: int = 0
+    candidates: int = 0
+    describes: int = 0
+    histories: int = 0
+    task_queues: int = 0
+    fallbacks: list[str] = field(default_factory=list)
+
+
+def _started_before(moment: datetime) -> str:
+    return f"StartTime < {quote(moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ'))}"
+
+
+def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_AFTER) -> ScanPlan:
+    enabled = rules.enabled
+    how: dict[StuckRule, str] = {}
+    narrowed: dict[StuckRule, str] = {}
+    describe_all = False
+    if StuckRule.NO_POLLERS in enabled:
+        how[StuckRule.NO_POLLERS] = (
+            "visibility alone: every running execution's task queue, one DescribeTaskQueue "
+            "per queue; no describes"
+        )
+    if StuckRule.ACTIVITY_RETRYING in enabled:
+        describe_all = True
+        how[StuckRule.ACTIVITY_RETRYING] = (
+            "describes every running execution (no visibility field shows a retrying "
+            "activity); narrow it with --query"
+        )
+    if StuckRule.WORKFLOW_TASK_FAILING in enabled:
+        if rules.workflow_task_attempts >= reported_after:
+            narrowed[StuckRule.WORKFLOW_TASK_FAILING] = REPORTED_PROBLEMS
+            how[StuckRule.WORKFLOW_TASK_FAILING] = (
+                f"visibility first: describes only executions with {REPORTED_PROBLEMS} "
+                f"(the server sets it after {reported_after} failed attempts)"
+            )
+        else:
+            describe_all = True
+            how[StuckRule.WORKFLOW_TASK_FAILING] = (
+                f"describes every running execution: the threshold "
+                f"{rules.workflow_task_attempts} is below the {reported_after} attempts after "
+                f"which the server reports the problem in visibility (use --task-attempts "
+                f"{reported_after} or more to answer from visibility)"
+            )
+    if StuckRule.NO_PROGRESS in enabled:
+        cutoff = now - rules.no_progress
+        narrowed[StuckRule.NO_PROGRESS] = _started_before(cutoff)
+        how[StuckRule.NO_PROGRESS] = (
+            f"visibility first: describes and reads the newest event only of executions "
+            f"started more than {human_duration(rules.no_progress)} ago"
+        )
+    list_all = describe_all or StuckRule.NO_POLLERS in enabled
+    return ScanPlan(list_all, describe_all, {} if describe_all else narrowed, how)
