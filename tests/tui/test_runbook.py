@@ -231,7 +231,7 @@ async def test_runs_list_follows_runs_and_marks_dry_runs(
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_list(pilot, app)
         assert runs_rows(screen) == [
-            ["rb-000000000001", "guided", "running (dry run)", "find", "bob", "3m ago"]
+            ["rb-000000000001", "guided", "running (dry run)", "find", "bob", "3m ago", "local", ""]
         ]
         # A new run, left right away: the list shows it on return, without a key.
         monkeypatch.setattr(RunJournal, "new_id", staticmethod(lambda: "rb-000000000002"))

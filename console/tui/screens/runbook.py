@@ -66,12 +66,27 @@ def run_status(run: RunRecord) -> str:
 
 class RunbooksLoaded(Message):
     def __init__(
-        self, entries: Sequence[CatalogEntry], runs: Sequence[RunRecord], error: str | None
+        self,
+        entries: Sequence[CatalogEntry],
+        runs: Sequence[RunRecord],
+        error: str | None,
+        places: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.entries = list(entries)
         self.runs = list(runs)
         self.error = error
+        self.places = places or {}
+
+
+def run_place(journal: Any, run: RunRecord) -> tuple[str, str]:
+    """(where the run runs, what it waits on): "local" or "temporal:QUEUE" (durable)."""
+    from console.runbook.durable.client import durable_info, waiting_of
+    from console.tui.screens.runbook_durable import waits_on_text, where_text
+
+    info = durable_info(journal, run.id)
+    waiting = waiting_of(run, journal.steps(run.id)) if run.status == "waiting" else None
+    return where_text(info), waits_on_text(waiting)
 
 
 class RunbooksScreen(TwoListsScreen):
@@ -89,13 +104,14 @@ class RunbooksScreen(TwoListsScreen):
     RUNS = (
         "runbook-runs",
         "Runs (enter resumes)",
-        ("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED"),
+        ("RUN", "RUNBOOK", "STATUS", "STEP", "BY", "UPDATED", "WHERE", "WAITS ON"),
     )
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[CatalogEntry] = []
         self.runs: list[RunRecord] = []
+        self.places: dict[str, tuple[str, str]] = {}  # run id: (where, waits on)
 
     @work(exclusive=True, group="runbooks-list", thread=True, exit_on_error=False)
     def _load(self, context: str) -> None:
@@ -106,18 +122,20 @@ class RunbooksScreen(TwoListsScreen):
             journal = open_journal()
             try:
                 runs = [r for r in journal.runs(50) if not context or r.context == context]
+                where = {r.id: run_place(journal, r) for r in runs}
             finally:
                 journal.close()
         except Exception as exc:  # a broken journal is a notification, never a crash
             self.post_message(RunbooksLoaded([], [], error_text(exc)))
             return
-        self.post_message(RunbooksLoaded(entries, runs, None))
+        self.post_message(RunbooksLoaded(entries, runs, None, where))
 
     def on_runbooks_loaded(self, message: RunbooksLoaded) -> None:
         if message.error is not None:
             self.notify(escape(message.error), title="runbooks", severity="error")
             return
         self.entries, self.runs = message.entries, message.runs
+        self.places = message.places
         now = self.opsdeck.now()
         books = [
             (
@@ -141,6 +159,8 @@ class RunbooksScreen(TwoListsScreen):
                     Text(r.cursor or ""),
                     Text(r.identity),
                     Text(relative_time(parse_time(r.updated), now)),
+                    Text(self.places.get(r.id, ("local", ""))[0]),
+                    Text(self.places.get(r.id, ("local", ""))[1], style="yellow"),
                 ),
                 r.id,
             )
@@ -151,7 +171,13 @@ class RunbooksScreen(TwoListsScreen):
     def action_open(self) -> None:
         runs = self.query_one("#runbook-runs", DataTable)
         if runs.has_focus and self.runs:
-            self.resume(self.runs[runs.cursor_row])
+            run = self.runs[runs.cursor_row]
+            if self.places.get(run.id, ("local", ""))[0] != "local":
+                from console.tui.screens.runbook_durable import DurableRunScreen
+
+                self.app.push_screen(DurableRunScreen(run.id))  # its steps run on a worker
+                return
+            self.resume(run)
             return
         if not self.entries:
             return
