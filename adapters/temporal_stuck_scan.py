@@ -10,9 +10,10 @@ takes minutes. Each rule gets only the candidates visibility cannot rule out:
 - workflow_task_failing: the server sets ``TemporalReportedProblems`` (category
   WorkflowTaskFailed / WorkflowTaskTimedOut) once a workflow task has failed
   ``REPORTED_AFTER`` times in a row (server 1.28+, dynamic config
-  ``system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute``, default 5).
-  With a threshold at or above that, only those executions are described; below it,
-  or where the server lacks the attribute, every running execution is;
+  ``system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute``, default 5), so
+  from attempt 6 on (measured on the dev server 1.32: attempt 5 pending, not yet set;
+  attempt 6, set). With a threshold of 6 or more only those executions are described;
+  below it, or where the server lacks the attribute, every running execution is;
 - activity_retrying: no visibility field says an activity is retrying, so every running
   execution (of the --query) is described.
 """
@@ -78,19 +79,19 @@ def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_A
             "activity); narrow it with --query"
         )
     if StuckRule.WORKFLOW_TASK_FAILING in enabled:
-        if rules.workflow_task_attempts >= reported_after:
+        if rules.workflow_task_attempts > reported_after:
             narrowed[StuckRule.WORKFLOW_TASK_FAILING] = REPORTED_PROBLEMS
             how[StuckRule.WORKFLOW_TASK_FAILING] = (
                 f"visibility first: describes only executions with {REPORTED_PROBLEMS} "
-                f"(the server sets it after {reported_after} failed attempts)"
+                f"(the server sets it once {reported_after} attempts have failed)"
             )
         else:
             describe_all = True
             how[StuckRule.WORKFLOW_TASK_FAILING] = (
-                f"describes every running execution: the threshold "
-                f"{rules.workflow_task_attempts} is below the {reported_after} attempts after "
-                f"which the server reports the problem in visibility (use --task-attempts "
-                f"{reported_after} or more to answer from visibility)"
+                f"describes every running execution: the server reports the problem in "
+                f"visibility only from attempt {reported_after + 1}, the threshold is "
+                f"{rules.workflow_task_attempts} (use --task-attempts {reported_after + 1} "
+                f"or more to answer from visibility)"
             )
     if StuckRule.NO_PROGRESS in enabled:
         cutoff = now - rules.no_progress

@@ -25,12 +25,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import subprocess
 import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -127,7 +132,7 @@ class Plan:
 
     def ids(self, kind: str) -> list[str]:
         stem = f"gen-{kind.replace('_', '-')}-{self.prefix}"
-        return [f"{stem}-{i:07d}" for i in range(self.counts[kind])]
+        return [f"{stem}-{i:07d}" for i in range(self.counts.get(kind, 0))]
 
 
 @dataclass
@@ -142,6 +147,47 @@ class Report:
     @property
     def rate_per_minute(self) -> float:
         return self.total / self.seconds * 60 if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Server:
+    address: str
+    http_address: str
+    pid: int
+
+
+@contextlib.contextmanager
+def memory_server(*dynamic_config: str) -> Iterator[Server]:
+    """A dev server keeping its state in memory: starts run ~3x faster than on the
+    SQLite file the fixtures use (SQLite's single writer is the bottleneck)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from console.sandbox.devserver import free_port, temporal_binary
+
+    grpc, http = free_port(), free_port()
+    args = [temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+            "--port", str(grpc), "--http-port", str(http), "--metrics-port", str(free_port()),
+            "--log-level", "error"]  # fmt: skip
+    for value in dynamic_config:
+        args += ["--dynamic-config-value", value]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"http://127.0.0.1:{http}/api/v1/namespaces/default"
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the dev server did not start") from None
+                time.sleep(0.2)
+        yield Server(f"127.0.0.1:{grpc}", f"127.0.0.1:{http}", proc.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 @contextlib.asynccontextmanager

@@ -74,7 +74,7 @@ async def test_failing_tasks_at_the_servers_threshold_come_from_visibility(
     temporal_engine: TemporalEngine, young_type: str
 ) -> None:
     hits = await scan(
-        temporal_engine, only(StuckRule.WORKFLOW_TASK_FAILING, workflow_task_attempts=5), young_type
+        temporal_engine, only(StuckRule.WORKFLOW_TASK_FAILING, workflow_task_attempts=6), young_type
     )
     stats = temporal_engine.stuck_stats
     assert hits == [] and stats is not None
@@ -86,7 +86,7 @@ async def test_rules_visibility_cannot_answer_describe_every_running_one(
     temporal_engine: TemporalEngine, young_type: str
 ) -> None:
     for rules in (
-        only(StuckRule.WORKFLOW_TASK_FAILING, workflow_task_attempts=2),  # below the server's 5
+        only(StuckRule.WORKFLOW_TASK_FAILING, workflow_task_attempts=5),  # reported from 6
         only(StuckRule.ACTIVITY_RETRYING),
     ):
         assert await scan(temporal_engine, rules, young_type) == []
@@ -108,11 +108,11 @@ def test_explain_names_the_rules_that_need_describes(temporal_engine: TemporalEn
     temporal_rules = {"activity_retrying", "workflow_task_failing", "no_progress", "no_pollers"}
     assert set(how) == temporal_rules
     assert "describes every running execution" in how["activity_retrying"]
-    assert "describes every running execution" in how["workflow_task_failing"]  # default 3 < 5
+    assert "describes every running execution" in how["workflow_task_failing"]  # default 3 < 6
     assert "visibility alone" in how["no_pollers"]
     assert (
         "visibility first"
-        in temporal_engine.explain_stuck(StuckRules(workflow_task_attempts=5))[
+        in temporal_engine.explain_stuck(StuckRules(workflow_task_attempts=6))[
             "workflow_task_failing"
         ]
     )

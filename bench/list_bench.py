@@ -1,0 +1,121 @@
+"""`executions list` at 20,000 executions vs the Temporal CLI (issue 13), run by hand.
+
+    python bench/list_bench.py                       # own in-memory server, 20,000 running
+    python bench/list_bench.py --address H:P --http-address H:P   # an already filled one
+
+Alternates, on the same server, BENCH_RUNS times (default 7):
+  opsdeck executions list -o json --limit 10000
+  temporal workflow list -o json --limit 10000
+and times `opsdeck executions list -o jsonl --limit 10000` to its first line and to its
+end. Whole-process wall times; medians and the pairwise median ratio are printed with
+the load average, for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+BIN = Path(sys.executable).parent
+
+import gen_namespace  # noqa: E402
+
+LIMIT = "10000"
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {out.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def first_line(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds to the first line on stdout, and to the process's end."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    first = time.perf_counter() - t0
+    for _ in proc.stdout:
+        pass
+    proc.wait()
+    return first, time.perf_counter() - t0
+
+
+def measure(address: str, http_address: str, runs: int, tmp: str) -> None:
+    cfg = Path(tmp) / "config.yaml"
+    cfg.write_text(
+        "current-context: bench\ncontexts:\n  bench:\n    engines:\n"
+        f"      - kind: temporal\n        address: {address}\n"
+        f"        http-address: {http_address}\n        namespace: default\n"
+    )
+    env = dict(os.environ, OPSDECK_CONFIG=str(cfg), XDG_DATA_HOME=f"{tmp}/data")
+    ours = [str(BIN / "opsdeck"), "executions", "list", "-o", "json", "--limit", LIMIT]
+    theirs = [str(BIN / "temporal"), "workflow", "list", "-o", "json", "--limit", LIMIT,
+              "--address", address]  # fmt: skip
+    lines = [*ours[:3], "-o", "jsonl", "--limit", LIMIT]
+    rows = json.loads(subprocess.run(ours, env=env, capture_output=True, check=True).stdout)
+    assert len(rows) == int(LIMIT), f"opsdeck listed {len(rows)}, expected {LIMIT}"
+    timed(ours, env), timed(theirs, env)  # warm the page cache and the server
+    a, b, first, whole = [], [], [], []
+    for _ in range(runs):
+        a.append(timed(ours, env))
+        b.append(timed(theirs, env))
+        f, w = first_line(lines, env)
+        first.append(f)
+        whole.append(w)
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    med = statistics.median
+    print(f"runs={runs} load average {os.getloadavg()[0]:.2f} (1 min)")
+    print(f"opsdeck executions list -o json --limit {LIMIT}:  median {med(a):.3f} s  {a}")
+    print(f"temporal workflow list -o json --limit {LIMIT}:  median {med(b):.3f} s  {b}")
+    print(f"ratio opsdeck/temporal (pairwise median): {med(ratios):.2f}")
+    print(
+        f"opsdeck -o jsonl --limit {LIMIT}: first line {med(first):.3f} s, end {med(whole):.3f} s"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--address", help="an already filled server (else one is started)")
+    p.add_argument("--http-address")
+    p.add_argument("--executions", type=int, default=20000)
+    p.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "7")))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.address:
+            if not args.http_address:
+                raise SystemExit("--http-address is needed with --address")
+            measure(args.address, args.http_address, args.runs, tmp)
+            return
+        with gen_namespace.memory_server() as server:
+            gen_namespace.quiet()
+
+            async def fill() -> None:
+                from temporalio.client import Client
+
+                client = await Client.connect(server.address)
+                plan = gen_namespace.Plan({"running": args.executions})
+                report = await gen_namespace.start_all(client, plan)
+                print(f"generated {report.total} in {report.seconds:.0f} s "
+                      f"({report.rate_per_minute:,.0f}/min)")  # fmt: skip
+
+            asyncio.run(fill())
+            measure(server.address, server.http_address, args.runs, tmp)
+
+
+if __name__ == "__main__":
+    main()
