@@ -11,6 +11,7 @@ import os
 import ssl
 import tempfile
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -27,6 +28,7 @@ _UNAVAILABLE = 14
 # What a kept-alive connection the server has since closed raises; never a timeout
 # (a slow server asked twice would only wait twice as long).
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_THROTTLE_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds, then the 429 is an error
 
 
 def _reason(error: Exception) -> str:
@@ -109,7 +111,10 @@ class HttpVisibility:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in (1, 2):
+        throttled = 0
+        attempt = 0
+        while True:
+            attempt += 1
             conn = self._connect()
             reused = conn.sock is not None
             try:
@@ -127,6 +132,12 @@ class HttpVisibility:
                 conn.close()
             else:
                 self._release(conn)
+            if response.status == 429 and throttled < len(_THROTTLE_BACKOFF):
+                # The server's rate limit (e.g. persistence QPS): wait and ask again, as
+                # the SDK and the Temporal CLI do for RESOURCE_EXHAUSTED.
+                time.sleep(_THROTTLE_BACKOFF[throttled])
+                throttled += 1
+                continue
             if response.status >= 400:
                 raise self._error(response.status, response.reason, raw)
             try:
@@ -134,7 +145,6 @@ class HttpVisibility:
             except ValueError as e:
                 raise BackendError(f"temporal at {self.base_url} sent invalid JSON: {e}") from None
             return body
-        raise AssertionError("unreachable")
 
     def _error(self, status: int, reason: str, raw: bytes) -> Exception:
         try:

@@ -277,8 +277,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def quiet() -> None:
-    """The generated failures are on purpose: no worker tracebacks for each of them."""
+    """The generated failures are on purpose: no worker tracebacks for each of them
+    (Python's logger, and the SDK core's own, which writes WARN lines to stdout)."""
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
     logging.getLogger("temporalio").setLevel(logging.CRITICAL)
+    only_errors = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=only_errors)))
+    Runtime.set_default(runtime, error_if_already_set=False)
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -35,8 +35,9 @@ WORKFLOWS = 130  # three pages of 50
 class CountingProxy:
     """Forwards GETs to the server; counts connections and list requests; can hold one."""
 
-    def __init__(self, upstream: str, hold_request: int | None = None) -> None:
+    def __init__(self, upstream: str, hold_request: int | None = None, throttle: int = 0) -> None:
         self.upstream = upstream
+        self.throttle = throttle  # answer this many list requests 429, as a rate limit does
         self.connections = 0
         self.list_requests = 0
         self.hold_request = hold_request
@@ -54,6 +55,13 @@ class CountingProxy:
             def do_GET(self) -> None:
                 if "/workflows?" in self.path or self.path.endswith("/workflows"):
                     proxy.list_requests += 1
+                    if proxy.list_requests <= proxy.throttle:
+                        body = b'{"code": 8, "message": "System Persistence Max QPS Reached."}'
+                        self.send_response(429)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
                     if proxy.list_requests == proxy.hold_request:
                         proxy.held.set()
                         proxy.release.wait(60)
@@ -203,3 +211,17 @@ def test_bad_page_size_is_a_usage_error(temporal_server: DevServer, tmp_path: Pa
     assert out.returncode == 2
     assert "--page-size must be 1 or more" in out.stderr
     assert out.stdout == ""
+
+
+def test_a_rate_limited_page_is_asked_again(
+    temporal_server: DevServer, listed_type: str, tmp_path: Path
+) -> None:
+    with CountingProxy(temporal_server.http_address, throttle=2) as proxy:
+        env = _config(tmp_path, temporal_server, proxy.address)
+        args = ["executions", "list", "--type", listed_type, "--limit", "0", "--page-size", "50"]
+        out = subprocess.run(
+            [OPSDECK, *args, "-o", "json"], capture_output=True, text=True, env=env
+        )
+        assert out.returncode == 0, out.stderr
+        assert len(json.loads(out.stdout)) == WORKFLOWS
+        assert proxy.list_requests == 2 + 3  # two 429s, then the three pages
