@@ -29,7 +29,6 @@ from console.actions.drain import (
 )
 from tests.integration.rabbit_fixtures import DeadLetterSetup, connect, rabbit_fixture  # noqa: F401
 
-
 CLIENTS = pytest.mark.parametrize("client", ["wire", "pika"])
 
 
