@@ -187,3 +187,25 @@ async def test_two_engines_page_each_and_a_small_one_stays_whole() -> None:
         await pilot.press("s")  # stuck mode lists find_stuck as before, unpaged
         await settle(pilot)
         assert "backup: 2 stuck" in status_text(app)
+
+
+async def test_paging_does_not_pile_up_widgets() -> None:
+    """Each binding refresh rebuilt the footer's keys and the old ones stayed: RSS grew
+    ~9 KiB a row read. Moves over rows of one engine must not refresh the bindings."""
+    import gc
+
+    from textual.widget import Widget
+
+    def widgets() -> int:
+        gc.collect()
+        return sum(isinstance(o, Widget) for o in gc.get_objects())
+
+    app = make_app(stub_session(ScaleEngine()))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await last_row(pilot, 3)
+        before = widgets()
+        await last_row(pilot, 10)
+        await pilot.press("k", "k", "j")
+        await settle(pilot)
+        assert widgets() == before

@@ -86,6 +86,7 @@ class ExecutionsScreen(PagedExecutions):
     def __init__(self) -> None:
         super().__init__()
         self.sort_by = SortOrder()
+        self._keys_shown: tuple[str | None, ...] | None = None  # refusals the footer shows
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -179,7 +180,13 @@ class ExecutionsScreen(PagedExecutions):
             detail.show_hits(
                 row.execution.ref.workflow_id if row else None, row.hits if row else ()
             )
-        self.refresh_bindings()
+        # Only when a key's availability changes: each refresh makes the Footer build its
+        # keys anew, and Textual 8 keeps the old ones (~10 widgets a move, RSS grew with
+        # every page read: bench/RESULTS.md, issue 13).
+        keys = tuple(self._refusal(action) for action in CHANGE_ACTIONS)
+        if keys != self._keys_shown:
+            self._keys_shown = keys
+            self.refresh_bindings()
 
     @property
     def current_row(self) -> ListedRow | None:
