@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="signal input as JSON")
     _change_options(p)
     p.set_defaults(action="signal", query=None, engine=None)
+    from console import cli_triage
+
+    cli_triage.add_verbs(exv, sub)
 
     # versions
     ve = verbs.add_parser("versions", help="deployment versions and rollback")
@@ -179,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="version", help="version (default: the newest before current)")
     p.add_argument("--engine")
     _change_options(p)
+    from console import cli_ramp
+
+    cli_ramp.add_verbs(vev, sub)
 
     # context
     cx = verbs.add_parser("context", help="named environments from the config")
@@ -332,6 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub(sbv, "up", "cli_admin:cmd_sandbox_up", "start it and write the `sandbox` context")
     sub(sbv, "down", "cli_admin:cmd_sandbox_down", "stop it")
     sub(sbv, "status", "cli_admin:cmd_sandbox_status", "is it running, where")
+    from console import cli_drill
+
+    cli_drill.add_verbs(sbv, sub)
+
+    # SLOs and incidents (console/cli_slo.py, console/cli_incident.py)
+    from console import cli_incident, cli_slo
+
+    cli_slo.add_verbs(verbs, sub)
+    cli_incident.add_verbs(verbs, sub)
 
     # correlate
     p = sub(
