@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.rabbitmq import REDRIVES_HEADER, message_from
 from adapters.rabbitmq_connection import Channel, ChannelClosed, WireConnection
+from adapters.rabbitmq_drain_session import DrainSessionBase
 from adapters.rabbitmq_wire import FRAME_BODY, FRAME_HEADER, Content, frame, method, shortstr
 from console.errors import BackendError, BackendUnavailable, NotAuthorized, NotFound
 from console.model_queues import QueueMessage
@@ -53,26 +54,18 @@ class _Lane:
         self.unacked: set[int] = set()  # delivered, not acked, above acked_upto
 
 
-class FastRabbitDrain:
+class FastRabbitDrain(DrainSessionBase):
     """A transactional drain session on one DLQ; see the module docstring."""
 
-    atomic_commit = True
-    lanes = 2
+    max_prefetch = 65535  # basic.qos prefetch-count is a short
 
     def __init__(
         self, queues: RabbitDeadLetterQueues, queue: str, *, batch_size: int, hold_all: bool
     ) -> None:
-        self.queues = queues
-        self.queue = queue
-        self.batch_size = batch_size
-        # A selective drain holds non-matching messages until it ends (released in
-        # place), so the prefetch window must not count them: unlimited then.
-        self.prefetch = 0 if hold_all else min(max(batch_size, 50), 65535)
+        super().__init__(queues, queue, batch_size=batch_size, hold_all=hold_all)
         self._connection: WireConnection | None = None
         self._lanes: list[_Lane] = []
         self._control: Channel | None = None
-        self._next = 0
-        self._checked: set[str] = set()
         self._publish_heads: dict[tuple[int, str], bytes] = {}
 
     # -- session ---------------------------------------------------------------------
@@ -283,11 +276,6 @@ class FastRabbitDrain:
         lane.channel.commits.append(committed)
         connection.send(b"".join(pieces))
 
-    def flush(self) -> None:
-        """Wait for every commit in flight (their on_confirmed callbacks run)."""
-        for lane in self._lanes:
-            self._wait(lane)
-
     def _sync(self, messages: Sequence[QueueMessage], requeue: bool | None) -> None:
         assert self._connection is not None
         by_lane: dict[int, list[int]] = {}
@@ -307,20 +295,6 @@ class FastRabbitDrain:
             lane.channel.commits.append(partial(setattr, lane, "committed", True))
             self._connection.send(b"".join([*pieces, method(number, 90, 20)]))
             self._wait(lane)
-
-    def remove(self, messages: Sequence[QueueMessage]) -> None:
-        self._open()
-        self._sync(messages, None)
-
-    def release(self, messages: Sequence[QueueMessage]) -> None:
-        if self._connection is None or not self._connection.is_open:
-            return  # a closed connection already gave them back
-        self._sync(messages, True)
-
-    def reconnect(self) -> None:
-        self.close()
-        self._checked.clear()
-        self._open()
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapters.rabbitmq import REDRIVES_HEADER, to_message
+from adapters.rabbitmq_drain_session import DrainSessionBase
 from console.errors import BackendError
 from console.model_queues import QueueMessage
 from console.ports_dlq import Send
-
-if TYPE_CHECKING:
-    from adapters.rabbitmq import RabbitDeadLetterQueues
 
 
 class _Lane:
@@ -29,7 +27,7 @@ class _Lane:
         self.committed = True
 
 
-class RabbitDrain:
+class RabbitDrain(DrainSessionBase):
     """A transactional drain session on one DLQ (see the module docstring).
 
     Two channels ("lanes") consume the DLQ, each in its own transaction, so the broker
@@ -38,23 +36,6 @@ class RabbitDrain:
     arrives; ``flush`` waits for every commit in flight. A lost connection loses only
     unconfirmed batches, which the broker rolls back (or committed whole).
     """
-
-    atomic_commit = True
-    lanes = 2
-
-    def __init__(
-        self, queues: RabbitDeadLetterQueues, queue: str, *, batch_size: int, hold_all: bool
-    ) -> None:
-        self.queues = queues
-        self.queue = queue
-        self.batch_size = batch_size
-        # A selective drain holds non-matching messages until it ends (released in place),
-        # so the prefetch window must not count them: unlimited then.
-        self.prefetch = 0 if hold_all else max(batch_size, 50)
-        self._connection: Any = None
-        self._lanes: list[_Lane] = []
-        self._next = 0
-        self._checked: set[str] = set()
 
     def _open(self) -> list[_Lane]:
         if (
@@ -178,11 +159,6 @@ class RabbitDrain:
         lane.channel._impl.tx_commit(committed)
         self._connection.process_data_events(time_limit=0)  # send it now
 
-    def flush(self) -> None:
-        """Wait for every commit in flight (their on_confirmed callbacks run)."""
-        for lane in self._lanes:
-            self._wait(lane)
-
     def _coalesce_output(self) -> None:
         """One socket write for the whole batch instead of one per frame (3 per message).
 
@@ -208,20 +184,6 @@ class RabbitDrain:
                 else:
                     lane.channel.basic_nack(message.handle[0][1], requeue=requeue)
             lane.channel.tx_commit()
-
-    def remove(self, messages: Sequence[QueueMessage]) -> None:
-        self._open()
-        self._sync(messages, None)
-
-    def release(self, messages: Sequence[QueueMessage]) -> None:
-        if self._connection is None or not self._connection.is_open:
-            return  # a closed connection already gave them back
-        self._sync(messages, True)
-
-    def reconnect(self) -> None:
-        self.close()
-        self._checked.clear()
-        self._open()
 
     def close(self) -> None:
         import contextlib
