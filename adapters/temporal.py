@@ -33,6 +33,7 @@ from console.model import (
     Version,
 )
 from console.model_chaos import RampState, TaskQueueStats
+from console.model_triage import ObservedFailure
 from console.ports import SecretResolver
 
 if TYPE_CHECKING:
@@ -254,6 +255,12 @@ class TemporalEngine:
         self.stuck_stats = ScanStats()
         async for hit in find_stuck(conn, running, rules, self.stuck_stats):
             yield hit
+
+    async def failures(self, execution: Execution) -> builtins.list[ObservedFailure]:
+        """console.ports_triage.FailureReader: what failed in this run, structured."""
+        from adapters.temporal_failures import failures
+
+        return await failures(await self.connection(), execution)
 
     def explain_stuck(self, rules: StuckRules) -> dict[str, str]:
         """Per enabled rule, how a scan answers it: from visibility, or by describes."""

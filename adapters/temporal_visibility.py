@@ -71,6 +71,8 @@ def visibility_query(query: ListQuery, *, only_running: bool = False) -> str:
         clauses.append(f"StartTime >= {_timestamp(query.started_after)}")
     if query.started_before:
         clauses.append(f"StartTime < {_timestamp(query.started_before)}")
+    if query.closed_after:
+        clauses.append(f"CloseTime >= {_timestamp(query.closed_after)}")
     for name, value in sorted(query.search_attributes.items()):
         if not _ATTRIBUTE_NAME.match(name):
             raise UsageError(f"{name!r} is not a search attribute name")

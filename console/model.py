@@ -168,6 +168,9 @@ class ListQuery:
     workflow_type: str | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    # Closed at or after (Temporal: CloseTime); engines that cannot filter on it list
+    # more, and callers that need it exact (console.triage) also check close_time.
+    closed_after: datetime | None = None
     search_attributes: Mapping[str, str] = field(default_factory=dict)
     raw: str | None = None
     limit: int | None = None
