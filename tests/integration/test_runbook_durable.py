@@ -21,12 +21,19 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from console.audit import AuditJournal, default_audit_path
 from console.runbook.journal import default_journal_path
 from console.runbook.runner import TEST_HOLD_ENV
 from console.sandbox.devserver import DevServer
 from tests.conftest import Demo
 
+from .runbook_helpers import (
+    audit_records,
+    start_unpolled,
+    status_of,
+    terminations,
+    two_actions_book,
+    wait_for_file,
+)
 from .test_cli_executions import OPSDECK, opsdeck
 
 pytestmark = pytest.mark.integration
@@ -56,25 +63,7 @@ steps:
     targets: ["temporal:default/{{ params.target }}"]
 """
 
-TWO_ACTIONS = """\
-name: durable-two-actions
-title: Two actions
-engines: [temporal]
-parameters:
-  first: {type: string, required: true}
-  second: {type: string, required: true}
-steps:
-  - id: a
-    kind: action
-    text: Terminate the first.
-    action: terminate
-    targets: "{{ params.first }}"
-  - id: b
-    kind: action
-    text: Terminate the second.
-    action: terminate
-    targets: "{{ params.second }}"
-"""
+TWO_ACTIONS = two_actions_book("durable-two-actions")
 
 
 @pytest.fixture
@@ -165,24 +154,7 @@ def wait_for_status(run_id: str, config: Path, status: str, timeout: float = 90)
 
 
 async def running(client: Client, *names: str) -> list[str]:
-    ids = [f"rb-durable-{uuid.uuid4().hex[:8]}-{n}" for n in names]
-    for wid in ids:
-        await client.start_workflow("Nobody", id=wid, task_queue="rb-durable-no-worker")
-    return ids
-
-
-async def status_of(client: Client, workflow_id: str) -> str:
-    described = await client.get_workflow_handle(workflow_id).describe()
-    assert described.status is not None
-    return described.status.name
-
-
-def audit_records(run_id: str) -> list[Any]:
-    audit = AuditJournal(default_audit_path())
-    try:
-        return audit.list(run_id=run_id)
-    finally:
-        audit.close()
+    return await start_unpolled(client, "rb-durable", *names)
 
 
 async def test_durable_run_with_a_decision_answered_through_the_cli(
@@ -305,11 +277,7 @@ async def test_killed_worker_resumes_on_another_without_repeating_an_action(
     assert code == 0 and data["status"] == "running", data
     run_id = data["id"]
     marker = default_journal_path().parent / f"hold-{run_id}"
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert held.poll() is None, "the worker exited before holding"
-        assert time.monotonic() < deadline, "the worker never reached the hold point"
-        time.sleep(0.05)
+    wait_for_file(marker, held, "the worker")
     workers.kill(held)
     marker.unlink()
     assert await status_of(client, first) == "TERMINATED"
@@ -325,12 +293,7 @@ async def test_killed_worker_resumes_on_another_without_repeating_an_action(
     assert sorted(t.split("/")[1] for _, t in per_target) == sorted([first, second]), records
     assert set(per_target.values()) == {1}, per_target  # every action applied once
     assert {r.outcome for r in records} == {"ok"}
-    terminated = [
-        e
-        async for e in client.get_workflow_handle(first).fetch_history_events()
-        if e.HasField("workflow_execution_terminated_event_attributes")
-    ]
-    assert len(terminated) == 1
+    assert await terminations(client, first) == 1
     if hold == "after-apply:a":
         a = next(s for s in data["steps"] if s["id"] == "a")
         assert a["result"]["skipped"] == 1 and a["result"]["done"] == 0

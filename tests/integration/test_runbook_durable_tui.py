@@ -19,14 +19,13 @@ from console.tui.screens.runbook_durable import DurableRunScreen
 from tests.conftest import Demo
 from tests.tui.conftest import settle, until
 
+from .runbook_helpers import audit_records, status_of
 from .test_runbook_durable import (
     DECIDE_BOOK,
     Workers,
-    audit_records,
     config,
     run_json,
     running,
-    status_of,
     wait_for_status,
     workers,
 )

@@ -7,42 +7,29 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from console.audit import AuditJournal, default_audit_path
 from console.runbook.journal import RunJournal, default_journal_path
 from console.runbook.runner import TEST_HOLD_ENV
 from console.sandbox.devserver import DevServer
 from tests.conftest import Demo
 
+from .runbook_helpers import (
+    audit_records,
+    start_unpolled,
+    status_of,
+    terminations,
+    two_actions_book,
+)
 from .test_cli_executions import OPSDECK, opsdeck
 from .test_runbook_shipped import write_config
 
 pytestmark = pytest.mark.integration
 
-BOOK = """\
-name: two-actions
-title: Two actions
-engines: [temporal]
-parameters:
-  first: {type: string, required: true}
-  second: {type: string, required: true}
-steps:
-  - id: a
-    kind: action
-    text: Terminate the first.
-    action: terminate
-    targets: "{{ params.first }}"
-  - id: b
-    kind: action
-    text: Terminate the second.
-    action: terminate
-    targets: "{{ params.second }}"
-"""
+BOOK = two_actions_book("two-actions")
 
 
 @pytest.fixture
@@ -89,9 +76,7 @@ async def test_killed_run_resumes_without_repeating_an_action(
 ) -> None:
     """``demo``: a server that already answers (the bare fixture may still be starting)."""
     client = await Client.connect(temporal_server.address, namespace="default")
-    ids = [f"rb-kill-{uuid.uuid4().hex[:8]}-{n}" for n in ("a", "b")]
-    for wid in ids:
-        await client.start_workflow("Nobody", id=wid, task_queue="rb-no-worker")
+    ids = await start_unpolled(client, "rb-kill", "a", "b")
     book = tmp_path / "two-actions.yaml"
     book.write_text(BOOK)
     refs = [f"temporal:default/{wid}" for wid in ids]
@@ -105,30 +90,20 @@ async def test_killed_run_resumes_without_repeating_an_action(
         assert steps["a"].state == "done" and steps["b"].state == "running"
     else:
         assert steps["a"].state == "applying" and steps["a"].request_id
-    first = (await client.get_workflow_handle(ids[0]).describe()).status
-    second = (await client.get_workflow_handle(ids[1]).describe()).status
-    assert first is not None and first.name == "TERMINATED"
-    assert second is not None and second.name == "RUNNING"
+    assert await status_of(client, ids[0]) == "TERMINATED"
+    assert await status_of(client, ids[1]) == "RUNNING"
 
     done = opsdeck("runbook", "resume", run_id, "--yes", "-o", "json", config=config)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["status"] == "done"
-    second = (await client.get_workflow_handle(ids[1]).describe()).status
-    assert second is not None and second.name == "TERMINATED"
+    assert await status_of(client, ids[1]) == "TERMINATED"
 
-    audit = AuditJournal(default_audit_path())
-    records = audit.list(run_id=run_id)
-    audit.close()
+    records = audit_records(run_id)
     workflow_ids = sorted(r.target.split("/")[1] for r in records)
     assert workflow_ids == sorted(ids), records  # each action recorded (and sent) once
     assert {r.outcome for r in records} == {"ok"}
-    events = [
-        e
-        async for e in client.get_workflow_handle(ids[0]).fetch_history_events()
-        if e.HasField("workflow_execution_terminated_event_attributes")
-    ]
-    assert len(events) == 1
+    assert await terminations(client, ids[0]) == 1
     if hold == "after-apply:a":
         a = next(s for s in data["steps"] if s["id"] == "a")
         assert a["result"]["skipped"] == 1 and a["result"]["done"] == 0
