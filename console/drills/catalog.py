@@ -1,0 +1,17 @@
+"""The drills opsdeck ships, by name."""
+
+from __future__ import annotations
+
+from console.drills.dlq_drill import POISON_DLQ
+from console.drills.model import Drill
+from console.drills.temporal_drills import BAD_DEPLOY, STUCK_STORM, WORKER_LOSS
+from console.errors import UsageError
+
+DRILLS: dict[str, Drill] = {d.name: d for d in (STUCK_STORM, BAD_DEPLOY, POISON_DLQ, WORKER_LOSS)}
+
+
+def get_drill(name: str) -> Drill:
+    try:
+        return DRILLS[name]
+    except KeyError:
+        raise UsageError(f"unknown drill {name!r}; known: {', '.join(DRILLS)}") from None
