@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.config_slo import SloSpec
 from console.errors import ConfigError
 
 SECRET_REF_PREFIX = "keyring:"
@@ -56,6 +57,8 @@ class Context:
     # Dead-letter queue backends (console.actions.drain): same entry shape, kind from the
     # ``opsdeck.queues`` entry-point group.
     queues: tuple[EngineEntry, ...] = ()
+    # Service-level objectives (console.config_slo parses, console.slo evaluates).
+    slos: tuple[SloSpec, ...] = ()
 
     def engine(self, name: str) -> EngineEntry:
         for entry in self.engines:

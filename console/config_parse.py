@@ -22,10 +22,12 @@ from console.config_model import (
     EngineEntry,
     looks_secret,
 )
+from console.config_slo import SloSpec, parse_slos
 from console.errors import ConfigError
 
 _CONTEXT_KEYS = {
     "production", "read-only", "sandbox", "engines", "description", "sources", "queues",
+    "slos",
 }  # fmt: skip
 # Kinds that log in with a built-in plain-text default when no password is configured:
 # (user key, user, password key, password). RabbitMQ's guest works only from loopback.
@@ -243,6 +245,12 @@ class _Validator:
                 fields["labels"][1], f"{base}.labels"
             ).items():
                 self.scalar(label_node, f"{base}.labels.{label}", (str, int, float), "a string")
+        slos: tuple[SloSpec, ...] = ()
+        if "slos" in fields:
+            slos = parse_slos(
+                self, fields["slos"][1], f"{base}.slos", {e.name for e in engines},
+                {s.name for s in sources if s.kind == "prometheus"},
+            )  # fmt: skip
         extra = {k: self.value(v) for k, (_, v) in fields.items() if k not in _CONTEXT_KEYS}
         self.check_secrets(fields, base, skip=_CONTEXT_KEYS)
         return Context(
@@ -255,6 +263,7 @@ class _Validator:
             extra=extra,
             sources=tuple(sources),
             queues=tuple(queues),
+            slos=slos,
         )
 
     def engine(self, base: str, node: Any, *, sandbox: bool = False) -> EngineEntry:

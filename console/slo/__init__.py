@@ -1,0 +1,1 @@
+"""Service-level objectives: evaluation from visibility and metrics (issue 14)."""
