@@ -11,6 +11,12 @@ Parameters are masked before they are written: values under configured PII field
 names, and under keys that look secret (password, token, secret...), at any depth,
 become ``"***"``.
 
+A record written while an incident is current (console.incidents.store.incident_tag:
+``--incident``, ``$OPSDECK_INCIDENT``, or the context's open incident) carries its id
+in ``incident`` (schema version 2). The hash covers ``incident`` only when it is set,
+so records written before version 2 (and untagged ones) hash exactly as they did and
+the chain verifies across the upgrade.
+
 The database lives at ``$XDG_DATA_HOME/opsdeck/audit.db`` (platformdirs' user data
 dir), or in the PostgreSQL store the config names (console.stores); it is opened on
 first use, so read-only commands never create it. One chain, whatever the number of
@@ -118,7 +124,16 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 """
 
-SCHEMA = Schema("audit", (Step(1, _SQLITE_V1, _POSTGRES_V1),))
+_V2 = """
+ALTER TABLE audit ADD COLUMN incident TEXT;
+CREATE INDEX audit_incident ON audit(incident);
+"""
+
+SCHEMA = Schema(
+    "audit",
+    (Step(1, _SQLITE_V1, _POSTGRES_V1), Step(2, _V2, _V2, "incident tag (issue 15)")),
+)
+_TAG_TTL = 2.0  # seconds an incident lookup is reused: a 1,000-target batch asks once
 
 
 def default_audit_path() -> Path:
@@ -174,9 +189,10 @@ class AuditRecord:
     run_id: str | None
     prev_hash: str
     hash: str
+    incident: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (*_COLUMNS, "hash")} | {
+        return {name: getattr(self, name) for name in (*_COLUMNS, "hash", "incident")} | {
             "parameters": dict(self.parameters)
         }
 
@@ -194,6 +210,8 @@ class VerifyResult:
 
 def _record_hash(row: Mapping[str, Any]) -> str:
     body = {name: row[name] for name in _COLUMNS}
+    if row.get("incident") is not None:  # absent from the hash when unset: old records
+        body["incident"] = row["incident"]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((canonical + row["prev_hash"]).encode("utf-8")).hexdigest()
 
@@ -226,6 +244,7 @@ class AuditJournal:
         self._db: Database | None = store
         # One store object, shared by the event loop and any worker thread (the TUI).
         self._lock = threading.RLock()
+        self._tag: tuple[float, str, str | None] | None = None  # (when, context, incident)
 
     @property
     def location(self) -> str:
@@ -261,8 +280,10 @@ class AuditJournal:
         identity: str | None = None,
         run_id: str | None = None,
         time: datetime | None = None,
+        incident: str | None = None,
     ) -> AuditRecord:
-        """Write one record, chained to the last; returns it with its id and hash."""
+        """Write one record, chained to the last; returns it with its id and hash.
+        ``incident``: None tags it with the current incident of ``context``, if any."""
         masked = mask(dict(parameters or {}), self.pii_fields)
         fields: dict[str, Any] = {
             "time": _iso(time or datetime.now(UTC)),
@@ -278,9 +299,23 @@ class AuditJournal:
             "message": message,
             "request_id": request_id,
             "run_id": run_id,
+            "incident": incident or self._incident_tag(context),
         }
         with self._lock:
             return self._append(fields)
+
+    def _incident_tag(self, context: str) -> str | None:
+        import time as clock
+
+        from console.incidents.store import incident_tag
+
+        now = clock.monotonic()
+        cached = self._tag
+        if cached is not None and cached[1] == context and now - cached[0] < _TAG_TTL:
+            return cached[2]
+        found = incident_tag(context)
+        self._tag = (now, context, found)
+        return found
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -308,6 +343,7 @@ class AuditJournal:
         since: datetime | None = None,
         request_id: str | None = None,
         run_id: str | None = None,
+        incident: str | None = None,
     ) -> list[AuditRecord]:
         """Newest first."""
         where, args = [], []
@@ -315,6 +351,7 @@ class AuditJournal:
             ("action", action),
             ("request_id", request_id),
             ("run_id", run_id),
+            ("incident", incident),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -379,16 +416,17 @@ class AuditJournal:
 
 def insert_records(db: Database, rows: Iterable[Mapping[str, Any]]) -> None:
     """Insert finished rows (hash included) as they are; append() and store copy use it."""
-    names = (*_COLUMNS, "hash")
+    names = (*_COLUMNS, "hash", "incident")
     marks = ", ".join("?" for _ in names)
     db.executemany(
         f"INSERT INTO audit ({', '.join(names)}) VALUES ({marks})",
-        [tuple(row[n] for n in names) for row in rows],
+        [tuple(row.get(n) for n in names) for row in rows],
     )
 
 
 def _to_record(row: Mapping[str, Any]) -> AuditRecord:
     data = {name: row[name] for name in (*_COLUMNS, "hash")}
+    data["incident"] = row.get("incident")
     try:
         data["parameters"] = json.loads(data["parameters"])
     except ValueError:

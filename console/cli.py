@@ -52,6 +52,13 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(False),
         help="refuse every change, whatever the context allows",
     )
+    group.add_argument(
+        "--incident",
+        default=default(None),
+        metavar="ID",
+        help="tag this command's records with this open incident (default: $OPSDECK_INCIDENT, "
+        "else the context's open incident; docs/incidents.md)",
+    )
 
 
 def _change_options(parser: argparse.ArgumentParser) -> None:
@@ -408,6 +415,10 @@ def _main(argv: Sequence[str] | None) -> int:
         store_settings.config_path = Path(args.config)
     handler = getattr(args, "handler", "cli_admin:cmd_tui")
     try:
+        if getattr(args, "incident", None):  # checked before the verb changes anything
+            from console.incidents.store import use_incident
+
+            use_incident(args.incident)
         code = _handler(handler)(args)
     except KeyboardInterrupt:
         print("opsdeck: interrupted", file=sys.stderr)

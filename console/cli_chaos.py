@@ -273,6 +273,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             approval=args.approval if changes else None,
         )
         row = result.row
+        from console.incidents.model import CHAOS_RUN
+        from console.incidents.store import tag
+
+        tagged = tag(session.context.name, CHAOS_RUN, row.id, f"{exp.title}: {row.status}")
+        if tagged:
+            print(f"Chaos run {row.id} linked to incident {tagged}.", file=sys.stderr)
         if fmt == "table":
             from console.experiments.launcher import hypothesis_met
 

@@ -4,7 +4,8 @@ Prints what the ID was recognised as, each source's status, and the merged timel
 Exit code 0 when every engine and source answered (or was skipped), 4 when the result
 is partial (some failed or timed out; the rest is still printed), 1 when nothing at all
 was found for the id (one line on stderr says what was asked). The JSON shape is
-documented in docs/correlate.md.
+documented in docs/correlate.md. While an incident is open (docs/incidents.md) the
+timeline is also saved as a snapshot linked to it.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
 
     result = run(session, go())
     data = correlation_data(result)
+    from console.incidents.snapshot import save_correlation
+
+    pii = session.config.pii_fields
+    saved = save_correlation(session.context.name, args.id, data, result, pii)
+    if saved:  # stderr: -o json stays the documented document
+        print(f"Timeline saved to incident {saved}.", file=sys.stderr)
     fmt = output_format(args)
     if not result.found:
         if fmt != "table":

@@ -204,6 +204,13 @@ class RunJournal:
                 now,
             ),
         )
+        from console.incidents.model import RUNBOOK_RUN
+        from console.incidents.store import tag
+
+        # While an incident is open in this context the run is linked to it (never fails
+        # the run); its actions' audit records carry the incident themselves.
+        label = f"{runbook}{' (dry run)' if dry_run else ''}"
+        tag(context, RUNBOOK_RUN, run_id, label, who=identity)
         return self.get(run_id)
 
     def get(self, run_id: str) -> RunRecord:

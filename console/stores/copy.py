@@ -26,6 +26,7 @@ TABLES: Mapping[str, Sequence[tuple[str, tuple[str, ...]]]] = {
     "approvals": (("requests", ()), ("verdicts", ())),
     "chaos": (("runs", ()), ("rollbacks", ())),
     "drains": (("meta", ()), ("messages", ())),
+    "incidents": (("incidents", ()), ("notes", ("id",)), ("links", ("id",))),
 }
 
 

@@ -27,6 +27,7 @@ JOURNALS = {
     "approvals": "console.approvals.store",
     "chaos": "console.experiments.store",
     "drains": "console.actions.drain_journal",
+    "incidents": "console.incidents.store",
 }
 
 _VERSIONS_DDL = (

@@ -40,12 +40,14 @@ WHAT = {
     "approvals": "approvals journal",
     "chaos": "chaos run store",
     "drains": "drain journal",
+    "incidents": "incident store",
 }
 SQLITE_FILES = {
     "audit": "audit.db",
     "runbooks": "runbooks.db",
     "approvals": "approvals.db",
     "chaos": "chaos.db",
+    "incidents": "incidents.db",
 }
 
 
