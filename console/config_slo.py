@@ -149,7 +149,7 @@ def parse_slos(
             raise v.fail(name_node, path, "an SLO name uses letters, digits, '-', '_' or '.'")
         if any(s.name == name for s in out):
             raise v.fail(name_node, path, f"duplicate SLO {name!r}")
-        out.append(_slo(v, name, spec_node, path, engines, metrics))
+        out.append(_slo(v, name, spec_node, path, engines, metrics, v.at(name_node)))
     return tuple(out)
 
 
@@ -160,7 +160,9 @@ def _unknown(v: Any, fields: Mapping[str, tuple[Any, Any]], path: str, known: se
             raise v.fail(key_node, f"{path}.{key}", f"unknown key (expected one of: {expected})")
 
 
-def _slo(v: Any, name: str, node: Any, path: str, engines: set[str], metrics: set[str]) -> SloSpec:
+def _slo(
+    v: Any, name: str, node: Any, path: str, engines: set[str], metrics: set[str], at: str
+) -> SloSpec:
     fields = v.mapping(node, path)
     _unknown(v, fields, path, _SLO_KEYS)
 
@@ -232,7 +234,7 @@ def _slo(v: Any, name: str, node: Any, path: str, engines: set[str], metrics: se
     return SloSpec(
         name=name, kind=kind, objective=objective, window_s=window_s, threshold_s=threshold_s,
         percentile=percentile, workflow_type=workflow_type, query=query, engine=engine,
-        prometheus=prometheus, alerts=alerts, description=description, location=v.at(node),
+        prometheus=prometheus, alerts=alerts, description=description, location=at,
     )  # fmt: skip
 
 
