@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit install clean sandbox-down bench prometheus-bin
+.PHONY: run test lint unit install clean sandbox-down bench prometheus-bin chromium-bin
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,8 +36,14 @@ prometheus-bin:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus && \
 	  (systemctl disable --now prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true))
 
+# Headless Chromium renders the incident report's HTML in tests (tests/integration/test_incident_report.py).
+chromium-bin:
+	@command -v chromium >/dev/null || ( \
+	  apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+
 # Integration tests start their own Temporal dev server (tests/conftest.py).
-test: lint prometheus-bin
+test: lint prometheus-bin chromium-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 sandbox-down: $(STAMP)

@@ -63,17 +63,27 @@ def _entry(time: str | None, kind: str, who: str, text: str, **extra: Any) -> di
     return {"time": time or "", "kind": kind, "who": who, "text": text, "details": [], **extra}
 
 
+def when(text: str | None) -> datetime:
+    """An ISO time for ordering (journals write milli- or microseconds); bad: the start."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _counts_at(snapshots: list[dict[str, Any]], time: str, *, after: bool) -> Any:
     if after:
-        later = [s for s in snapshots if s["time"] > time]
+        later = [s for s in snapshots if when(s["time"]) > when(time)]
         return later[0] if later else None
-    earlier = [s for s in snapshots if s["time"] <= time]
+    earlier = [s for s in snapshots if when(s["time"]) <= when(time)]
     return earlier[-1] if earlier else None
 
 
 def _approval(src: Sources, approval_id: str | None) -> dict[str, Any] | None:
-    if not approval_id or src.approvals is None:
+    if not approval_id:
         return None
+    if src.approvals is None:
+        return {"id": approval_id, "requester": "", "approvals": [], "status": "unknown"}
     try:
         request = src.approvals.get(approval_id).as_dict()
     except Exception:  # gone, or another store: the audit record still names it
@@ -206,7 +216,7 @@ def build_report(incident_id: str, src: Sources) -> dict[str, Any]:
     if incident.closed:
         text = incident.summary or "closed"
         timeline.append(_entry(incident.closed, "closed", incident.closed_by or "", text))
-    timeline.sort(key=lambda e: e["time"])
+    timeline.sort(key=lambda e: when(e["time"]))
     report = {
         "incident": incident.as_dict(),
         "generated": now_iso(),
