@@ -53,6 +53,7 @@ from console.model import (
     TargetOutcome,
     Version,
 )
+from console.model_chaos import RampState
 from console.ports import SecretResolver
 
 STUCK_PARALLEL = 8  # executions checked at once by find_stuck
@@ -163,6 +164,35 @@ class StepFunctionsEngine:
         from adapters.stepfunctions_chaos import set_alias_weights
 
         return await set_alias_weights(self, state_machine, alias, weights)
+
+    # -- guarded rollout (console.ports.VersionRamp): alias weights -------------------
+
+    def ramp_call(self, percentage: float) -> str:
+        from adapters.stepfunctions_versions import RAMP_CALL
+
+        return RAMP_CALL
+
+    def version_query(self, deployment: str, version: str) -> str | None:
+        return None  # executions record no version a visibility query could select
+
+    async def ramp_routing(self, deployment: str, version: str) -> RampState:
+        from adapters.stepfunctions_versions import ramp_routing
+
+        return await ramp_routing(self, deployment, version)
+
+    async def set_ramp(
+        self, deployment: str, version: str, percentage: float, expected: RampState
+    ) -> RampState:
+        from adapters.stepfunctions_versions import set_ramp
+
+        return await set_ramp(self, deployment, version, percentage, expected)
+
+    async def restore_routing(
+        self, deployment: str, version: str, previous: str | None, expected: RampState
+    ) -> RampState:
+        from adapters.stepfunctions_versions import restore_routing
+
+        return await restore_routing(self, deployment, version, previous, expected)
 
     async def execution_arn(self, ref: ExecutionRef) -> str:
         machine = await self.machine_arn(ref.scope.split("/", 1)[0])

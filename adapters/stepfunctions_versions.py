@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.stepfunctions_format import as_utc, qualifier
 from console.errors import BackendError, NotFound, OpsdeckError, UsageError
 from console.model import ActionRequest, Outcome, PlannedCall, TargetOutcome, Version
+from console.model_chaos import RampState
 
 if TYPE_CHECKING:
     from adapters.stepfunctions import StepFunctionsEngine
@@ -252,3 +253,118 @@ def _text(weights: Any) -> str:
     if not weights:
         return "nothing"
     return " + ".join(f"v{k} {v}%" for k, v in dict(weights).items())
+
+
+# -- guarded rollout (console.ports.VersionRamp): alias weights between two versions -----
+
+RAMP_CALL = ROLLBACK_CALL
+
+
+async def _ramp_alias(engine: StepFunctionsEngine, workflow: str) -> str:
+    """The alias ARN a ramp of ``STATE_MACHINE[:ALIAS]`` moves (the only alias if unnamed)."""
+    name, alias = _split(workflow)
+    machine = await engine.machine_arn(name)
+    aliases = await _aliases(engine, machine)
+    if alias is None and len(aliases) == 1:
+        alias = next(iter(aliases))
+    if alias is None:
+        raise UsageError(
+            f"state machine {name!r} has aliases {', '.join(sorted(aliases)) or 'none'}; "
+            f"name one: {name}:ALIAS"
+        )
+    if alias not in aliases:
+        raise NotFound(f"state machine {name!r} has no alias {alias!r}")
+    return f"{machine}:{alias}"
+
+
+def ramp_state(workflow: str, weights: dict[str, int], version: str) -> RampState:
+    """Alias weights as a ramp of ``version`` sees them."""
+    if weights.get(version) == 100:
+        return RampState(workflow, version, None, 0.0)
+    others = sorted((k for k in weights if k != version), key=lambda k: -weights[k])
+    share = weights.get(version, 0)
+    return RampState(
+        workflow,
+        others[0] if others else None,
+        version if share else None,
+        float(share),
+    )
+
+
+async def _alias_weights(engine: StepFunctionsEngine, alias_arn: str) -> dict[str, int]:
+    desc = await engine.client.call("describe_state_machine_alias", stateMachineAliasArn=alias_arn)
+    return _weights(desc.get("routingConfiguration", []))
+
+
+async def ramp_routing(engine: StepFunctionsEngine, workflow: str, version: str) -> RampState:
+    return ramp_state(workflow, await _alias_weights(engine, await _ramp_alias(engine, workflow)),
+                      version)  # fmt: skip
+
+
+async def _route(
+    engine: StepFunctionsEngine,
+    workflow: str,
+    version: str,
+    wanted: dict[str, int],
+    expected: RampState,
+    why: str,
+) -> RampState:
+    """Update the alias to ``wanted`` if it still routes as ``expected``; read it back until
+    the new weights show (UpdateStateMachineAlias is eventually consistent)."""
+    alias_arn = await _ramp_alias(engine, workflow)
+    seen = ramp_state(workflow, await _alias_weights(engine, alias_arn), version)
+    if seen != expected:
+        raise BackendError(
+            f"the routing of {workflow} changed under the ramp: expected {expected}, found {seen}"
+        )
+    machine = alias_arn.rsplit(":", 1)[0]
+    await engine.client.call(
+        "update_state_machine_alias",
+        stateMachineAliasArn=alias_arn,
+        description=f"opsdeck ramp: {why}"[:256],
+        routingConfiguration=[
+            {"stateMachineVersionArn": f"{machine}:{number}", "weight": weight}
+            for number, weight in wanted.items()
+        ],
+    )
+    deadline = time.monotonic() + engine.settings.rollback_verify_timeout
+    while True:
+        now_seen = await _alias_weights(engine, alias_arn)
+        if now_seen == wanted:
+            return ramp_state(workflow, now_seen, version)
+        if time.monotonic() >= deadline:
+            raise BackendError(
+                f"update accepted but alias {workflow} still reads {_text(now_seen)} after "
+                f"{engine.settings.rollback_verify_timeout:g}s (eventually consistent)"
+            )
+        await asyncio.sleep(1.0)
+
+
+async def set_ramp(
+    engine: StepFunctionsEngine,
+    workflow: str,
+    version: str,
+    percentage: float,
+    expected: RampState,
+) -> RampState:
+    share = int(percentage)
+    if share != percentage or not 0 < share <= 100:
+        raise UsageError(f"alias weights are whole percentages from 1 to 100, not {percentage:g}")
+    if share < 100 and expected.current in (None, version):
+        raise UsageError(f"alias {workflow} routes to no other version to ramp {version} beside")
+    wanted = {version: 100} if share == 100 else {str(expected.current): 100 - share,
+                                                   version: share}  # fmt: skip
+    return await _route(engine, workflow, version, wanted, expected, f"{version} at {share}%")
+
+
+async def restore_routing(
+    engine: StepFunctionsEngine,
+    workflow: str,
+    version: str,
+    previous: str | None,
+    expected: RampState,
+) -> RampState:
+    if previous is None:
+        raise UsageError(f"alias {workflow}: no previous version to restore")
+    why = f"rollback of {version} to {previous}"
+    return await _route(engine, workflow, version, {previous: 100}, expected, why)

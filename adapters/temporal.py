@@ -324,6 +324,37 @@ class TemporalEngine:
 
         return await set_ramping(await self.connection(), deployment, build_id, percentage)
 
+    # -- guarded rollout (console.ports.VersionRamp; adapters/temporal_ramp.py) -----------
+
+    def ramp_call(self, percentage: float) -> str:
+        from adapters.temporal_ramp import ramp_call
+
+        return ramp_call(percentage)
+
+    def version_query(self, deployment: str, version: str) -> str | None:
+        from adapters.temporal_ramp import version_query
+
+        return version_query(deployment, version)
+
+    async def ramp_routing(self, deployment: str, version: str) -> RampState:
+        from adapters.temporal_ramp import routing
+
+        return await routing(await self.connection(), deployment)
+
+    async def set_ramp(
+        self, deployment: str, version: str, percentage: float, expected: RampState
+    ) -> RampState:
+        from adapters.temporal_ramp import set_ramp
+
+        return await set_ramp(await self.connection(), deployment, version, percentage, expected)
+
+    async def restore_routing(
+        self, deployment: str, version: str, previous: str | None, expected: RampState
+    ) -> RampState:
+        from adapters.temporal_ramp import restore
+
+        return await restore(await self.connection(), deployment, previous, expected)
+
     async def pause_activity(self, workflow_id: str, activity_type: str, reason: str) -> None:
         from adapters.temporal_chaos import pause_activity
 

@@ -26,6 +26,7 @@ from console.model import (
     TargetOutcome,
     Version,
 )
+from console.model_chaos import RampState
 from console.model_telemetry import (
     Exemplar,
     LogLine,
@@ -156,3 +157,38 @@ class LogSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class VersionRamp(Protocol):
+    """Optional beside WorkflowEngine: a guarded rollout (console.rollout) moves new work
+    to a version step by step. Temporal: a worker deployment's ramping percentage, then
+    the version current at 100; Step Functions: an alias's weights between two versions
+    (``deployment`` is ``STATE_MACHINE:ALIAS``).
+
+    Each change takes the routing the caller last saw (``expected``) and refuses, with
+    BackendError, if the server shows something else; it returns the routing read back.
+    """
+
+    def ramp_call(self, percentage: float) -> str:
+        """The API call a step to ``percentage`` makes (for the plan)."""
+        ...
+
+    def version_query(self, deployment: str, version: str) -> str | None:
+        """A visibility query for the executions ``version`` ran, if the engine has one."""
+        ...
+
+    async def ramp_routing(self, deployment: str, version: str) -> RampState:
+        """The routing as a ramp of ``version`` sees it: ``current`` the version serving
+        the rest, ``ramping``/``percentage`` the share ``version`` gets."""
+        ...
+
+    async def set_ramp(
+        self, deployment: str, version: str, percentage: float, expected: RampState
+    ) -> RampState: ...
+
+    async def restore_routing(
+        self, deployment: str, version: str, previous: str | None, expected: RampState
+    ) -> RampState:
+        """``previous`` serves everything again; nothing ramps (a ramp's rollback)."""
+        ...

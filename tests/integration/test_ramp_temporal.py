@@ -1,0 +1,306 @@
+"""`opsdeck versions ramp` on the real dev server with the sandbox's `orders` deployment.
+
+Own namespace (`ramp-tests`) with its own demo workers, so the session's shared `demo`
+deployment (tests/integration/*versions*, *rollback*) is never moved by these ramps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeWorkerDeploymentRequest,
+    RegisterNamespaceRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
+    SetWorkerDeploymentRampingVersionRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from console.audit import AuditJournal
+from console.sandbox import start_workers, wait_ready
+from console.sandbox import workflows as wf
+from console.sandbox.devserver import DevServer, stop_process
+from console.sandbox.workers import start_orders
+from tests.conftest import eventually
+
+from .test_cli_executions import OPSDECK
+
+pytestmark = pytest.mark.integration
+
+NAMESPACE = "ramp-tests"
+
+
+@pytest.fixture(scope="module")
+def ramp_workers(
+    temporal_server: DevServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Demo workers (orders v1, v2, bad v3; v2 current) in a namespace of their own."""
+
+    async def register() -> None:
+        client = await Client.connect(temporal_server.address, namespace="default")
+        try:
+            await client.workflow_service.register_namespace(
+                RegisterNamespaceRequest(
+                    namespace=NAMESPACE,
+                    workflow_execution_retention_period=Duration(seconds=86400),
+                )
+            )
+        except RPCError as exc:
+            if "already" not in str(exc).lower():
+                raise
+
+        async def known() -> bool:
+            try:
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=NAMESPACE)
+                )
+                return True
+            except RPCError:
+                return False
+
+        await eventually(known, timeout=30, what=f"namespace {NAMESPACE}")
+
+    asyncio.run(register())
+    work = tmp_path_factory.mktemp("ramp-workers")
+    log, ready = work / "workers.log", work / "workers.ready"
+    pid = start_workers(temporal_server.address, NAMESPACE, log, ready)
+    try:
+        wait_ready(pid, ready, log, timeout=90)
+        yield temporal_server.address
+    finally:
+        stop_process(pid)
+
+
+@pytest.fixture
+def config(tmp_path: Path, temporal_server: DevServer, ramp_workers: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"""\
+current-context: local
+identity: ci@example.com
+contexts:
+  local:
+    engines:
+      - kind: temporal
+        address: {temporal_server.address}
+        http-address: {temporal_server.http_address}
+        namespace: {NAMESPACE}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+async def client(temporal_server: DevServer, ramp_workers: str) -> AsyncIterator[Client]:
+    yield await Client.connect(temporal_server.address, namespace=NAMESPACE)
+
+
+async def routing(client: Client) -> tuple[str, str, float]:
+    resp = await client.workflow_service.describe_worker_deployment(
+        DescribeWorkerDeploymentRequest(namespace=NAMESPACE, deployment_name="orders")
+    )
+    r = resp.worker_deployment_info.routing_config
+    return (
+        r.current_deployment_version.build_id,
+        r.ramping_deployment_version.build_id,
+        r.ramping_version_percentage,
+    )
+
+
+async def reset_routing(client: Client, current: str) -> None:
+    """No ramp, ``current`` current: where each test starts."""
+    service = client.workflow_service
+
+    async def token() -> bytes:
+        resp = await service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=NAMESPACE, deployment_name="orders")
+        )
+        return bytes(resp.conflict_token)
+
+    if (await routing(client))[1]:
+        await service.set_worker_deployment_ramping_version(
+            SetWorkerDeploymentRampingVersionRequest(
+                namespace=NAMESPACE, deployment_name="orders", build_id="",
+                percentage=0, conflict_token=await token(),
+            )
+        )  # fmt: skip
+    if (await routing(client))[0] != current:
+        await service.set_worker_deployment_current_version(
+            SetWorkerDeploymentCurrentVersionRequest(
+                namespace=NAMESPACE, deployment_name="orders", build_id=current,
+                conflict_token=await token(),
+            )
+        )  # fmt: skip
+    assert await routing(client) == (current, "", 0)
+
+
+def ramp_command(*args: str) -> list[str]:
+    return [OPSDECK, "versions", "ramp", *args, "-y", "-o", "json"]
+
+
+def run_cli(config: Path, *args: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
+    env = dict(os.environ, OPSDECK_CONFIG=str(config))
+    done = subprocess.run(
+        ramp_command(*args), capture_output=True, text=True, env=env, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    doc = json.loads(done.stdout) if done.stdout.strip() else {}
+    return done.returncode, doc, done.stderr
+
+
+def spawn(config: Path, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, OPSDECK_CONFIG=str(config))
+    return subprocess.Popen(
+        ramp_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def audit() -> AuditJournal:
+    return AuditJournal(Path(os.environ["XDG_DATA_HOME"]) / "opsdeck" / "audit.db")
+
+
+def ramp_records(ramp_id: str) -> list[tuple[str, str, Any]]:
+    """(action, outcome, step) oldest first."""
+    records = reversed(audit().list(limit=None, request_id=ramp_id))
+    return [(r.action, r.outcome, r.parameters.get("step")) for r in records]
+
+
+async def wait_for_step(ramp_id: str, step: int, proc: subprocess.Popen[str]) -> None:
+    async def applied() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        return ("versions.ramp", "ok", step) in ramp_records(ramp_id)
+
+    await eventually(applied, timeout=60, what=f"step {step} journaled")
+
+
+async def test_dry_run_prints_every_step_and_changes_nothing(client: Client, config: Path) -> None:
+    await reset_routing(client, "v1")
+    code, doc, err = run_cli(config, "orders", "v2", "--steps", "10,50,100", "--hold", "5m",
+                             "--dry-run")  # fmt: skip
+    assert code == 0, err
+    plan = doc["plan"]
+    assert doc["dry_run"] is True and plan["previous"] == "v1"
+    assert [(s["percentage"], s["call"], s["hold_s"]) for s in plan["steps"]] == [
+        (10.0, "SetWorkerDeploymentRampingVersion", 300.0),
+        (50.0, "SetWorkerDeploymentRampingVersion", 300.0),
+        (100.0, "SetWorkerDeploymentCurrentVersion", 300.0),
+    ]
+    assert "failed executions of v2" in plan["guard"]
+    assert plan["policy"]["result"] == "allow"
+    assert await routing(client) == ("v1", "", 0)
+    assert ramp_records(doc["ramp_id"]) == []
+
+
+async def test_a_good_version_is_promoted_to_100(client: Client, config: Path) -> None:
+    await reset_routing(client, "v1")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    code, doc, err = run_cli(config, "orders", "v2", "--steps", "20,100", "--hold", "1s",
+                             "--request-id", ramp_id)  # fmt: skip
+    assert code == 0, err
+    assert doc["result"]["status"] == "promoted"
+    assert doc["result"]["routing"] == {"deployment": "orders", "current": "v2",
+                                        "ramping": None, "percentage": 0.0}  # fmt: skip
+    assert await routing(client) == ("v2", "", 0)  # current, ramp cleared
+    assert ramp_records(ramp_id) == [
+        ("versions.ramp.start", "ok", None),
+        ("versions.ramp", "ok", 1), ("versions.ramp.check", "ok", 1),
+        ("versions.ramp", "ok", 2), ("versions.ramp.check", "ok", 2),
+    ]  # fmt: skip
+
+
+async def test_the_bad_version_is_rolled_back_at_the_first_step(
+    client: Client, config: Path, temporal_server: DevServer
+) -> None:
+    await reset_routing(client, "v2")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    proc = spawn(config, "orders", "v3", "--steps", "50,100", "--hold", "6s",
+                 "--request-id", ramp_id)  # fmt: skip
+    await wait_for_step(ramp_id, 1, proc)
+    assert await routing(client) == ("v2", "v3", 50)
+    # Orders during the hold: about half land on v3 and fail at once.
+    ids = [f"ramp-order-{uuid.uuid4().hex[:8]}" for _ in range(16)]
+    counts = await start_orders(temporal_server.address, NAMESPACE, "OrderWorkflow", ids,
+                                wf.ORDERS_TASK_QUEUE, start_signal=wf.APPROVE_SIGNAL,
+                                wait_s=10)  # fmt: skip
+    assert counts.get("failed", 0) >= 2, counts
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    result = json.loads(out)["result"]
+    assert result["status"] == "rolled_back"
+    assert "guard breached" in result["reason"] and "of v3 failed" in result["reason"]
+    assert await routing(client) == ("v2", "", 0)  # v2 current again, nothing ramping
+    assert [r[:2] for r in ramp_records(ramp_id)][-3:] == [
+        ("versions.ramp", "ok"), ("versions.ramp.check", "failed"),
+        ("versions.ramp.rollback", "ok"),
+    ]  # fmt: skip
+    assert ("versions.ramp", "ok", 2) not in ramp_records(ramp_id)
+
+
+async def test_a_ramp_killed_mid_way_resumes_without_reapplying(
+    client: Client, config: Path
+) -> None:
+    await reset_routing(client, "v1")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    proc = spawn(config, "orders", "v2", "--steps", "30,100", "--hold", "8s",
+                 "--request-id", ramp_id)  # fmt: skip
+    await wait_for_step(ramp_id, 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert await routing(client) == ("v1", "v2", 30)
+    # resumed with a short remaining hold: the journaled step's hold counts from its record
+    code, doc, err = run_cli(config, "--resume", ramp_id, timeout=120)
+    assert code == 0, err
+    assert doc["result"]["status"] == "promoted"
+    assert doc["result"]["applied"] == [2]  # step 1 not applied again
+    assert await routing(client) == ("v2", "", 0)
+    steps = [r for r in ramp_records(ramp_id) if r[0] == "versions.ramp"]
+    assert steps == [("versions.ramp", "ok", 1), ("versions.ramp", "ok", 2)]
+
+
+async def test_ctrl_c_with_yes_holds_then_resume_rolls_back(client: Client, config: Path) -> None:
+    await reset_routing(client, "v1")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    proc = spawn(config, "orders", "v2", "--steps", "40,100", "--hold", "10m",
+                 "--request-id", ramp_id)  # fmt: skip
+    await wait_for_step(ramp_id, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4, err
+    doc = json.loads(out)
+    assert doc["result"]["status"] == "held"
+    assert doc["hints"]["resume"] == f"opsdeck versions ramp --resume {ramp_id}"
+    assert await routing(client) == ("v1", "v2", 40)  # kept at 40%
+    code, doc, err = run_cli(config, "--resume", ramp_id, "--rollback")
+    assert code == 1, err
+    assert doc["result"]["status"] == "rolled_back"
+    assert await routing(client) == ("v1", "", 0)
+
+
+async def test_resume_refuses_when_someone_else_changed_the_routing(
+    client: Client, config: Path
+) -> None:
+    await reset_routing(client, "v1")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    proc = spawn(config, "orders", "v2", "--steps", "40,100", "--hold", "10m",
+                 "--request-id", ramp_id)  # fmt: skip
+    await wait_for_step(ramp_id, 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    await reset_routing(client, "v1")  # another operator cleared the ramp
+    code, doc, err = run_cli(config, "--resume", ramp_id)
+    assert code == 4, err
+    assert "someone else changed the routing" in doc["result"]["reason"]
+    assert await routing(client) == ("v1", "", 0)  # untouched
