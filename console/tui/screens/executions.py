@@ -7,7 +7,9 @@ result, so a slow or dead engine never holds back the others, and its state (row
 Rows are virtual (console.tui.paging): each engine shows a window of its listing, the
 next page is read when the cursor nears the end (or `G`, or a scroll), and the window
 is re-read from further back when the cursor nears its top. `/` filters the loaded
-rows; on enter, text in query form lists that visibility query on the server instead.
+rows; on enter, text in query form lists that visibility query on the server instead,
+and other text that no loaded row matches is searched for on the server
+(executions_search.py; `ctrl+f` searches even when loaded rows match).
 
 Keys: j/k, g/G and home/end move as in k9s; `<` `>` pick the sort column and `I`
 inverts it (htop: k9s's shift+letter would need `S`, which is signal here). A change
@@ -36,7 +38,7 @@ from console.tui.messages import ListedRow
 from console.tui.paging import PAGE, is_server_query
 from console.tui.rows import DESCENDING_FIRST, SortOrder, cell_texts, columns
 from console.tui.screens.executions_commands import argument_values, run_command
-from console.tui.screens.executions_paging import PagedExecutions
+from console.tui.screens.executions_search import SearchingExecutions
 from console.tui.widgets.prompt import Prompt, typing_into
 from console.tui.widgets.status_bar import StatusBar
 from console.tui.widgets.stuck_detail import StuckDetail
@@ -45,10 +47,18 @@ from console.tui.widgets.tables import ExecutionsTable
 MARK = "●"
 
 
-class ExecutionsScreen(PagedExecutions):
+class ExecutionsScreen(SearchingExecutions):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="opsdeck.filter", priority=True),
         Binding("enter", "open", "Open", id="opsdeck.open"),
+        Binding(
+            "ctrl+f",
+            "search_server",
+            "Search server",
+            show=False,
+            id="opsdeck.search-server",
+            priority=True,  # also while typing at `/`
+        ),
         Binding("space", "mark", "Mark", id="opsdeck.mark"),
         Binding("ctrl+space", "mark_range", "Mark range", show=False, id="opsdeck.mark-range"),
         Binding("s", "toggle_stuck", "Stuck only", id="opsdeck.stuck"),
@@ -93,6 +103,7 @@ class ExecutionsScreen(PagedExecutions):
         yield Static(id="crumbs")
         yield ExecutionsTable(id="executions", cursor_type="row", zebra_stripes=True)
         yield StuckDetail(id="stuck-detail")
+        yield Static(id="filter-hint")
         yield Prompt(id="prompt", completer=self._complete)
         yield StatusBar(id="status")
         yield Footer()
@@ -208,8 +219,9 @@ class ExecutionsScreen(PagedExecutions):
         states = self.engines.values()
         loaded = sum(len(s.rows) for s in states)
         crumbs = ["stuck executions" if self.stuck_only else "executions"]
-        if self.server_query:
-            crumbs.append(f"query {self.server_query}")
+        listing = self.listing_label()
+        if listing:
+            crumbs.append(listing)
         shown = f"{loaded:,}"
         if self.row_filter.active:
             shown = f"{len(self.shown_rows):,} of {shown}"
@@ -231,6 +243,7 @@ class ExecutionsScreen(PagedExecutions):
             marked=len(self.marked),
             refreshed=f"refreshed {self.last_refresh} ({auto})",
         )
+        self.show_hint()
 
     @on(DataTable.RowSelected, "#executions")
     def _row_selected(self, _: DataTable.RowSelected) -> None:
@@ -355,9 +368,12 @@ class ExecutionsScreen(PagedExecutions):
         self._render_rows()
 
     def action_clear(self) -> None:
-        """escape: the local filter first, then the server query, then the marks."""
+        """escape: the local filter first, then a server search (back to the listing
+        before it), then the server query, then the marks."""
         if self.row_filter.active:
             self.apply_filter("")
+        elif self.leave_search():
+            pass
         elif self.server_query:
             self.server_query = None
             self._restart()
@@ -385,6 +401,7 @@ class ExecutionsScreen(PagedExecutions):
 
     def action_filter(self) -> None:
         self._filter_before = self.row_filter.text
+        self._cursor_before = self.current_row.key if self.current_row else None
         self.query_one(Prompt).open("filter", self.row_filter.text)
 
     def action_command(self) -> None:
@@ -413,7 +430,7 @@ class ExecutionsScreen(PagedExecutions):
         if message.mode == "filter" and is_server_query(message.value):
             self.apply_query(message.value)
         elif message.mode == "filter":
-            self.apply_filter(message.value)
+            self.enter_filter(message.value, self._filter_before)
         elif message.value:
             self.run_command(message.value)
 

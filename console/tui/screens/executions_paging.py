@@ -88,11 +88,19 @@ class PagedExecutions(KeysScreen[None]):
             # A window deep in the listing stays put: re-reading it means skipping to it.
             self.action_reload(recount=False, deep=False)
 
+    def listed(self) -> dict[str, EngineState]:
+        """The engines the table lists now (a server search leaves some out)."""
+        return self.engines
+
+    def listing_query(self, name: str) -> str | None:
+        """What ``name`` lists now: the server query typed at `/`, if any."""
+        return self.server_query
+
     def _window_plan(self, deep: bool = True) -> Plan:
         """Each engine's current window, to be read again (at least one page)."""
         return {
             name: (state.offset, max(PAGE, len(state.rows)))
-            for name, state in self.engines.items()
+            for name, state in self.listed().items()
             if deep or state.offset == 0
         }
 
@@ -101,12 +109,22 @@ class PagedExecutions(KeysScreen[None]):
 
     def _restart(self) -> None:
         """List from the top: new query, stuck mode or context."""
-        for state in self.engines.values():
+        for state in self.listed().values():
             state.rows, state.loaded, state.offset, state.total = [], False, 0, None
             state.source = None
-        self._start_load({name: (0, PAGE) for name in self.engines}, recount=True)
+        self._start_load({name: (0, PAGE) for name in self.listed()}, recount=True)
 
-    def _start_load(self, plan: Plan, recount: bool, query: str | None = None) -> None:
+    def _start_load(
+        self,
+        plan: Plan,
+        recount: bool,
+        query: str | None = None,
+        queries: dict[str, str] | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Read ``plan``. ``query`` (one for all) or ``queries`` (per engine, named
+        ``label``): a new server query, which replaces the table only once an engine
+        accepts it."""
         self._generation += 1
         self._refreshing = True
         for name in plan:
@@ -114,22 +132,30 @@ class PagedExecutions(KeysScreen[None]):
             if not state.loaded:
                 state.text, state.ok = "loading…", True
         self._update_status()
-        validate = query is not None
-        raw = query if validate else self.server_query
-        self.load(self._generation, self.stuck_only, raw, plan, recount, validate)
+        validate = query is not None or queries is not None
+        if queries is not None:
+            raws: dict[str, str | None] = {name: queries[name] for name in plan}
+        elif query is not None:
+            raws = dict.fromkeys(plan, query)
+        else:
+            raws = {name: self.listing_query(name) for name in plan}
+        label = label if label is not None else query
+        self.load(self._generation, self.stuck_only, raws, plan, recount, validate, label)
 
     @work(exclusive=True, group="executions", exit_on_error=False)
     async def load(
         self,
         generation: int,
         stuck_only: bool,
-        raw: str | None,
+        raws: dict[str, str | None],
         plan: Plan,
         recount: bool,
         validate: bool,
+        label: str | None,
     ) -> None:
-        """Read the planned windows. ``validate``: ``raw`` is a new server query, which
-        replaces the table only if some engine accepts it."""
+        """Read the planned windows, each engine with its query in ``raws``.
+        ``validate``: the queries are new (``label`` names them), and replace the table
+        only if some engine accepts its own."""
         app = self.opsdeck
         timeout = app.engine_timeout
         engines = {name: app.session.engines[name] for name in plan}
@@ -143,7 +169,7 @@ class PagedExecutions(KeysScreen[None]):
                 name,
                 engines[name],
                 stuck_only=stuck_only,
-                raw=raw,
+                raw=raws[name],
                 start=start,
                 wanted=wanted,
                 timeout=timeout,
@@ -155,7 +181,7 @@ class PagedExecutions(KeysScreen[None]):
 
         async def count(name: str, source: RowSource | None) -> None:
             if recount and source is not None and not source.exhausted:
-                total = await read_count(engines[name], raw, timeout)
+                total = await read_count(engines[name], raws[name], timeout)
                 self.post_message(EngineCounted(generation, name, total))
 
         async def both(name: str) -> None:
@@ -168,10 +194,10 @@ class PagedExecutions(KeysScreen[None]):
             await asyncio.gather(*(window(name) for name in engines))
             if all(read.rejected for read in results.values()):
                 reasons = [(name, read.rejected or "") for name, read in results.items()]
-                self.post_message(QueryRejected(raw or "", reasons))
+                self.post_message(QueryRejected(label or "", reasons))
                 self.post_message(RefreshFinished(generation))
                 return
-            self.post_message(QueryAccepted(generation, raw or ""))
+            self.post_message(QueryAccepted(generation, label or ""))
             for name, read in results.items():
                 self.post_message(loaded(name, read))
             await asyncio.gather(*(count(name, read.source) for name, read in results.items()))
@@ -267,8 +293,12 @@ class PagedExecutions(KeysScreen[None]):
         self._update_status()
 
     def on_query_accepted(self, message: QueryAccepted) -> None:
-        if message.generation != self._generation:
-            return
+        if message.generation == self._generation:
+            self.query_accepted(message)
+
+    def query_accepted(self, message: QueryAccepted) -> None:
+        """The table lists a new server query from now on (a subclass may extend this:
+        Textual calls every class's ``on_`` handler, so extend this, not that)."""
         self.server_query = message.query
         self.row_filter = RowFilter()  # the query replaces what was typed to filter
         self.marked.clear()
@@ -276,6 +306,7 @@ class PagedExecutions(KeysScreen[None]):
             state.total, state.loaded = None, False
 
     def on_query_rejected(self, message: QueryRejected) -> None:
+        self.query_rejected()
         for engine, reason in message.reasons:
             self.notify(escape(reason), title=escape(f"{engine}: query refused"), severity="error")
 
@@ -316,6 +347,9 @@ class PagedExecutions(KeysScreen[None]):
     def on_mouse_scroll_up(self, _: events.MouseScrollUp) -> None:
         self._armed = True
         self._page_near_edge(round(self.table.scroll_y))
+
+    def query_rejected(self) -> None:
+        """Every engine refused the new query: nothing changes (subclasses forget it)."""
 
     def _render_rows(self, cursor_key: str | None = None) -> None:
         raise NotImplementedError
