@@ -54,6 +54,7 @@ from console.model import (
     Version,
 )
 from console.model_chaos import RampState
+from console.model_triage import ObservedFailure
 from console.ports import SecretResolver
 
 STUCK_PARALLEL = 8  # executions checked at once by find_stuck
@@ -349,6 +350,19 @@ class StepFunctionsEngine:
             memo=memo,
             last_event_time=as_utc(newest[0].get("timestamp")) if newest else None,
         )
+
+    async def failures(self, execution: Execution) -> builtins.list[ObservedFailure]:
+        """console.ports_triage.FailureReader: a closed execution's error and cause."""
+        from adapters.stepfunctions_failures import failures
+
+        async def describe(listed: Execution) -> Mapping[str, Any]:
+            arn = await self.execution_arn(listed.ref)
+            described: Mapping[str, Any] = await self.client.call(
+                "describe_execution", executionArn=arn
+            )
+            return described
+
+        return await failures(execution, describe)
 
     async def history(self, ref: ExecutionRef) -> AsyncIterator[HistoryEvent]:
         arn = await self.execution_arn(ref)

@@ -33,7 +33,11 @@ async def triage(
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     failures = await collect_failures(engine, query=query, since=since, limits=limits, stats=stats)
     groups = group_failures(
-        failures, since=since, now=now or datetime.now(UTC), thresholds=thresholds
+        failures,
+        since=since,
+        now=now or datetime.now(UTC),
+        thresholds=thresholds,
+        runs_by_type=stats.runs_by_type,
     )
     return TriageReport(engine.name, since, query, tuple(groups), stats)
 

@@ -38,6 +38,7 @@ class ScanStats:
     """What a triage read: runs per listing, and which listings hit their cap."""
 
     listed: dict[str, int] = field(default_factory=dict)
+    runs_by_type: dict[tuple[str, str], int] = field(default_factory=dict)  # (engine, type)
     capped: list[str] = field(default_factory=list)
     structured: bool = True  # False: the engine has no FailureReader (describe only)
 
@@ -75,6 +76,9 @@ async def collect_failures(
         if len(found) >= cap:
             stats.capped.append(name)
         runs += found
+    for execution in runs:
+        key = (execution.ref.engine, execution.workflow_type)
+        stats.runs_by_type[key] = stats.runs_by_type.get(key, 0) + 1
     reader = engine if isinstance(engine, FailureReader) else None
     stats.structured = reader is not None
     gate = asyncio.Semaphore(PARALLEL)

@@ -10,8 +10,8 @@ the last 10 min vs 3 before".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from console.model import ExecutionRef
@@ -36,6 +36,11 @@ class TriageThresholds:
     rise_factor: float = 2.0
     # This many executions failing is systemic however they are spread.
     always_systemic: int = 25
+    # Most runs of the workflow type that triage read failed this way (at least this
+    # share of them, and at least ``min_most_fail`` runs): systemic even when few, e.g.
+    # a new version's first handful of runs at a ramp's first step.
+    most_fail_share: float = 0.5
+    min_most_fail: int = 3
 
 
 @dataclass(frozen=True, order=True)
@@ -50,6 +55,10 @@ class Signature:
     def label(self) -> str:
         where = self.workflow_type + (f"/{self.activity_type}" if self.activity_type else "")
         return f"{where}: {self.error_type}: {self.message}"
+
+    def __str__(self) -> str:
+        on = f" on {self.version}" if self.version else ""
+        return f"{self.engine}: {self.label()}{on}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class FailureGroup:
     retried_through: int = 0  # executions whose failures here all healed
     example: str = ""  # one raw message, as the engine reported it
     max_attempt: int | None = None
-    workflow_types: tuple[str, ...] = field(default=())
+    failing: tuple[ExecutionRef, ...] = ()  # ``executions`` less those retried through
 
     @property
     def systemic(self) -> bool:
@@ -92,6 +101,7 @@ def group_failures(
     since: datetime,
     now: datetime,
     thresholds: TriageThresholds | None = None,
+    runs_by_type: Mapping[tuple[str, str], int] | None = None,
 ) -> list[FailureGroup]:
     """Groups sorted systemic first, then by executions affected, then by newest.
 
@@ -99,7 +109,8 @@ def group_failures(
     "concentrated in one version" compares a group with the same fault on the other
     versions (its share of the runs that fault hit), and counts as evidence only when
     the failures seen span two or more versions: on a namespace where everything runs
-    one build it says nothing.
+    one build it says nothing. ``runs_by_type``: runs read per (engine, workflow type),
+    failing or not, for "most runs fail".
     """
     limits = thresholds or TriageThresholds()
     buckets: dict[Signature, list[ObservedFailure]] = {}
@@ -110,12 +121,28 @@ def group_failures(
     for sig, items in buckets.items():
         across[_unversioned(sig)] += len({f.execution.ref for f in items})
     groups = [
-        _group(sig, items, since, now, limits, across[_unversioned(sig)], len(versions_seen))
+        _group(
+            sig,
+            items,
+            since,
+            now,
+            limits,
+            across[_unversioned(sig)],
+            len(versions_seen),
+            (runs_by_type or {}).get((sig.engine, sig.workflow_type)),
+        )
         for sig, items in buckets.items()
     ]
-    never = datetime.min.replace(tzinfo=now.tzinfo)
-    groups.sort(key=lambda g: (g.verdict != SYSTEMIC, -len(g.executions), -_ts(g, never)))
-    return groups
+    return sort_groups(groups)
+
+
+def sort_groups(groups: Iterable[FailureGroup]) -> list[FailureGroup]:
+    """Systemic first, then by executions affected, then the most recently seen."""
+
+    def newest(group: FailureGroup) -> float:
+        return group.last_seen.timestamp() if group.last_seen else float("-inf")
+
+    return sorted(groups, key=lambda g: (g.verdict != SYSTEMIC, -len(g.executions), -newest(g)))
 
 
 def _unversioned(signature: Signature) -> Signature:
@@ -129,10 +156,6 @@ def _unversioned(signature: Signature) -> Signature:
     )
 
 
-def _ts(group: FailureGroup, never: datetime) -> float:
-    return (group.last_seen or never).timestamp() if group.last_seen else float("-inf")
-
-
 def _group(
     signature: Signature,
     items: Sequence[ObservedFailure],
@@ -141,6 +164,7 @@ def _group(
     limits: TriageThresholds,
     fault_runs: int,
     versions_seen: int,
+    type_runs: int | None,
 ) -> FailureGroup:
     times = [f.time for f in items if f.time is not None]
     newest_first = sorted(items, key=lambda f: f.time or since, reverse=True)
@@ -154,6 +178,8 @@ def _group(
         healed=len(healed),
         version=signature.version if versions_seen > 1 else None,
         fault_runs=fault_runs,
+        type_runs=type_runs,
+        workflow_type=signature.workflow_type,
         times=[f.time for f in _one_per_run(items) if f.time is not None],
         since=since,
         now=now,
@@ -172,7 +198,7 @@ def _group(
         retried_through=len(healed),
         example=newest_first[0].message,
         max_attempt=max(attempts) if attempts else None,
-        workflow_types=(signature.workflow_type,),
+        failing=tuple(r for r in refs if r not in healed),
     )
 
 
@@ -197,6 +223,8 @@ def judge(
     version: str | None,
     fault_runs: int,
     times: Sequence[datetime],
+    type_runs: int | None = None,
+    workflow_type: str = "",
     since: datetime,
     now: datetime,
     limits: TriageThresholds,
@@ -204,7 +232,8 @@ def judge(
     """(verdict, reason): the rules of docs/triage.md, with the numbers that decided.
 
     ``version``: the group's version when versions tell something apart (else None);
-    ``fault_runs``: runs the same fault hit on every version, this one included.
+    ``fault_runs``: runs the same fault hit on every version, this one included;
+    ``type_runs``: runs of ``workflow_type`` triage read (None: unknown).
     """
     failing = executions - healed
     runs = _plural(executions, "execution")
@@ -213,16 +242,23 @@ def judge(
     version_text, concentrated = _versions(version, executions, fault_runs, limits)
     trend_text, rising = _trend(times, since, now, limits)
     healed_text = f", {healed} retried through" if healed else ""
-    facts = ", ".join(t for t in (version_text, trend_text) if t)
+    most_fail = (
+        type_runs is not None
+        and type_runs > 0
+        and failing >= limits.min_most_fail
+        and failing / type_runs >= limits.most_fail_share
+    )
+    share_text = f"{failing} of {type_runs} {workflow_type} runs read" if most_fail else ""
+    facts = ", ".join(t for t in (version_text, trend_text, share_text) if t)
     facts = f", {facts}" if facts else ""
     failing_text = _plural(failing, "execution")
-    if failing < limits.min_executions:
+    if failing < limits.min_executions and not most_fail:
         return TRANSIENT, (
             f"transient: few, {failing_text} failing{healed_text}{facts} "
             f"(systemic from {limits.min_executions})"
         )
     # No "before" to compare with (the window is all recent): many is enough.
-    if failing >= limits.always_systemic or concentrated or rising is not False:
+    if failing >= limits.always_systemic or concentrated or most_fail or rising is not False:
         return SYSTEMIC, f"systemic: {failing_text}{healed_text}{facts}"
     return TRANSIENT, (
         f"transient: {failing_text} spread out{healed_text}{facts} "

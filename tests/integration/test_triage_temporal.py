@@ -43,8 +43,11 @@ async def test_systemic_and_transient_groups(
     assert {r.workflow_id for r in bad.executions} == set(made.systemic_ids)
     assert all(r.run_id for r in bad.executions)
     assert bad.first_seen and bad.last_seen and bad.first_seen <= bad.last_seen
-    assert bad.reason.startswith(f"systemic: {SYSTEMIC_RUNS} executions, all on orders:v3")
-    assert f"{SYSTEMIC_RUNS} in the last 10 min vs 0 before (rising)" in bad.reason
+    assert bad.reason == (
+        f"systemic: {SYSTEMIC_RUNS} executions, all on orders:v3, {SYSTEMIC_RUNS} in the "
+        f"last 10 min vs 0 before (rising), {SYSTEMIC_RUNS} of {SYSTEMIC_RUNS} OrderWorkflow "
+        "runs read"
+    )
 
     flaky = by_type(groups, "TriageFlakyOrder")
     assert flaky.signature.activity_type == "reserve_stock"
