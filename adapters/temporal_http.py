@@ -31,6 +31,19 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _THROTTLE_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds, then the 429 is an error
 
 
+_BIG_BODY = 64 * 1024  # a page of ~150 rows and more
+
+
+def _loads(raw: bytes) -> Any:
+    """JSON from the server: orjson for pages (a 1,000-row page is ~450 KB, decoded ~3x
+    faster than by json), json for small bodies (not worth orjson's import)."""
+    if len(raw) < _BIG_BODY:
+        return json.loads(raw)
+    import orjson
+
+    return orjson.loads(raw)
+
+
 def _reason(error: Exception) -> str:
     """What urllib used to say: the OS error's text, or the exception's."""
     if isinstance(error, OSError) and error.strerror:
@@ -141,7 +154,7 @@ class HttpVisibility:
             if response.status >= 400:
                 raise self._error(response.status, response.reason, raw)
             try:
-                body: dict[str, Any] = json.loads(raw)
+                body: dict[str, Any] = _loads(raw)
             except ValueError as e:
                 raise BackendError(f"temporal at {self.base_url} sent invalid JSON: {e}") from None
             return body

@@ -13,7 +13,7 @@ import enum
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -30,11 +30,14 @@ def iso(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    elif value.tzinfo is not UTC:  # already UTC (as parsed from "...Z"): no conversion
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def execution_data(execution: Execution) -> dict[str, Any]:
     ref = execution.ref
+    attributes = execution.search_attributes  # most rows have none: no generic walk
     return {
         "ref": str(ref),
         "engine": ref.engine,
@@ -48,7 +51,7 @@ def execution_data(execution: Execution) -> dict[str, Any]:
         "task_queue": execution.task_queue,
         "history_length": execution.history_length,
         "deployment_version": execution.deployment_version,
-        "search_attributes": to_data(execution.search_attributes),
+        "search_attributes": to_data(attributes) if attributes else {},
     }
 
 
@@ -84,6 +87,8 @@ def to_data(value: Any) -> Any:
     """Plain JSON-able data with the documented key names."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if type(value) is dict:  # the common container first: no ABC checks
+        return {str(k): to_data(v) for k, v in value.items()}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -157,6 +162,35 @@ def key_values(data: Mapping[str, Any], keys: Sequence[tuple[str, str]] | None =
     )
 
 
+def _compact_encoder() -> Callable[[Any], str]:
+    """One object as compact JSON (``", "`` and ``": "``, UTF-8 kept), as
+    ``json.JSONEncoder(ensure_ascii=False).encode`` writes it.
+
+    ``encode`` sets up a new C encoder on every call, a third of the time for a
+    10,000-row list of small objects; this makes the stdlib's C encoder once. Where
+    the C module is missing, the plain encoder does the same.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False).encode
+
+    def unsupported(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    chunks = make(None, unsupported, json.encoder.encode_basestring, None, ": ", ", ",
+                  False, False, True)  # fmt: skip
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+compact = _compact_encoder()
+
+
 def json_text(data: Any) -> str:
     """Objects indented; lists of objects one object per line.
 
@@ -165,15 +199,13 @@ def json_text(data: Any) -> str:
     per line is as easy to read and to grep, and parses the same.
     """
     if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
-        encode = json.JSONEncoder(ensure_ascii=False).encode
-        return "[\n  " + ",\n  ".join(encode(item) for item in data) + "\n]\n"
+        return "[\n  " + ",\n  ".join([compact(item) for item in data]) + "\n]\n"
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def jsonl_text(rows: Sequence[Any]) -> str:
     """JSON Lines: one compact object per line, no enclosing list."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    return "".join(encode(row) + "\n" for row in rows)
+    return "".join([compact(row) + "\n" for row in rows])
 
 
 def dump(data: Any, fmt: str, out: IO[str] | None = None) -> None:
