@@ -50,6 +50,14 @@ class ActionReported(Message):
         self.new_runs = dict(new_runs or {})  # target -> run started by a reset
 
 
+class IncidentChanged(Message):
+    """The open incident of the context: its status-bar text ("" when none)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class SessionSwitched(Message):
     def __init__(self, session: Any) -> None:
         super().__init__()
@@ -84,10 +92,12 @@ class OpsdeckApp(App[int]):
         keymap: Mapping[str, str] | None = None,
         close_session: bool = False,
         on_first_table: Callable[[], None] | None = None,
+        incident_interval: float = 5.0,
     ) -> None:
         """``session_factory(name)`` opens another context (enables `:ctx`);
         ``close_session`` closes sessions on exit (when the app owns them);
-        ``clock`` fixes "now" (snapshots); ``on_first_table`` is a start-up probe."""
+        ``clock`` fixes "now" (snapshots); ``on_first_table`` is a start-up probe;
+        ``incident_interval``: seconds between looks at the open incident (0: never)."""
         super().__init__()
         self.session = session
         self.refresh_interval = refresh_interval
@@ -98,6 +108,9 @@ class OpsdeckApp(App[int]):
         self._keymap_config = dict(keymap or {})
         self._close_session = close_session
         self.on_first_table = on_first_table
+        self.incident_interval = incident_interval
+        self.incident_text = ""  # the status bar's incident part (console.incidents)
+        self._incident_error = ""
 
     # -- session facts ----------------------------------------------------------------
 
@@ -133,6 +146,39 @@ class OpsdeckApp(App[int]):
         if self._keymap_config:
             self.set_keymap(self._keymap_config)
         self.sub_title = self.context_name
+        self.check_incident()
+        if self.incident_interval > 0:
+            self.set_interval(self.incident_interval, self.check_incident)
+
+    # -- the open incident (status bar) ----------------------------------------------
+
+    @work(thread=True, exclusive=True, group="incident", exit_on_error=False)
+    def check_incident(self) -> None:
+        """Look up the context's open incident off the event loop (a store read)."""
+        from console.incidents.store import current_incident
+
+        try:
+            found = current_incident(self.context_name)
+        except Exception as exc:
+            if str(exc) != self._incident_error:  # say it once, not every few seconds
+                self._incident_error = str(exc)
+                self._report_error("incident", exc)  # posts a message: thread-safe
+            return
+        self._incident_error = ""
+        text = f"{found.id} {found.severity}: {found.title}" if found else ""
+        self.post_message(IncidentChanged(text))
+
+    def on_incident_changed(self, message: IncidentChanged) -> None:
+        if message.text == self.incident_text:
+            return
+        from console.tui.widgets.status_bar import StatusBar
+
+        self.incident_text = message.text
+        suffix = f" · {message.text}" if message.text else ""
+        self.sub_title = self.context_name + suffix
+        for screen in self.screen_stack:
+            for bar in screen.query(StatusBar):
+                bar.redraw()
 
     def show_help(self) -> None:
         from console.tui.keys import description, view_bindings
@@ -353,6 +399,8 @@ class OpsdeckApp(App[int]):
             screen.reset_engines()
             screen.action_reload()
         self.sub_title = self.context_name
+        self.incident_text = ""
+        self.check_incident()
         self.notify(f"context {escape(self.context_name)}", timeout=3)
         if self._close_session:
             await self._close(old)

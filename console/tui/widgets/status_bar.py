@@ -1,8 +1,12 @@
-"""The one-line status bar of the executions view: context, mode, engines, errors."""
+"""The one-line status bar of the executions view: context, mode, incident, engines, errors.
+
+The open incident comes from the app (``app.incident_text``, kept current by a poll in
+console.tui.app); ``redraw`` shows it again with the last facts the screen gave.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.widgets import Static
@@ -33,6 +37,10 @@ class StatusBar(Static):
         refreshed: str,
     ) -> None:
         """``engines`` is (name, state text, ok) per engine; every part is plain text."""
+        self._last: dict[str, Any] = {
+            "context": context, "read_only": read_only, "production": production,
+            "engines": engines, "marked": marked, "refreshed": refreshed,
+        }  # fmt: skip
 
         def style(name: str) -> str:
             return str(self.get_component_rich_style(f"statusbar--{name}", partial=True))
@@ -43,9 +51,18 @@ class StatusBar(Static):
             parts += [" ", (" PRODUCTION ", style("production"))]
         if read_only:
             parts += [" ", (" read-only ", style("read-only"))]
+        incident = str(getattr(self.app, "incident_text", "") or "")
+        if incident:
+            parts += [sep, (incident, style("error"))]
         if marked:
             parts += [sep, (f"{marked} marked", style("marked"))]
         for name, state, ok in engines:
             parts += [sep, (f"{name}: {state}", style("ok" if ok else "error"))]
         parts += [sep, (refreshed, style("dim"))]
         self.update(Text.assemble(*parts))
+
+    def redraw(self) -> None:
+        """Show again with the last facts (the incident changed, nothing else)."""
+        last = getattr(self, "_last", None)
+        if last is not None:
+            self.show(**last)
