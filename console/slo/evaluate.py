@@ -63,11 +63,11 @@ class SloReport:
             return f"no executions closed {self.span()}"
         if spec.kind == "success_rate":
             sign = ">=" if self.met else "<"
-            return f"success rate {_pct(self.value)} {sign} {_pct(self.objective)} {over}"
+            return f"success rate {pct_text(self.value)} {sign} {pct_text(self.objective)} {over}"
         sign = "<=" if self.met else ">"
         return (
-            f"{spec.percentile} completion time {_secs(self.value)} {sign} "
-            f"{_secs(self.objective)} {over}"
+            f"{spec.percentile} completion time {secs_text(self.value)} {sign} "
+            f"{secs_text(self.objective)} {over}"
         )
 
     def span(self) -> str:
@@ -79,13 +79,13 @@ class SloReport:
         return f"since {self.start.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def _pct(value: float) -> str:
+def pct_text(value: float) -> str:
     """99.5%, 99.95%, 71.43%, 100.0%."""
     text = f"{value * 100:.2f}".rstrip("0")
     return f"{text}0%" if text.endswith(".") else f"{text}%"
 
 
-def _secs(value: float) -> str:
+def secs_text(value: float) -> str:
     return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}".rstrip("0").rstrip(".") + "s"
 
 

@@ -15,6 +15,8 @@ from console.slo.check import check_slo
 from tests.conftest import Demo, eventually
 from tests.integration.slo_scenario import runs, write_config
 
+pytestmark = pytest.mark.integration
+
 
 async def test_success_rate_from_visibility(temporal_server: DevServer, tmp_path: Path) -> None:
     async with runs(temporal_server.address) as r:
