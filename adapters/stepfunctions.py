@@ -173,8 +173,10 @@ class StepFunctionsEngine:
 
         return RAMP_CALL
 
-    def version_query(self, deployment: str, version: str) -> str | None:
-        return None  # executions record no version a visibility query could select
+    async def version_query(self, deployment: str, version: str) -> str | None:
+        """The executions of that version: ``state-machine=<version ARN>``."""
+        machine = await self.machine_arn(deployment.partition(":")[0])
+        return f"state-machine={machine}:{version}"
 
     async def ramp_routing(self, deployment: str, version: str) -> RampState:
         from adapters.stepfunctions_versions import ramp_routing

@@ -331,7 +331,7 @@ class TemporalEngine:
 
         return ramp_call(percentage)
 
-    def version_query(self, deployment: str, version: str) -> str | None:
+    async def version_query(self, deployment: str, version: str) -> str | None:
         from adapters.temporal_ramp import version_query
 
         return version_query(deployment, version)

@@ -64,7 +64,7 @@ def _port(name: str, engine: WorkflowEngine) -> VersionRamp:
     return engine
 
 
-def build_guard(
+async def build_guard(
     session: Session, engine: WorkflowEngine, port: VersionRamp, plan_like: dict[str, Any]
 ) -> RampGuard:
     """Failed executions of the new version, the triage of its failures, the SLO if named."""
@@ -72,7 +72,7 @@ def build_guard(
     from console.rollout.guard import AllGuards, FailedExecutionsGuard, SloGuard, TriageGuard
 
     deployment, version = plan_like["deployment"], plan_like["version"]
-    query = port.version_query(deployment, version)
+    query = await port.version_query(deployment, version)
     guards: list[RampGuard] = []
     if query is not None:
         guards.append(FailedExecutionsGuard(engine, version, query))
@@ -207,7 +207,7 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
         port = _port(name, engine)
         start = await port.ramp_routing(args.deployment, args.version)
         known = [v.version for v in await engine.versions(args.deployment)]
-        guard_text = build_guard(session, engine, port, vars(args)).describe()
+        guard_text = (await build_guard(session, engine, port, vars(args))).describe()
         plan = build_plan(
             ramp_id=ramp_id, context=session.context.name, engine=name,
             target=_target(session, name, engine, args.deployment),
@@ -247,7 +247,7 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
     identity = session.gate.identity
     journal = RampJournal(session.audit, identity=identity.user,
                           policy=audit_fields(allowed, identity, args.approval))  # fmt: skip
-    guard = build_guard(session, engine, port, plan.to_data())
+    guard = await build_guard(session, engine, port, plan.to_data())
     result = await _drive(session, args, plan, progress, journal, port, guard, fmt)
     _report(plan, result, fmt, data)
     return result.exit_code

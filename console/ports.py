@@ -174,8 +174,8 @@ class VersionRamp(Protocol):
         """The API call a step to ``percentage`` makes (for the plan)."""
         ...
 
-    def version_query(self, deployment: str, version: str) -> str | None:
-        """A visibility query for the executions ``version`` ran, if the engine has one."""
+    async def version_query(self, deployment: str, version: str) -> str | None:
+        """A list query (``ListQuery.raw``) for the executions ``version`` ran, if any."""
         ...
 
     async def ramp_routing(self, deployment: str, version: str) -> RampState:

@@ -1,7 +1,7 @@
 """The ramp's guard: after each step's hold, is the new version healthy enough to go on?
 
 A small port (``RampGuard``) so the ramp engine can be tested against a stub, with
-three checks that compose (``AllGuards``: the first breach wins):
+three checks that compose (``AllGuards``: every one is asked; any breach is one):
 
 - ``FailedExecutionsGuard``: executions of the new version started since the step,
   by the engine's visibility (the version's own query): a breach when at least
@@ -154,6 +154,8 @@ class SloGuard:
 
 
 class AllGuards:
+    """Every guard is asked (the rollback's reason names each breach), in order."""
+
     def __init__(self, guards: Sequence[RampGuard]) -> None:
         self.guards = tuple(guards)
 
@@ -161,10 +163,11 @@ class AllGuards:
         return "; ".join(g.describe() for g in self.guards) or "none"
 
     async def check(self, step: RampStep, since: datetime) -> GuardVerdict:
-        reasons = []
-        for guard in self.guards:
-            verdict = await guard.check(step, since)
-            if not verdict.ok:
-                return verdict
-            reasons.append(verdict.reason)
-        return GuardVerdict(True, "; ".join(reasons) or "no guard")
+        verdicts = [await guard.check(step, since) for guard in self.guards]
+        breaches = [v for v in verdicts if not v.ok]
+        details: dict[str, Any] = {}
+        for verdict in verdicts:
+            details |= verdict.details
+        chosen = breaches or verdicts
+        return GuardVerdict(not breaches, "; ".join(v.reason for v in chosen) or "no guard",
+                            details)  # fmt: skip

@@ -97,6 +97,10 @@ contexts:
         address: {temporal_server.address}
         http-address: {temporal_server.http_address}
         namespace: {NAMESPACE}
+    slos:
+      orders-success:
+        query: "WorkflowType = 'OrderWorkflow'"
+        success-rate: 95%
 """
     )
     return path
@@ -208,7 +212,7 @@ async def test_a_good_version_is_promoted_to_100(client: Client, config: Path) -
     await reset_routing(client, "v1")
     ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
     code, doc, err = run_cli(config, "orders", "v2", "--steps", "20,100", "--hold", "1s",
-                             "--request-id", ramp_id)  # fmt: skip
+                             "--slo", "orders-success", "--request-id", ramp_id)  # fmt: skip
     assert code == 0, err
     assert doc["result"]["status"] == "promoted"
     assert doc["result"]["routing"] == {"deployment": "orders", "current": "v2",
@@ -227,7 +231,7 @@ async def test_the_bad_version_is_rolled_back_at_the_first_step(
     await reset_routing(client, "v2")
     ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
     proc = spawn(config, "orders", "v3", "--steps", "50,100", "--hold", "6s",
-                 "--request-id", ramp_id)  # fmt: skip
+                 "--slo", "orders-success", "--request-id", ramp_id)  # fmt: skip
     await wait_for_step(ramp_id, 1, proc)
     assert await routing(client) == ("v2", "v3", 50)
     # Orders during the hold: about half land on v3 and fail at once.
@@ -240,7 +244,10 @@ async def test_the_bad_version_is_rolled_back_at_the_first_step(
     assert proc.returncode == 1, err
     result = json.loads(out)["result"]
     assert result["status"] == "rolled_back"
-    assert "guard breached" in result["reason"] and "of v3 failed" in result["reason"]
+    reason = result["reason"]
+    assert "guard breached" in reason and "of v3 failed" in reason
+    assert "systemic failure on v3" in reason  # console.triage
+    assert "SLO orders-success: success rate 0.0% < 95.0%" in reason  # console.slo
     assert await routing(client) == ("v2", "", 0)  # v2 current again, nothing ramping
     assert [r[:2] for r in ramp_records(ramp_id)][-3:] == [
         ("versions.ramp", "ok"), ("versions.ramp.check", "failed"),

@@ -29,7 +29,7 @@ class MemoryRouting:
     def ramp_call(self, percentage: float) -> str:
         return "Promote" if percentage >= 100 else "Ramp"
 
-    def version_query(self, deployment: str, version: str) -> str | None:
+    async def version_query(self, deployment: str, version: str) -> str | None:
         return f"v = '{version}'"
 
     async def ramp_routing(self, deployment: str, version: str) -> RampState:
