@@ -132,3 +132,34 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     assert "alice@example.com" in change_text and workflow_id in change_text
     assert re.match(ISO, change_text)
     assert "<svg" in dom and "<polyline" in dom  # the counts chart rendered in the DOM
+
+
+async def test_incident_option_tags_one_command_and_an_unknown_id_changes_nothing(
+    config: Path, temporal_server: DevServer
+) -> None:
+    from console.incidents.store import open_incident
+
+    client = await Client.connect(temporal_server.address, namespace="default")
+    first, second = (f"inc-opt-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for workflow_id in (first, second):
+        await client.start_workflow("CliTestWorkflow", id=workflow_id, task_queue=TASK_QUEUE)
+    current = json.loads(
+        ok("incident", "start", "current one", "--no-snapshot", "-o", "json", config=config).stdout
+    )["id"]
+    # another context's incident, named explicitly (a drill, a second team)
+    named = open_incident("named one", context="elsewhere", identity="bob").id
+    refused = opsdeck("executions", "terminate", first, "--reason", "r", "--yes",
+                      "--incident", "INC-19990101-7", config=config)  # fmt: skip
+    assert refused.returncode == 2 and "INC-19990101-7" in refused.stderr
+    assert (await client.get_workflow_handle(first).describe()).status == (
+        WorkflowExecutionStatus.RUNNING
+    )  # nothing was changed
+    ok("executions", "terminate", first, "--reason", "r", "--yes", "--incident", named,
+       config=config)  # fmt: skip
+    ok("executions", "terminate", second, "--reason", "r", "--yes", config=config)
+    records = [
+        json.loads(line)
+        for line in ok("audit", "export", "--format", "jsonl", config=config).stdout.splitlines()
+    ]
+    by_target = {r["target"].split("/")[1]: r["incident"] for r in records}
+    assert by_target == {first: named, second: current}

@@ -130,3 +130,28 @@ def test_chart_without_points_is_empty_and_names_are_escaped() -> None:
     assert svg_chart([{"name": "x", "points": [["not a time", 1]]}]) == ""
     svg = svg_chart([{"name": "<a>", "points": [["2026-12-03T10:00:00Z", 1]]}])
     assert "&lt;a&gt;" in svg and "<a>" not in svg
+
+
+def test_correlation_snapshot_keeps_rows_and_series_masked() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from console.incidents.snapshot import MAX_ITEMS, snapshot_data
+
+    sample = SimpleNamespace(time=datetime(2026, 12, 3, 10, tzinfo=UTC), value=4.0)
+    series = SimpleNamespace(labels={"email": "bob@example.com", "job": "w"}, samples=(sample,))
+    result = SimpleNamespace(series=[("prom", "rate(x[1m])", series)])
+    rows = [
+        {"time": f"2026-12-03T10:00:{i % 60:02d}Z", "kind": "log", "source": "loki",
+         "summary": f"row {i} email=bob@example.com", "error": False, "details": {"x": 1}}
+        for i in range(MAX_ITEMS + 5)
+    ]  # fmt: skip
+    data = {"id": "wf-1", "timeline": rows, "recognised": [{"description": "workflow id"}]}
+    snap = snapshot_data(data, result, ("email",))
+    assert len(snap["timeline"]) == MAX_ITEMS and snap["timeline_total"] == MAX_ITEMS + 5
+    assert snap["timeline"][-1]["summary"] == f"row {MAX_ITEMS + 4} email=***"  # newest kept
+    assert "details" not in snap["timeline"][0]
+    (kept,) = snap["series"]
+    assert kept["points"] == [["2026-12-03T10:00:00Z", 4.0]]
+    assert kept["labels"] == {"email": "***", "job": "w"}
+    assert "bob@example.com" not in repr(snap)
