@@ -17,6 +17,7 @@ Rules (each hit names its rule and human evidence):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -35,7 +36,13 @@ from adapters.temporal_client import Connection
 from adapters.temporal_describe import pending_activity
 from adapters.temporal_format import human_duration, time_of
 from adapters.temporal_history import event_type_name, workflow_task_failed_text
-from adapters.temporal_stuck_scan import DESCRIBE_RULES, REPORTED_AFTER, ScanStats, scan_plan
+from adapters.temporal_stuck_scan import (
+    DESCRIBE_RULES,
+    OPTIONAL_NARROWING,
+    REPORTED_AFTER,
+    ScanStats,
+    scan_plan,
+)
 from console.errors import NotFound, UsageError
 from console.model import Execution, ExecutionStatus, StuckHit, StuckRule, StuckRules
 
@@ -250,8 +257,23 @@ async def find_stuck(
 ) -> AsyncIterator[StuckHit]:
     """Hits for the running executions of the scope, describing only the candidates
     visibility cannot rule out (adapters/temporal_stuck_scan.py says which)."""
-    now = datetime.now(UTC)
     stats = stats if stats is not None else ScanStats()
+    started = time.monotonic()
+    try:
+        async for hit in _scan(conn, list_running, rules, stats, reported_after):
+            yield hit
+    finally:
+        stats.seconds = time.monotonic() - started
+
+
+async def _scan(
+    conn: Connection,
+    list_running: ListRunning,
+    rules: StuckRules,
+    stats: ScanStats,
+    reported_after: int,
+) -> AsyncIterator[StuckHit]:
+    now = datetime.now(UTC)
     plan = scan_plan(rules, now, reported_after)
     pollers = PollerCache(conn, now, stats)
 
@@ -269,16 +291,20 @@ async def find_stuck(
             yield hit
     candidates: dict[tuple[str, str | None], Execution] = {}
     for rule, clause in plan.narrowed.items():
+        found = 0
         try:
             async for execution in _running(list_running(clause), stats):
+                found += 1
                 candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
         except UsageError:
-            if rule is not StuckRule.WORKFLOW_TASK_FAILING:
+            if rule not in OPTIONAL_NARROWING:
                 raise
-            # A server without TemporalReportedProblems: every running one is a candidate.
-            stats.fallbacks.append(f"{rule.value}: server has no reported problems; described all")
+            # A server without the search attribute: every running one is a candidate.
+            stats.fallbacks.append(f"{rule.value}: the server rejects {clause}; described all")
             async for execution in _running(list_running(None), stats):
+                found += 1
                 candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
+        stats.by_rule[rule.value] = found
     stats.candidates = len(candidates)
     described = replace(rules, enabled=rules.enabled - {StuckRule.NO_POLLERS})
     async for hit in _in_order(candidates.values(), check(described)):
