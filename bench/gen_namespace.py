@@ -12,11 +12,16 @@ Kinds (each its own workflow type and task queue, ids ``gen-<kind>-<prefix>-<n>`
   --failing-tasks N            workflow code raises: the workflow task fails on every try;
   --retrying-activities N      an activity fails forever, retried every second;
   --waiting N     open, waiting for a signal after one workflow task (served queue).
-Starts are concurrent ``start_workflow`` calls under a semaphore (``--concurrency``);
-the rate is printed. Failing tasks and retrying activities are held until their
-attempts reach ``--min-attempts`` (the worker must run for that). ``--hold`` keeps the
-worker polling until Ctrl-C (benches that need "healthy" queues to have live pollers
-use ``generate`` and ``worker`` from Python instead).
+Starts are concurrent ``start_workflow`` calls under a semaphore (``--concurrency``),
+spread over ``--connections`` client connections; the rate is printed. ``--budget S``
+stops starting after S seconds (what was started is reported). ``--running-delay S``
+starts the running kind with a start delay: no workflow task is dispatched (nor
+written to the unpolled queue's backlog) until then, which makes each start cheaper.
+``FAST_START`` is the dynamic config of a dev server tuned for mass starts. Failing
+tasks and retrying activities are held until their attempts reach ``--min-attempts``
+(the worker must run for that). ``--hold`` keeps the worker polling until Ctrl-C
+(benches that need "healthy" queues to have live pollers use ``generate`` and
+``worker`` from Python instead).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -122,6 +127,13 @@ KINDS: dict[str, tuple[str, str]] = {
 WORKFLOWS = [GenIdle, GenCompleted, GenFailed, GenBrokenTask, GenRetryingActivity, GenWaiting]
 
 
+# The CLI's dev server turns the search attribute cache off (re-read on every request,
+# temporalio/cli devserver defaults: system.forceSearchAttributesCacheRefreshOnRead),
+# i.e. one more persistence read per start. Nothing generated here changes search
+# attributes, so the cache can stay on (bench/RESULTS.md, issue 13).
+FAST_START = ("system.forceSearchAttributesCacheRefreshOnRead=false",)
+
+
 @dataclass
 class Plan:
     counts: dict[str, int]
@@ -129,6 +141,8 @@ class Plan:
     concurrency: int = 200
     healthy_delay: timedelta = timedelta(hours=1)
     min_attempts: int = 5
+    running_delay: timedelta | None = None  # the running kind: start delay (cheaper)
+    budget: float | None = None  # seconds after which no more starts are made
 
     def ids(self, kind: str) -> list[str]:
         stem = f"gen-{kind.replace('_', '-')}-{self.prefix}"
@@ -204,21 +218,32 @@ async def worker(client: Client, task_queue: str = SERVED_QUEUE) -> AsyncIterato
         yield w
 
 
-async def start_all(client: Client, plan: Plan) -> Report:
-    """Start every execution of the plan concurrently; returns counts and elapsed time."""
+async def start_all(client: Client, plan: Plan, more: Sequence[Client] = ()) -> Report:
+    """Start every execution of the plan concurrently (round robin over ``client`` and
+    ``more`` connections); returns counts and elapsed time. With ``plan.budget`` the
+    starts not begun by then are skipped (the report counts what was started)."""
     sem = asyncio.Semaphore(plan.concurrency)
+    clients = [client, *more]
+    started = dict.fromkeys(plan.counts, 0)
+    t0 = time.perf_counter()
 
-    async def start(kind: str, workflow_id: str) -> None:
+    async def start(n: int, kind: str, workflow_id: str) -> None:
         wf_type, queue = KINDS[kind]
         delay = plan.healthy_delay if kind == "healthy" else None
+        if kind == "running":
+            delay = plan.running_delay
         async with sem:
-            await client.start_workflow(
+            if plan.budget is not None and time.perf_counter() - t0 > plan.budget:
+                return
+            await clients[n % len(clients)].start_workflow(
                 wf_type, id=workflow_id, task_queue=queue, start_delay=delay
             )
+            started[kind] += 1
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(start(kind, wid) for kind in plan.counts for wid in plan.ids(kind)))
-    return Report({k: n for k, n in plan.counts.items() if n}, time.perf_counter() - t0)
+    work = [(kind, wid) for kind in plan.counts for wid in plan.ids(kind)]
+    await asyncio.gather(*(start(n, kind, wid) for n, (kind, wid) in enumerate(work)))
+    seconds = time.perf_counter() - t0
+    return Report({k: n for k, n in started.items() if n}, seconds)
 
 
 async def wait_settled(client: Client, plan: Plan, timeout: float = 120.0) -> None:
@@ -270,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
     for kind in KINDS:
         p.add_argument(f"--{kind.replace('_', '-')}", type=int, default=0, metavar="N")
     p.add_argument("--concurrency", type=int, default=200, help="starts in flight at once")
+    p.add_argument("--connections", type=int, default=1, help="client connections to use")
+    p.add_argument("--budget", type=float, help="stop starting after this many seconds")
+    p.add_argument("--running-delay", type=float, help="running kind: start delay, seconds")
     p.add_argument("--prefix", help="id prefix (default: random, so runs never collide)")
     p.add_argument("--min-attempts", type=int, default=5)
     p.add_argument("--hold", action="store_true", help="keep the worker polling until Ctrl-C")
@@ -298,11 +326,18 @@ async def _main(args: argparse.Namespace) -> int:
     if not any(counts.values()):
         raise SystemExit("nothing to generate: give --running N, --healthy N, ...")
     plan = Plan(counts, concurrency=args.concurrency, min_attempts=args.min_attempts)
+    plan.budget = args.budget
+    if args.running_delay:
+        plan.running_delay = timedelta(seconds=args.running_delay)
     if args.prefix:
         plan.prefix = args.prefix
     client = await Client.connect(args.address, namespace=args.namespace)
+    more = [
+        await Client.connect(args.address, namespace=args.namespace)
+        for _ in range(max(args.connections, 1) - 1)
+    ]
     async with worker(client):
-        report = await start_all(client, plan)
+        report = await start_all(client, plan, more)
         print(
             f"started {report.total} executions in {report.seconds:.1f} s "
             f"({report.rate_per_minute:,.0f}/min): "

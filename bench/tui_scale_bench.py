@@ -1,13 +1,18 @@
 """The TUI on a 100,000-execution namespace (issue 13), run by hand.
 
     .venv/bin/python bench/tui_scale_bench.py [--executions 100000] [--rows 10000] [--runs 5]
+        [--fill-budget 900] [--server memory|file]
 
-Starts its own Temporal dev server, fills it with ``--executions`` open workflows on a
-queue nobody polls (bench/gen_namespace.py when it is there, else the small generator
-below), then alternates, ``--runs`` times, on the same server:
+Starts its own Temporal dev server (default: in memory with gen_namespace.FAST_START;
+``--server file``: the SQLite file the fixtures use), fills it with ``--executions``
+open workflows on a queue nobody polls (gen_namespace.start_all: 4 connections, 200 in
+flight, a start delay so no task is dispatched; ``--fill-budget`` seconds at most, the
+rate is printed), then alternates, ``--runs`` times, on the same server:
   - `opsdeck tui` in a fresh interpreter (the real CLI path: config, session, engine),
     headless under Pilot: time from spawn to the first row on screen, RSS then; then
-    `G` until ``--rows`` rows have been read, the median time per page, and RSS after;
+    `G` until ``--rows`` rows have been read, the time per page (median, first and last
+    ten), and RSS after; then `/` + the id of the oldest execution + enter: time until
+    the server search shows it, and escape: time until the listing is back;
   - the anchor, `temporal workflow list --limit 100 -o json` (the CLI's first page),
     whole process.
 Prints medians and the pairwise ratio; results go to bench/RESULTS.md by hand.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -24,7 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +47,7 @@ import asyncio, json, os, sys, time
 from console.tui import app as tui_app
 
 ROWS = int(os.environ["BENCH_ROWS"])
+SEARCH = os.environ["BENCH_SEARCH"]
 
 def rss_kb():
     with open("/proc/self/status") as f:
@@ -68,7 +77,25 @@ async def drive(app):
             await pilot.pause()
             pages.append(time.perf_counter() - t0)
         rss_after = rss_kb()
+        window = [row.key for row in screen.shown_rows]
+        await pilot.press("slash", *SEARCH)
+        t0 = time.perf_counter()
+        await pilot.press("enter")
+        found = lambda: [r.execution.ref.workflow_id for r in screen.shown_rows] == [SEARCH]
+        deadline = time.monotonic() + 120
+        while not found():
+            assert time.monotonic() < deadline, f"search found nothing: {screen.engines}"
+            await pilot.pause(0.002)
+        search = time.perf_counter() - t0
+        await app.workers.wait_for_complete()
+        t0 = time.perf_counter()
+        await pilot.press("escape")
+        while [row.key for row in screen.shown_rows] != window:
+            assert time.monotonic() < deadline, "escape did not restore the listing"
+            await pilot.pause(0.002)
+        restore = time.perf_counter() - t0
         print("RESULT " + json.dumps({
+            "search": search, "restore": restore,
             "first_row": first, "rss_first": rss_first, "rss_after": rss_after,
             "read": state.read_through, "window": len(state.rows),
             "table_rows": screen.table.row_count, "pages": pages, "status": state.text,
@@ -133,67 +160,138 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+async def fast_fill(address: str, count: int, budget: float) -> tuple[int, str, str]:
+    """gen_namespace.start_all over 4 connections; (started, oldest id, what it took)."""
+    from datetime import timedelta
+
+    from temporalio.client import Client
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gen_namespace as gen
+
+    gen.quiet()
+    plan = gen.Plan({"running": count}, concurrency=200, budget=budget)
+    plan.running_delay = timedelta(hours=1)
+    clients = [await Client.connect(address) for _ in range(4)]
+    report = await gen.start_all(clients[0], plan, clients[1:])
+    started = report.total
+    how = (
+        f"{started} of {count} executions started in {report.seconds:.0f} s "
+        f"({started / report.seconds:.0f}/s; gen_namespace.start_all, 4 connections, "
+        f"start delay 1h, load {os.getloadavg()[0]:.1f})"
+    )
+    return started, plan.ids("running")[0], how
+
+
+@contextlib.contextmanager
+def dev_server(kind: str, root: Path) -> Iterator[tuple[str, str]]:
+    """(gRPC address, HTTP address) of a fresh dev server, stopped on exit."""
+    if kind == "memory":
+        sys.path.insert(0, str(ROOT / "bench"))
+        import gen_namespace as gen
+
+        with gen.memory_server(*gen.FAST_START) as mem:
+            yield mem.address, mem.http_address
+        return
+    server = start_dev_server(root / "server")
+    try:
+        yield server.address, server.http_address
+    finally:
+        stop_process(server.pid)
+
+
+def fill_server(args: argparse.Namespace, address: str, http_address: str) -> str:
+    """Fill the server, wait until visibility shows it all; the oldest id."""
+    if args.own_generator:
+        print(fill(address, args.executions, True), flush=True)
+        started, oldest = args.executions, "tui-scale-000000"
+    else:
+        started, oldest, how = asyncio.run(fast_fill(address, args.executions, args.fill_budget))
+        print(how, flush=True)
+    deadline = time.monotonic() + 600
+    while (n := visible(http_address)) < started:
+        print(f"{n} visible", flush=True)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {n} of {started} visible")
+        time.sleep(1)
+    return oldest
+
+
+def report(ours: list[dict[str, Any]], theirs: list[float], rows: int) -> None:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    first = [float(r["first_row_s"]) for r in ours]
+    ratio = [a / b for a, b in zip(first, theirs, strict=True)]
+    print(f"load average {os.getloadavg()}")
+    print(f"opsdeck tui, spawn to first row: median {median(first):.3f} s")
+    print(f"temporal workflow list --limit 100: median {median(theirs):.3f} s")
+    print(f"ratio (pairwise, median): {median(ratio):.2f}")
+    for what, part in (
+        ("all", slice(None)),
+        ("first 10", slice(0, 10)),
+        ("last 10", slice(-10, None)),
+    ):
+        page = median([median(r["pages"][part]) for r in ours])
+        print(f"one page on G (100 rows), {what}: median {page * 1000:.0f} ms")
+    print(
+        f"RSS at first row: median {median([r['rss_first']['VmRSS'] / 1024 for r in ours]):.0f} MiB"
+    )
+    rss = median([r["rss_after"]["VmRSS"] / 1024 for r in ours])
+    print(f"RSS after {rows} rows: median {rss:.0f} MiB")
+    print(
+        "search of the oldest id (enter to row): "
+        f"median {median([r['search'] for r in ours]):.3f} s"
+    )
+    print(
+        f"escape back to the listing: median {median([r['restore'] for r in ours]) * 1000:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executions", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--own-generator", action="store_true", help="not gen_namespace.py")
+    parser.add_argument("--fill-budget", type=float, default=900, help="seconds of starts")
+    parser.add_argument("--server", choices=("memory", "file"), default="memory")
+    parser.add_argument("--own-generator", action="store_true", help="the slow one below")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, dev_server(args.server, Path(tmp)) as addr:
         root = Path(tmp)
-        server = start_dev_server(root / "server")
-        try:
-            print(fill(server.address, args.executions, args.own_generator), flush=True)
-            deadline = time.monotonic() + 600
-            while (n := visible(server.http_address)) < args.executions:
-                print(f"{n} visible", flush=True)
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"only {n} of {args.executions} visible")
-                time.sleep(1)
-            config = root / "config.yaml"
-            config.write_text(
-                "current-context: scale\ncontexts:\n  scale:\n    engines:\n"
-                f"      - kind: temporal\n        address: {server.address}\n"
-                f"        http-address: {server.http_address}\n        namespace: default\n"
+        address, http_address = addr
+        oldest = fill_server(args, address, http_address)
+        config = root / "config.yaml"
+        config.write_text(
+            "current-context: scale\ncontexts:\n  scale:\n    engines:\n"
+            f"      - kind: temporal\n        address: {address}\n"
+            f"        http-address: {http_address}\n        namespace: default\n"
+        )
+        env = dict(
+            os.environ,
+            OPSDECK_CONFIG=str(config),
+            XDG_DATA_HOME=str(root / "data"),
+            BENCH_ROWS=str(args.rows),
+            BENCH_SEARCH=oldest,
+        )
+        anchor = [temporal_binary(), "workflow", "list", "--limit", "100", "-o", "json"]
+        anchor += ["--address", address]
+        timed(anchor)  # warm the page cache
+        ours: list[dict[str, Any]] = []
+        theirs: list[float] = []
+        for _ in range(args.runs):
+            ours.append(run_child(env))
+            theirs.append(timed(anchor))
+            r = ours[-1]
+            print(
+                f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s, "
+                f"rss first {r['rss_first']}, after {r['read']} rows {r['rss_after']}, "
+                f"window {r['window']}, table {r['table_rows']}, "
+                f"page median {statistics.median(r['pages']) * 1000:.0f} ms, "
+                f"search {r['search']:.3f} s, escape {r['restore'] * 1000:.0f} ms, {r['status']}",
+                flush=True,
             )
-            env = dict(
-                os.environ,
-                OPSDECK_CONFIG=str(config),
-                XDG_DATA_HOME=str(root / "data"),
-                BENCH_ROWS=str(args.rows),
-            )
-            anchor = [temporal_binary(), "workflow", "list", "--limit", "100", "-o", "json"]
-            anchor += ["--address", server.address]
-            timed(anchor)  # warm the page cache
-            ours, theirs = [], []
-            for _ in range(args.runs):
-                ours.append(run_child(env))
-                theirs.append(timed(anchor))
-                r = ours[-1]
-                pages = r["pages"]
-                assert isinstance(pages, list)
-                print(
-                    f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s, "
-                    f"rss first {r['rss_first']}, after {r['read']} rows {r['rss_after']}, "
-                    f"window {r['window']}, table {r['table_rows']}, "
-                    f"page median {statistics.median(pages) * 1000:.0f} ms, {r['status']}",
-                    flush=True,
-                )
-            first = [float(r["first_row_s"]) for r in ours]  # type: ignore[arg-type]
-            ratio = [a / b for a, b in zip(first, theirs, strict=True)]
-            page = [statistics.median(r["pages"]) for r in ours]  # type: ignore[arg-type]
-            rss = [r["rss_after"]["VmRSS"] / 1024 for r in ours]  # type: ignore[index]
-            rss0 = [r["rss_first"]["VmRSS"] / 1024 for r in ours]  # type: ignore[index]
-            print(f"load average {os.getloadavg()}")
-            print(f"opsdeck tui, spawn to first row: median {statistics.median(first):.3f} s")
-            print(f"temporal workflow list --limit 100: median {statistics.median(theirs):.3f} s")
-            print(f"ratio (pairwise, median): {statistics.median(ratio):.2f}")
-            print(f"one page on G (100 rows): median {statistics.median(page) * 1000:.0f} ms")
-            print(f"RSS at first row: median {statistics.median(rss0):.0f} MiB")
-            print(f"RSS after {args.rows} rows: median {statistics.median(rss):.0f} MiB")
-        finally:
-            stop_process(server.pid)
+        report(ours, theirs, args.rows)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ test_executions_scale_temporal.py.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from console.model import Execution, ListQuery
 from console.tui.app import OpsdeckApp
@@ -25,6 +26,7 @@ from tests.tui.conftest import (
     notifications,
     settle,
     status_text,
+    until,
 )
 from tests.tui.fakes import ScaleEngine, stub_session
 
@@ -182,3 +184,35 @@ async def test_a_search_leaves_out_an_engine_that_cannot_and_escape_lists_it_aga
         await pilot.press("escape")
         await settle(pilot)
         assert len(ids(app)) == 2 * PAGE and "sfn: 100 / 100,000 rows" in status_text(app)
+
+
+@dataclass
+class SlowPages(ScaleEngine):
+    """Holds every row past ``hold_after`` until ``release`` is set: a slow next page."""
+
+    hold_after: int = PAGE
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        n = 0
+        async for execution in super().list(query):
+            if n == self.hold_after:
+                await self.release.wait()
+            n += 1
+            yield execution
+
+
+async def test_an_auto_refresh_waits_while_a_next_page_is_read() -> None:
+    """A refresh during a slow `G` replaced the window's source and dropped the page."""
+    engine = SlowPages()
+    app = make_app(stub_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("G")
+        await until(pilot, lambda: executions(app).engines["temporal"].busy, "reading")
+        executions(app)._tick()  # the auto refresh comes while the page is on its way
+        await pilot.pause()
+        assert len(engine.lists) == 1
+        engine.release.set()
+        await settle(pilot)
+        assert len(ids(app)) == 2 * PAGE

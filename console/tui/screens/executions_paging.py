@@ -57,6 +57,7 @@ class PagedExecutions(KeysScreen[None]):
         self._refreshing = False
         self._reported: set[tuple[str, str]] = set()
         self.server_query: str | None = None  # a visibility query typed at `/`
+        self.marks_to_come: set[str] = set()  # marked once a server query is accepted
         self._filter_before = ""  # the filter as it was when `/` opened
         self._cursor_to_top = False  # `g` past the window: row 0 once re-read
         # Pages load on the user's moves only: a render that leaves the cursor near the
@@ -84,7 +85,10 @@ class PagedExecutions(KeysScreen[None]):
         self._render_rows()
 
     def _tick(self) -> None:
-        if not self.paused and not self._refreshing and self.is_current:
+        # Not while a next page is read: the refreshed window would replace its source
+        # and the page would be dropped (`G` seemed to do nothing on a slow server).
+        reading = any(state.busy for state in self.engines.values())
+        if not self.paused and not self._refreshing and not reading and self.is_current:
             # A window deep in the listing stays put: re-reading it means skipping to it.
             self.action_reload(recount=False, deep=False)
 
@@ -301,11 +305,13 @@ class PagedExecutions(KeysScreen[None]):
         Textual calls every class's ``on_`` handler, so extend this, not that)."""
         self.server_query = message.query
         self.row_filter = RowFilter()  # the query replaces what was typed to filter
-        self.marked.clear()
+        self.marked = self.marks_to_come  # usually none: `:triage` marks a group's runs
+        self.marks_to_come = set()
         for state in self.engines.values():
             state.total, state.loaded = None, False
 
     def on_query_rejected(self, message: QueryRejected) -> None:
+        self.marks_to_come = set()
         self.query_rejected()
         for engine, reason in message.reasons:
             self.notify(escape(reason), title=escape(f"{engine}: query refused"), severity="error")
