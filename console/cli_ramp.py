@@ -238,7 +238,10 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
     from console.policy.gate import audit_fields
 
     try:
-        allowed = session.gate.authorize(_change(plan), data, approval_id=args.approval)
+        change = _change(plan)  # frozen without the ramp id: an approval outlives one run
+        frozen = {"context": plan.context, "action": ACTION, "engine": plan.engine,
+                  "target": plan.target, **change.params}  # fmt: skip
+        allowed = session.gate.authorize(change, frozen, approval_id=args.approval)
     except ApprovalRequired as exc:
         return report_approval_required(exc, fmt, {"dry_run": False, "ramp_id": ramp_id,
                                                     "plan": data})  # fmt: skip

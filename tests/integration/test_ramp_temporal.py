@@ -311,3 +311,53 @@ async def test_resume_refuses_when_someone_else_changed_the_routing(
     assert code == 4, err
     assert "someone else changed the routing" in doc["result"]["reason"]
     assert await routing(client) == ("v1", "", 0)  # untouched
+
+
+RAMP_POLICY = """\
+package opsdeck
+
+import rego.v1
+
+default decision := {"result": "allow", "reasons": []}
+
+decision := {"result": "approve", "reasons": ["ramps need a second person"], "approvals": 1,
+             "approver_groups": []} if {
+  input.action == "versions.ramp"
+  input.params.version != "v3"
+}
+
+decision := {"result": "deny", "reasons": ["v3 is known bad"]} if {
+  input.action == "versions.ramp"
+  input.params.version == "v3"
+}
+"""
+
+
+async def test_policy_denies_or_wants_an_approval_then_the_ramp_runs(
+    client: Client, config: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "team.rego").write_text(RAMP_POLICY)
+    text = config.read_text().replace("contexts:", "policy:\n  file: team.rego\ncontexts:", 1)
+    config.write_text(text)
+    await reset_routing(client, "v1")
+
+    def as_user(who: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, OPSDECK_CONFIG=str(config), OPSDECK_IDENTITY=who)
+        return subprocess.run([OPSDECK, *args], capture_output=True, text=True, env=env,
+                              timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+
+    denied = as_user("alice", *ramp_command("orders", "v3", "--hold", "1s")[1:])
+    assert denied.returncode == 3 and "v3 is known bad" in denied.stderr, denied.stderr
+    filed = as_user("alice", *ramp_command("orders", "v2", "--steps", "100", "--hold", "1s")[1:])
+    assert filed.returncode == 3, filed.stderr
+    request = json.loads(filed.stdout)["approval"]["id"]
+    assert await routing(client) == ("v1", "", 0)  # filing changed nothing
+    assert as_user("bob", "approvals", "approve", request).returncode == 0
+    args = ramp_command("orders", "v2", "--steps", "100", "--hold", "1s", "--approval", request)
+    ran = as_user("alice", *args[1:])
+    assert ran.returncode == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    assert doc["result"]["status"] == "promoted"
+    assert await routing(client) == ("v2", "", 0)
+    step = next(r for r in audit().list(request_id=doc["ramp_id"]) if r.action == "versions.ramp")
+    assert step.parameters["policy"]["approval"] == request
