@@ -77,6 +77,8 @@ async def drive(app):
             await pilot.pause()
             pages.append(time.perf_counter() - t0)
         rss_after = rss_kb()
+        paged = {"read": state.read_through, "window": len(state.rows),
+                 "table_rows": screen.table.row_count, "status": state.text}
         window = [row.key for row in screen.shown_rows]
         await pilot.press("slash", *SEARCH)
         t0 = time.perf_counter()
@@ -97,8 +99,7 @@ async def drive(app):
         print("RESULT " + json.dumps({
             "search": search, "restore": restore,
             "first_row": first, "rss_first": rss_first, "rss_after": rss_after,
-            "read": state.read_through, "window": len(state.rows),
-            "table_rows": screen.table.row_count, "pages": pages, "status": state.text,
+            "pages": pages, **paged,
         }), flush=True)
     app.exit()
 
