@@ -415,10 +415,11 @@ def _main(argv: Sequence[str] | None) -> int:
         store_settings.config_path = Path(args.config)
     handler = getattr(args, "handler", "cli_admin:cmd_tui")
     try:
-        if getattr(args, "incident", None):  # checked before the verb changes anything
+        incident = getattr(args, "incident", None)
+        if incident or "console.incidents.store" in sys.modules:
             from console.incidents.store import use_incident
 
-            use_incident(args.incident)
+            use_incident(incident)  # checked before the verb acts; never left from a last call
         code = _handler(handler)(args)
     except KeyboardInterrupt:
         print("opsdeck: interrupted", file=sys.stderr)
