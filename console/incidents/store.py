@@ -35,6 +35,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.incidents.model import (
@@ -326,20 +327,39 @@ def current_incident(
     context: str | None = None, *, store: IncidentStore | None = None
 ) -> Incident | None:
     chosen = override_id()
-    if store is None and chosen is None and _no_store_yet():
-        return None  # a lookup never creates the store: no file, no incident
-    with _store(store) as s:
-        if chosen is not None:
-            incident = s.get(chosen)
-            return incident if incident.is_open else None
-        return s.open_in(context)
+    if store is None:
+        key = _store_key()
+        if chosen is None and key.startswith("sqlite:") and not Path(key[7:]).exists():
+            return None  # a lookup never creates the store: no file, no incident
+        store = _shared_store(key)
+    if chosen is not None:
+        incident = store.get(chosen)
+        return incident if incident.is_open else None
+    return store.open_in(context)
 
 
-def _no_store_yet() -> bool:
-    """True when the journals are SQLite files and the incident file does not exist."""
+_shared: tuple[str, IncidentStore] | None = None
+_shared_lock = threading.Lock()
+
+
+def _store_key() -> str:
+    """Which store the config names now: the PostgreSQL URL, or sqlite:PATH."""
     from console.stores.settings import current_settings, sqlite_path
 
-    return current_settings() is None and not sqlite_path("incidents").exists()
+    settings = current_settings()
+    return settings.url if settings is not None else f"sqlite:{sqlite_path('incidents')}"
+
+
+def _shared_store(key: str) -> IncidentStore:
+    """One open store per process for lookups: every audit append may ask (an open and
+    schema check per lookup cost ~20 ms); reopened when the configured store changes."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != key:
+            if _shared is not None:
+                _shared[1].close()
+            _shared = (key, IncidentStore())
+        return _shared[1]
 
 
 def incident_tag(context: str | None) -> str | None:
