@@ -23,10 +23,11 @@ version still ramping, or a rollback that failed (an alert: look now).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from console.errors import OpsdeckError
@@ -195,7 +196,9 @@ class RampRunner:
 
     async def _hold(self, plan: RampPlan, step: RampStep, seconds: float) -> str:
         """ "go" after ``seconds``, or the operator's choice when interrupted."""
-        self._event("holding", f"holding {seconds:g}s at {step.percentage:g}%", plan, step.index)
+        until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%H:%M:%S UTC")
+        text = f"holding {math.ceil(seconds)}s at {step.percentage:g}% (until {until})"
+        self._event("holding", text, plan, step.index)
         deadline = time.monotonic() + seconds
         while True:
             left = deadline - time.monotonic()

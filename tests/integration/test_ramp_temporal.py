@@ -361,3 +361,51 @@ async def test_policy_denies_or_wants_an_approval_then_the_ramp_runs(
     assert await routing(client) == ("v2", "", 0)
     step = next(r for r in audit().list(request_id=doc["ramp_id"]) if r.action == "versions.ramp")
     assert step.parameters["policy"]["approval"] == request
+
+
+def expect(fd: int, text: str, seen: list[str], timeout: float = 60) -> str:
+    """Read the terminal until ``text`` shows; everything read so far."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in "".join(seen):
+        left = deadline - time.monotonic()
+        assert left > 0, f"{text!r} not shown; got {''.join(seen)!r}"
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            try:
+                seen.append(os.read(fd, 4096).decode(errors="replace"))
+            except OSError:  # the process closed the terminal
+                break
+    return "".join(seen)
+
+
+async def test_ctrl_c_on_a_terminal_asks_and_rolls_back(client: Client, config: Path) -> None:
+    await reset_routing(client, "v1")
+    master, slave = os.openpty()
+    env = dict(os.environ, OPSDECK_CONFIG=str(config), COLUMNS="200")
+    proc = subprocess.Popen(
+        [OPSDECK, "versions", "ramp", "orders", "v2", "--steps", "50,100", "--hold", "10m"],
+        stdin=slave, stdout=slave, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    seen: list[str] = []
+    try:
+        expect(master, "Start this ramp? [y/N]", seen)
+        assert "step 1: SetWorkerDeploymentRampingVersion 50%, hold 600s" in "".join(seen)
+        os.write(master, b"y\n")
+        expect(master, "holding 600s at 50%", seen)
+        assert await routing(client) == ("v1", "v2", 50)
+        proc.send_signal(signal.SIGINT)
+        expect(master, "[h]old here (resumable), [r]oll back now, or [c]ontinue?", seen)
+        os.write(master, b"r\n")
+        out = expect(master, "Audit: opsdeck audit list", seen)
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert "ROLLED BACK: rolled back by the operator at step 1 (50%)" in out
+    assert "Routing now: current v1, nothing ramping" in out
+    assert await routing(client) == ("v1", "", 0)

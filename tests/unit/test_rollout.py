@@ -238,3 +238,57 @@ async def test_interrupt_during_a_hold_holds_or_rolls_back(journal: RampJournal)
         assert records[0] == (last, "ok")
     progress = journal.load("ramp-hold")
     assert progress is not None and not progress.finished and progress.last_applied == 1
+
+
+class CountingEngine:
+    """Counts by status from a fixed table; raises when told to (the guard's only port)."""
+
+    def __init__(self, failed: int, closed: int, error: Exception | None = None) -> None:
+        self.failed, self.closed, self.error = failed, closed, error
+        self.queries: list[object] = []
+
+    async def count(self, query: object) -> int:
+        from console.model import ExecutionStatus
+
+        if self.error is not None:
+            raise self.error
+        self.queries.append(query)
+        statuses = getattr(query, "statuses", ())
+        if statuses == (ExecutionStatus.FAILED,):
+            return self.failed
+        return self.closed if statuses else self.closed + 1
+
+
+STEP1 = RampStep(1, 10.0, "Ramp", 0.0)
+
+
+async def test_failed_executions_guard_thresholds_and_scope() -> None:
+    from console.rollout.guard import FailedExecutionsGuard
+
+    since = datetime(2026, 1, 1)
+    for failed, closed, ok in ((0, 10, True), (1, 1, True), (2, 20, True), (2, 5, False)):
+        engine = CountingEngine(failed, closed)
+        guard = FailedExecutionsGuard(engine, "v3", "v = 'v3'")  # type: ignore[arg-type]
+        verdict = await guard.check(STEP1, since)
+        assert verdict.ok is ok, (failed, closed)
+        assert f"{failed} of {closed} closed executions of v3 failed" in verdict.reason
+        assert all(q.raw == "v = 'v3'" and q.started_after == since for q in engine.queries)  # type: ignore[attr-defined]
+
+
+async def test_a_guard_that_cannot_read_its_backend_is_a_breach() -> None:
+    from console.rollout.guard import AllGuards, FailedExecutionsGuard
+
+    broken = CountingEngine(0, 0, BackendError("visibility unavailable"))
+    guard = AllGuards([FailedExecutionsGuard(broken, "v3", "q"), StubGuard(True)])  # type: ignore[arg-type,list-item]
+    verdict = await guard.check(STEP1, datetime(2026, 1, 1))
+    assert not verdict.ok
+    assert "could not count executions of v3: visibility unavailable" in verdict.reason
+
+
+async def test_all_guards_name_every_breach() -> None:
+    from console.rollout.guard import AllGuards
+
+    verdict = await AllGuards([StubGuard(False), StubGuard(True), StubGuard(False)]).check(
+        STEP1, datetime(2026, 1, 1)
+    )
+    assert not verdict.ok and verdict.reason == "error rate 100% on v2; error rate 100% on v2"
