@@ -28,6 +28,7 @@ ol.timeline li.change::before{background:#1f77b4}
 ol.timeline li.failed::before{background:#d62728}
 ol.timeline li.opened::before,ol.timeline li.closed::before{background:#222}
 ol.timeline li.correlation::before{background:#9467bd}
+ol.timeline li.approval::before{background:#2ca02c}
 .when{font-family:ui-monospace,monospace;color:#555}.kind{font-weight:600}
 .chart{max-width:100%;height:auto;border:1px solid #eee}
 """

@@ -202,6 +202,7 @@ def build_report(incident_id: str, src: Sources) -> dict[str, Any]:
             names = ", ".join(a["user"] for a in ch["approval"].get("approvals") or [])
             entry["details"].append(f"approval {ch['approval']['id']} by {names or 'nobody'}")
         timeline.append(entry)
+    timeline += _approval_entries(changes)
     for rb in runbooks:
         timeline.append(_entry(rb["time"], "runbook", rb["who"], f"{rb['runbook']} {rb['id']}"))
         for step in rb["steps"]:
@@ -238,6 +239,29 @@ def build_report(incident_id: str, src: Sources) -> dict[str, Any]:
         "series": chart_series(counts, correlations),
     }
     return _masked(report, pii)
+
+
+def _approval_entries(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each approval request named by a change, once: requested, approved, denied."""
+    seen: dict[str, dict[str, Any]] = {}
+    for change in changes:
+        if change["approval"] and change["approval"]["id"] not in seen:
+            seen[change["approval"]["id"]] = change["approval"]
+    out = []
+    for approval_id, a in seen.items():
+        if a.get("created"):
+            text = f"approval {approval_id} requested ({a.get('status')})"
+            out.append(_entry(a["created"], "approval", a.get("requester") or "", text))
+        for verdict in a.get("approvals") or []:
+            text = f"approved {approval_id}" + (
+                f": {verdict['reason']}" if verdict.get("reason") else ""
+            )
+            out.append(_entry(verdict.get("time"), "approval", verdict.get("user") or "", text))
+        denied = a.get("denied")
+        if denied:
+            text = f"denied {approval_id}: {denied.get('reason') or ''}"
+            out.append(_entry(denied.get("time"), "approval", denied.get("user") or "", text))
+    return out
 
 
 def _duration(incident: Incident) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from console.approvals.store import ApprovalStore
 from console.audit import AuditJournal
 from console.incidents import store as incidents
 from console.incidents.chart import svg_chart
@@ -15,6 +16,7 @@ from console.incidents.render_html import render_html
 from console.incidents.render_md import render_markdown
 from console.incidents.report import Sources, build_report, when
 from console.incidents.store import IncidentStore
+from console.policy.model import ChangeRequest, Decision, Identity
 from console.runbook.journal import RunJournal
 
 PII = ("email",)
@@ -58,10 +60,18 @@ def report(tmp_path: Path) -> dict[str, object]:
     runs.approve(run.id, "terminate", "carol")
     runs.set_step(run.id, "terminate", "done")
     store.link(inc.id, "runbook_run", run.id, "stuck-workflows", who="alice")
+    approvals = ApprovalStore(tmp_path / "approvals.db")
+    change = ChangeRequest("terminate", "temporal", ("temporal:default/wf-1",), "stuck")
+    request = approvals.create(
+        context="prod", change=change, plan={"action": "terminate"},
+        requester=Identity("alice"), expires_in=3600,
+        decision=Decision("approve", ("production",), 1, ("oncall",)),
+    )  # fmt: skip
+    approvals.approve(request.id, Identity("dave", ("oncall",)), "looks right")
     audit.append(
         context="prod", action="terminate", engine="temporal", target="temporal:default/wf-1",
         outcome="ok", identity="alice", reason="stuck, email=bob@example.com",
-        parameters={"email": "bob@example.com", "policy": {"approval": "apr-1"}},
+        parameters={"email": "bob@example.com", "policy": {"approval": request.id}},
         run_id=run.id, incident=inc.id,
     )  # fmt: skip
     audit.append(
@@ -71,13 +81,14 @@ def report(tmp_path: Path) -> dict[str, object]:
     store.link(inc.id, CHAOS_RUN, "ch-1", "latency: completed")
     store.link(inc.id, COUNTS, "closed", "closed: temporal running 0", data=counts(0, 1))
     store.close_incident(inc.id, who="carol", summary="terminated the stuck <i>order</i>")
-    src = Sources(store, audit, runs, None, None, PII)
+    src = Sources(store, audit, runs, approvals, None, PII)
     try:
-        return build_report(inc.id, src)
+        return build_report(inc.id, src) | {"approval_id": request.id}
     finally:
         store.close()
         audit.close()
         runs.close()
+        approvals.close()
 
 
 def test_report_data_pairs_each_change_with_counts_before_and_after(report: dict) -> None:
@@ -85,10 +96,17 @@ def test_report_data_pairs_each_change_with_counts_before_and_after(report: dict
     assert (change["action"], change["who"], change["outcome"]) == ("terminate", "alice", "ok")
     assert change["before"]["counts"]["temporal"]["running"] == 12
     assert change["after"]["counts"]["temporal"]["running"] == 0
-    assert change["approval"]["id"] == "apr-1"  # named by the audit record
+    assert change["approval"]["id"] == report["approval_id"]  # named by the audit record
+    assert [a["user"] for a in change["approval"]["approvals"]] == ["dave"]
+    approvals = [e for e in report["timeline"] if e["kind"] == "approval"]
+    assert [(e["who"], e["text"].split()[0]) for e in approvals] == [
+        ("alice", "approval"),
+        ("dave", "approved"),
+    ]
     kinds = [e["kind"] for e in report["timeline"]]
     assert kinds[0] == "opened" and kinds[-1] == "closed"
-    for kind in ("note", "correlation", "change", "runbook", "runbook_step", "chaos", "counts"):
+    for kind in ("note", "correlation", "change", "runbook", "runbook_step", "chaos", "counts",
+                 "approval"):  # fmt: skip
         assert kind in kinds, kind
     times = [e["time"] for e in report["timeline"]]
     assert times == sorted(times, key=when) and all(re.match(r"\d{4}-\d\d-\d\dT", t) for t in times)
@@ -111,7 +129,8 @@ def test_markdown_has_the_timeline_with_times_and_who(report: dict) -> None:
     assert re.search(r"\| \S+Z \| change \| alice \| terminate temporal:default/wf-1: ok", md)
     assert "terminated the stuck &lt;i&gt;order&lt;/i&gt;" in md
     assert "temporal: running 12, failed 1, terminated 0" in md  # before
-    assert "approved by carol" in md
+    assert "approved by carol" in md  # the runbook step's approver
+    assert "(dave)" in md  # the change's approval, and who gave it
 
 
 def test_html_is_self_contained_and_escaped(report: dict) -> None:
