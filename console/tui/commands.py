@@ -62,6 +62,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, DlqScreen):
             commands.append(("Dead-letter queues", partial(open_dlq, app), ":dlq"))
+        from console.tui.screens.triage import TriageScreen, open_triage
+
+        if not isinstance(screen, TriageScreen):
+            commands.append(("Failure triage", partial(open_triage, app), ":triage"))
         from console.tui.screens.chaos import ChaosScreen, open_chaos
 
         if not isinstance(screen, ChaosScreen):

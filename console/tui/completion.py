@@ -12,7 +12,7 @@ from console.tui.format import COMMAND_ALIASES
 
 # Commands that take an argument complete to "name " so the next Tab lists values.
 TAKES_ARGUMENT = frozenset(
-    {"ctx", "runbooks", "corr", "refresh", "filter", "all", "chaos", "approvals"}
+    {"ctx", "runbooks", "corr", "refresh", "filter", "all", "chaos", "approvals", "triage"}
 )
 
 ArgumentValues = Callable[[str], Iterable[str]]

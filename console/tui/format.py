@@ -157,6 +157,8 @@ COMMAND_ALIASES = {
     "quit": "quit",
     "exit": "quit",
     "stuck": "stuck",
+    "triage": "triage",
+    "tr": "triage",
     "all": "all",
     "executions": "all",
     "wf": "all",
@@ -180,6 +182,7 @@ COMMAND_ALIASES = {
 COMMAND_HELP = {
     "all": "show all executions (leave stuck-only mode)",
     "stuck": "show stuck executions only, with rule and evidence",
+    "triage [SINCE] [QUERY]": "failure groups since 1h (or SINCE): systemic or transient, why",
     "ctx NAME": "switch to another context of the config file",
     "corr ID": "correlate a trace id, traceparent, execution ref or workflow id",
     "runbooks [NAME]": "runbooks: guided runs, and journaled runs to resume",

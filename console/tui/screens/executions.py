@@ -420,6 +420,15 @@ class ExecutionsScreen(SearchingExecutions):
             return
         self._start_load({name: (0, PAGE) for name in self.engines}, True, query.strip())
 
+    def show_marked(self, query: str, keys: set[str]) -> None:
+        """List a server query with the rows of ``keys`` (refs) marked: `:triage` opens
+        one failure group's runs this way, ready for the change keys."""
+        if self.stuck_only:
+            self.stuck_only = False
+            self._set_columns()
+        self.marks_to_come = set(keys)
+        self.apply_query(query)
+
     @on(Prompt.Edited)
     def _prompt_edited(self, message: Prompt.Edited) -> None:
         self.apply_filter(message.value)

@@ -49,6 +49,10 @@ def run_command(screen: ExecutionsScreen, text: str) -> None:
         from console.tui.screens.dlq import open_dlq
 
         open_dlq(app)
+    elif command.name == "triage":
+        from console.tui.screens.triage import open_triage
+
+        open_triage(app, command.argument)
     elif command.name == "chaos":
         from console.tui.screens.chaos import open_chaos
 
@@ -85,6 +89,8 @@ def argument_values(screen: ExecutionsScreen, command: str) -> list[str]:
         return [row.execution.ref.workflow_id for row in screen.shown_rows]
     if command == "refresh":
         return ["off"]
+    if command == "triage":
+        return ["30m", "1h", "6h", "1d"]
     if command == "chaos":
         from console.tui.screens.chaos import experiment_names
 
