@@ -62,6 +62,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, DlqScreen):
             commands.append(("Dead-letter queues", partial(open_dlq, app), ":dlq"))
+        from console.tui.screens.slo import SloScreen, open_slo
+
+        if not isinstance(screen, SloScreen):
+            commands.append(("SLOs: budgets and burn rates", partial(open_slo, app), ":slo"))
         from console.tui.screens.triage import TriageScreen, open_triage
 
         if not isinstance(screen, TriageScreen):

@@ -157,6 +157,8 @@ COMMAND_ALIASES = {
     "quit": "quit",
     "exit": "quit",
     "stuck": "stuck",
+    "slo": "slo",
+    "slos": "slo",
     "triage": "triage",
     "tr": "triage",
     "all": "all",
@@ -182,6 +184,7 @@ COMMAND_ALIASES = {
 COMMAND_HELP = {
     "all": "show all executions (leave stuck-only mode)",
     "stuck": "show stuck executions only, with rule and evidence",
+    "slo": "SLOs: value, error budget left, burn rates, alerts, trend",
     "triage [SINCE] [QUERY]": "failure groups since 1h (or SINCE): systemic or transient, why",
     "ctx NAME": "switch to another context of the config file",
     "corr ID": "correlate a trace id, traceparent, execution ref or workflow id",

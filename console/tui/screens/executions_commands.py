@@ -49,6 +49,10 @@ def run_command(screen: ExecutionsScreen, text: str) -> None:
         from console.tui.screens.dlq import open_dlq
 
         open_dlq(app)
+    elif command.name == "slo":
+        from console.tui.screens.slo import open_slo
+
+        open_slo(app)
     elif command.name == "triage":
         from console.tui.screens.triage import open_triage
 
