@@ -33,7 +33,7 @@ from console.model import (
     StuckRules,
     Version,
 )
-from console.output import emit, execution_data, stuck_data, to_data
+from console.output import compact, emit, execution_data, json_list_text, stuck_data, to_data
 from console.session import Session
 
 _NEVER = datetime.min.replace(tzinfo=UTC)  # sorts an unknown start time last
@@ -104,6 +104,15 @@ async def _listed(session: Session, name: str, query: ListQuery) -> list[Executi
     return [execution async for execution in session.engines[name].list(query)]
 
 
+async def _encoded(session: Session, name: str, query: ListQuery) -> list[tuple[datetime, str]]:
+    """Each row as its JSON text, keyed for newest_first, encoded as it arrives: the
+    work overlaps the wait for the next page instead of following the last one."""
+    return [
+        (e.start_time or _NEVER, compact(execution_data(e)))
+        async for e in session.engines[name].list(query)
+    ]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Each engine lists its newest N; the merge keeps the newest N of them all."""
     if args.limit < 0:
@@ -127,9 +136,27 @@ def cmd_list(args: argparse.Namespace) -> int:
         merged = newest_first([e for rows in found.values() for e in rows])
         return merged[:limit] if limit is not None else merged
 
+    if output_format(args) == "json":
+
+        async def collect_json() -> list[str]:
+            found = await fan_out(
+                _engines(session, args.engine),
+                lambda name: _encoded(session, name, query),
+                raw_query=query.raw,
+            )
+            # As newest_first: by start time, newest first, stable, unknown last.
+            merged = sorted((r for rows in found.values() for r in rows), key=_key, reverse=True)
+            return [text for _, text in (merged[:limit] if limit is not None else merged)]
+
+        sys.stdout.write(json_list_text(run(session, collect_json())))
+        return 0
     rows = [execution_data(e) for e in run(session, collect())]
     emit(rows, output_format(args), columns=LIST_COLUMNS, empty="No executions match.")
     return 0
+
+
+def _key(row: tuple[datetime, str]) -> datetime:
+    return row[0]
 
 
 def cmd_count(args: argparse.Namespace) -> int:

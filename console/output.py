@@ -203,6 +203,11 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def json_list_text(encoded: Sequence[str]) -> str:
+    """``json_text`` of a list of objects already encoded each by ``compact``."""
+    return "[\n  " + ",\n  ".join(encoded) + "\n]\n" if encoded else "[]\n"
+
+
 def jsonl_text(rows: Sequence[Any]) -> str:
     """JSON Lines: one compact object per line, no enclosing list."""
     return "".join([compact(row) + "\n" for row in rows])

@@ -13,7 +13,15 @@ import pytest
 from adapters.temporal_http import _BIG_BODY, _loads
 from adapters.temporal_visibility import execution_from_json
 from console.model import ExecutionStatus
-from console.output import compact, execution_data, iso, json_text, jsonl_text, to_data
+from console.output import (
+    compact,
+    execution_data,
+    iso,
+    json_list_text,
+    json_text,
+    jsonl_text,
+    to_data,
+)
 
 REFERENCE = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -125,3 +133,9 @@ def test_large_bodies_decode_as_json_does() -> None:
     for bad in (b"{" + b" " * _BIG_BODY, b"x" * (_BIG_BODY + 1)):
         with pytest.raises(ValueError):
             _loads(bad)
+
+
+def test_a_list_of_encoded_rows_is_the_json_text_of_the_rows() -> None:
+    rows = [{"a": 1, "b": "ü"}, {"a": 2, "b": None}]
+    assert json_list_text([compact(r) for r in rows]) == json_text(rows)
+    assert json_list_text([]) == json_text([]) == "[]\n"
