@@ -68,3 +68,25 @@ def save_correlation(
     elif data.get("partial"):
         summary += ", partial (a source failed)"
     return tag(context, CORRELATION, asked, summary, snap)
+
+
+def save_result(context: str, asked: str, result: Any, pii: Iterable[str]) -> str | None:
+    """The same from a console.correlate.Correlation (the TUI's view); never raises."""
+    from console.output import to_data
+
+    try:
+        parsed = result.parsed
+        data = {
+            "id": parsed.text,
+            "recognised": [{"description": c.description} for c in parsed.candidates],
+            "window": {"start": str(result.window_start), "end": str(result.window_end)},
+            "trace_ids": list(result.trace_ids),
+            "executions": list(result.executions),
+            "sources": to_data(list(result.statuses)),
+            "timeline": to_data(list(result.timeline)),
+            "partial": result.partial,
+            "found": result.found,
+        }
+    except Exception:  # an unexpected result shape: nothing to save, the view still shows
+        return None
+    return save_correlation(context, asked, data, result, pii)

@@ -78,6 +78,10 @@ class OpsdeckCommands(Provider):
 
         if not isinstance(screen, ApprovalsScreen):
             commands.append(("Approval requests", partial(open_approvals, app), ":approvals"))
+        from console.tui.screens.drills import DrillsScreen, open_drills
+
+        if not isinstance(screen, DrillsScreen):
+            commands.append(("Drills in the sandbox", partial(open_drills, app), ":drills"))
         commands.append(("Help: keys and commands", app.show_help, "key ?"))
         unique: dict[str, tuple[str, Callable[[], Any], str]] = {}
         for command in commands:

@@ -179,6 +179,8 @@ COMMAND_ALIASES = {
     "cx": "chaos",
     "approvals": "approvals",
     "ap": "approvals",
+    "drills": "drills",
+    "drill": "drills",
 }
 
 COMMAND_HELP = {
@@ -192,6 +194,7 @@ COMMAND_HELP = {
     "dlq": "dead-letter queues: depth, messages, drain",
     "chaos [NAME]": "chaos experiments: plans, runs with live progress, reports, rollbacks",
     "approvals [ID]": "approval requests: approve, deny, apply an approved change",
+    "drills": "training drills in the sandbox: start, hints, check, stop",
     "refresh [SECONDS|off]": "refresh now, or set / stop the auto-refresh interval",
     "filter TEXT": "same as /TEXT",
     "help": "list the key bindings",

@@ -14,6 +14,7 @@ leaves the view.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -214,6 +215,8 @@ class CorrelationScreen(KeysScreen[None]):
             for source in owned.values():
                 await source.close()
         self.post_message(CorrelationLoaded(result))
+        # While an incident is open, what was seen is saved with it (docs/incidents.md).
+        await asyncio.to_thread(_save_for_incident, session, self.context_id, result)
 
     def on_correlation_loaded(self, message: CorrelationLoaded) -> None:
         status = self.query_one("#corr-status", Static)
@@ -331,6 +334,15 @@ class CorrelationScreen(KeysScreen[None]):
         target = self._pivots.get(str(message.row_key.value))
         if target:
             self.app.push_screen(CorrelationScreen(target))
+
+
+def _save_for_incident(session: Any, asked: str, result: Any) -> None:
+    from console.incidents.snapshot import save_result
+
+    context = getattr(getattr(session, "context", None), "name", None)
+    if isinstance(context, str):
+        pii = getattr(getattr(session, "config", None), "pii_fields", ())
+        save_result(context, asked, result, tuple(pii or ()))
 
 
 async def _build_sources(session: Any) -> dict[str, Any]:

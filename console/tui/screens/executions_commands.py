@@ -65,6 +65,10 @@ def run_command(screen: ExecutionsScreen, text: str) -> None:
         from console.tui.screens.approvals import open_approvals
 
         open_approvals(app, command.argument)
+    elif command.name == "drills":
+        from console.tui.screens.drills import open_drills
+
+        open_drills(app, command.argument)
 
 
 def pick_context(screen: ExecutionsScreen) -> None:
