@@ -92,9 +92,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if run is not None else 1
 
 
-def _report_line(args: argparse.Namespace, report: Any) -> None:
+def _report_line(args: argparse.Namespace, report: Any, run: Any) -> None:
     if output_format(args) == "table":
         print(f"Report: {report}")
+        if run.incident_reports:
+            print(f"Incident {run.incident} closed; review: {run.incident_reports['md']}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -113,6 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "checks": [r.to_data() for r in results],
                 "report": str(report) if report else None,
                 "incident": run.incident,
+                "incident_reports": run.incident_reports,
             },
             fmt,
         )
@@ -125,7 +128,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(f"ok   {result.name}: {result.detail}")
             print(f"Drill {run.name} resolved in {run.elapsed_s():.0f} s.")
     if resolved:
-        _report_line(args, report)
+        _report_line(args, report, run)
     return 0 if resolved else 1
 
 
@@ -145,10 +148,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
                 "cleanup": cleanup,
                 "report": str(report),
                 "incident": run.incident,
+                "incident_reports": run.incident_reports,
             },
             fmt,
         )
     else:
         print(f"Drill {run.name} stopped after {run.elapsed_s():.0f} s; injection cleaned up.")
-    _report_line(args, report)
+    _report_line(args, report, run)
     return 0

@@ -48,7 +48,12 @@ def render(run: DrillRun) -> str:
         f"- Runbook: `{run.drill.runbook}`",
     ]
     if run.incident:
-        lines.append(f"- Incident: {run.incident}")
+        drafts = ", ".join(f"`{p}`" for p in run.incident_reports.values())
+        lines.append(
+            f"- Incident: {run.incident}" + (f" (review draft: {drafts})" if drafts else "")
+        )
+    elif run.incident_error:
+        lines.append(f"- Incident: none ({run.incident_error})")
     lines += ["", "## Checks at the end", ""]
     for check in run.checks:
         mark = "ok" if check.get("ok") else "FAILED"

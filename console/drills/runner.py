@@ -35,6 +35,8 @@ class DrillRun:
     count: int
     injected: dict[str, Any] = field(default_factory=dict)
     incident: str | None = None
+    incident_error: str | None = None  # why the drill runs without an incident
+    incident_reports: dict[str, str] = field(default_factory=dict)  # md/html review drafts
     checks: list[dict[str, Any]] = field(default_factory=list)  # the last check's results
     checked_at: float | None = None
     finished_at: float | None = None
@@ -67,6 +69,8 @@ class DrillRun:
             "hints": self.hints(),
             "injected": self.injected,
             "incident": self.incident,
+            "incident_error": self.incident_error,
+            "incident_reports": self.incident_reports,
             "checks": self.checks,
             "checked_at": _iso(self.checked_at) if self.checked_at else None,
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
@@ -163,7 +167,7 @@ def start(name: str, data_dir: Path, count: int | None = None) -> DrillRun:
         raise
     from console.drills import incident
 
-    run.incident = incident.open_for(run)
+    run.incident, run.incident_error = incident.open_for(run, state)
     _save(data_dir, run)
     return run
 
@@ -189,7 +193,7 @@ def check(data_dir: Path) -> tuple[DrillRun, list[CheckResult], Path | None]:
         _save(data_dir, run)
         return run, results, None
     run.drill.cleanup(env, run.injected, True)
-    return run, results, _finish(data_dir, run, "resolved")
+    return run, results, _finish(data_dir, run, "resolved", state)
 
 
 def stop(data_dir: Path) -> tuple[DrillRun, dict[str, Any], Path]:
@@ -204,18 +208,19 @@ def stop(data_dir: Path) -> tuple[DrillRun, dict[str, Any], Path]:
     except Exception as exc:  # the report says so; stopping must still clean up
         run.checks = [{"name": "check", "ok": False, "detail": f"check failed: {exc}"}]
     done = run.drill.cleanup(env, run.injected, False)
-    return run, done, _finish(data_dir, run, "stopped")
+    return run, done, _finish(data_dir, run, "stopped", state)
 
 
-def _finish(data_dir: Path, run: DrillRun, outcome: str) -> Path:
+def _finish(data_dir: Path, run: DrillRun, outcome: str, state: Any) -> Path:
     from console.drills import incident
     from console.drills.report import write_report
 
     run.finished_at, run.outcome = time.time(), outcome
     history = data_dir / HISTORY_DIR
     history.mkdir(parents=True, exist_ok=True)
-    report = write_report(run, history / f"{run.token}-report.md")
-    incident.close_for(run, report)
+    path = history / f"{run.token}-report.md"
+    run.incident_reports = incident.close_for(run, state, path)
+    report = write_report(run, path)  # names the incident's review drafts
     _save(data_dir, run, history / f"{run.token}.json")
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     return report
