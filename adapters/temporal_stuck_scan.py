@@ -16,9 +16,10 @@ takes minutes. Each rule gets only the candidates visibility cannot rule out:
   below it, or where the server lacks the attribute, every running execution is;
 - activity_retrying: no visibility field says an activity is retrying, but an activity
   exists only once a workflow task has completed (its commands schedule activities), and
-  every completed workflow task stamps ``BuildIds`` on the visibility record (server
-  1.21+; measured on 1.32: ``["unversioned"]`` even for a worker that sends no version
-  stamp, carried into a reset run, set by deployment-versioned workers too;
+  every completed workflow task stamps ``BuildIds`` on the visibility record (measured
+  on 1.32: ``["unversioned"]`` even for a worker that sends no version stamp, carried
+  into a reset run, set by deployment-versioned workers and for a delayed start woken
+  early by signal-with-start;
   ``TemporalWorkerDeploymentVersion`` is ORed in for versioned workers). Executions
   that never completed a workflow task (a backlog nobody polls, delayed starts not yet
   due) are ruled out; every other running one is described.
