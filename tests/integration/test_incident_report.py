@@ -88,6 +88,9 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     ok("executions", "terminate", workflow_id, "--reason", "stuck for email=bob@example.com",
        "--yes", config=config)  # fmt: skip
     await wait_status(client, workflow_id, WorkflowExecutionStatus.TERMINATED)
+    # a real runbook run on the server (its scan matches nothing: safe beside other tests)
+    ok("runbook", "run", "stuck-workflows", "--param", f"query=WorkflowId = '{workflow_id}-x'",
+       "--yes", config=config)  # fmt: skip
     correlated = opsdeck("correlate", workflow_id, config=config)
     assert correlated.returncode in (0, 4), correlated.stderr
     assert f"saved to incident {incident}" in correlated.stderr
@@ -97,7 +100,7 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
 
     shown = json.loads(ok("incident", "show", incident, "-o", "json", config=config).stdout)
     assert shown["status"] == "closed" and len(shown["audit_ids"]) == 1
-    assert {x["kind"] for x in shown["links"]} == {"counts", "correlation"}
+    assert {x["kind"] for x in shown["links"]} == {"counts", "correlation", "runbook_run"}
     audit = json.loads(ok("audit", "show", str(shown["audit_ids"][0]), "-o", "json",
                           config=config).stdout)  # fmt: skip
     assert audit["incident"] == incident and workflow_id in audit["target"]
@@ -111,6 +114,8 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     assert re.search(rf"\| {ISO}\.\d+Z \| correlation \| alice@example.com \| correlate "
                      rf"{workflow_id}: \d+ timeline row", md)  # fmt: skip
     assert re.search(rf"\| {ISO}\.\d+Z \| note \| alice@example.com \| customer email=\*\*\*", md)
+    assert re.search(rf"\| {ISO}\.\d+Z \| runbook_step \| alice@example.com \| "
+                     r"stuck-workflows step find: done", md)  # fmt: skip
     assert re.search(rf"\| {ISO}\.\d+Z \| closed \| alice@example.com \| terminated the stuck", md)
     (row,) = [line for line in md.splitlines() if line.startswith("| ") and "| terminate |" in line]
     assert row.count("temporal: running") == 2  # counts before (at open) and after (at close)
@@ -127,7 +132,7 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     entries = re.findall(r'<li class="([a-z_ ]+)">(.*?)</li>', dom, flags=re.S)
     kinds = [k.split()[0] for k, _ in entries]
     assert kinds[0] == "opened" and kinds[-1] == "closed"
-    assert {"change", "correlation", "note", "counts"} <= set(kinds)
+    assert {"change", "correlation", "note", "counts", "runbook", "runbook_step"} <= set(kinds)
     change_text = next(re.sub(r"<[^>]+>", "", body) for k, body in entries if k == "change")
     assert "alice@example.com" in change_text and workflow_id in change_text
     assert re.match(ISO, change_text)
