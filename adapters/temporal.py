@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from adapters.temporal_client import Connection
     from adapters.temporal_http import HttpVisibility
     from adapters.temporal_stuck_scan import ScanStats
+    from console.model import ExecutionStatus
 
 Row = dict[str, Any]
 
@@ -57,6 +58,7 @@ class TemporalEngine:
         self._connection: Connection | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._http: HttpVisibility | None = None
+        self._warming: asyncio.Future[None] | None = None  # plan by query: the SDK, early
         self.stuck_stats: ScanStats | None = None
 
     @classmethod
@@ -219,6 +221,12 @@ class TemporalEngine:
         )
         return int(resp.count)
 
+    async def count_by_status(self, query: ListQuery) -> dict[ExecutionStatus, int]:
+        """Counts per status in one call (GROUP BY ExecutionStatus); console.slo uses it."""
+        from adapters.temporal_counts import count_by_status
+
+        return await count_by_status(self, query)
+
     async def describe(self, ref: ExecutionRef) -> ExecutionDetail:
         from adapters.temporal_describe import detail_from
 
@@ -283,21 +291,40 @@ class TemporalEngine:
     plans_by_query = True
 
     async def plan(self, request: ActionRequest) -> Plan:
-        from adapters.temporal_actions import plan
-
         threshold = self.settings.batch_threshold
         if "query" in request.params and request.kind != ActionKind.ROLLBACK:
             from adapters.temporal_bulk import plan_by_query
 
             async def exact(named: ActionRequest) -> Plan:
+                from adapters.temporal_actions import plan
+
                 return await plan(await self.connection(), named, threshold)
 
+            # Planning by query reads visibility only; the SDK apply needs is imported
+            # and connected meanwhile (0.3-0.7 s that would otherwise come after).
+            self._warming = asyncio.ensure_future(self._warm_connection())
             return await plan_by_query(self, self.name, request, threshold, exact)
+        from adapters.temporal_actions import plan
+
         return await plan(await self.connection(), request, threshold)
+
+    async def _warm_connection(self) -> None:
+        # First let the plan's reads go out (they wait on the server in threads), then
+        # import on the loop: never in a thread (protobuf modules imported by two
+        # threads at once can see each other half-built).
+        for _ in range(3):  # three turns of the loop: counts and listing are in threads
+            await asyncio.sleep(0)
+        try:
+            import adapters.temporal_bulk_watch  # noqa: F401
+
+            await self.connection()
+        except Exception:  # the call that needs the connection reports it
+            return
 
     async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
         from adapters.temporal_actions import apply
-        from adapters.temporal_bulk import apply_by_query, is_query_plan
+        from adapters.temporal_bulk import is_query_plan
+        from adapters.temporal_bulk_watch import apply_by_query
 
         if plan.engine != self.name:
             raise ConfigError(f"plan is for engine {plan.engine!r}, not {self.name!r}")

@@ -11,7 +11,8 @@ from temporalio.client import Client
 
 from adapters.temporal import TemporalEngine
 from adapters.temporal_actions import describe_batch
-from adapters.temporal_bulk import apply_by_query, is_query_plan
+from adapters.temporal_bulk import is_query_plan
+from adapters.temporal_bulk_watch import apply_by_query
 from console.errors import UsageError
 from console.model import (
     ActionKind,
