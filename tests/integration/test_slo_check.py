@@ -9,16 +9,20 @@ from pathlib import Path
 import pytest
 
 from console.errors import UsageError
+from console.model import ExecutionStatus, ListQuery
 from console.sandbox.devserver import DevServer
 from console.session import open_session
-from console.slo.check import check_slo
+from console.slo import evaluate as evaluate_module
+from console.slo.check import check_slo, evaluate_named
 from tests.conftest import Demo, eventually
 from tests.integration.slo_scenario import runs, write_config
 
 pytestmark = pytest.mark.integration
 
 
-async def test_success_rate_from_visibility(temporal_server: DevServer, tmp_path: Path) -> None:
+async def test_success_rate_from_visibility(
+    temporal_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with runs(temporal_server.address) as r:
         await r.start("completed", 4)
         await r.start("failed", 3)
@@ -45,6 +49,18 @@ async def test_success_rate_from_visibility(temporal_server: DevServer, tmp_path
             )
             assert (later.ok, later.value, later.total) == (True, None, 0)
             assert later.reason.startswith("no executions closed since ")
+            # Every window by counts (as above 2,000 executions): one GROUP BY call each.
+            monkeypatch.setattr(evaluate_module, "LIST_BELOW", 0)
+            counted = await evaluate_named(session, "orders")
+            assert (counted.counts.good, counted.counts.total) == (4, 7)
+            assert counted.burn == check.report.burn if check.report else False
+            assert counted.series == check.report.series if check.report else False
+            assert counted.calls == 1 + 1 + 4 + 24  # the first count, the window, 4, 24
+            engine = session.engines["temporal"]
+            assert await engine.count_by_status(ListQuery(raw=r.query)) == {  # type: ignore[attr-defined]
+                ExecutionStatus.COMPLETED: 4,
+                ExecutionStatus.FAILED: 3,
+            }
             with pytest.raises(UsageError, match=r"no SLO 'nope' \(SLOs: orders\)"):
                 await check_slo(session, "nope")
         finally:

@@ -90,6 +90,17 @@ def _rows(spec: list[tuple[int, ExecutionStatus, timedelta, float]]) -> list[Exe
     return out
 
 
+class GroupingStubEngine(StubEngine):
+    """Also answers ``count_by_status`` (console.slo.sources.StatusCounter)."""
+
+    async def count_by_status(self, query: ListQuery) -> dict[ExecutionStatus, int]:
+        self.counts += 1
+        found: dict[ExecutionStatus, int] = {}
+        for row in self._match(query):
+            found[row.status] = found.get(row.status, 0) + 1
+        return found
+
+
 SUCCESS = SloSpec(name="orders", kind="success_rate", objective=0.99, workflow_type="Order")
 TICKET = [  # 1000 closed in 30d, 3 failed; the last hour burns at 10, the last 5m at 20
     (8, C, timedelta(minutes=1), 1.0),
@@ -100,11 +111,17 @@ TICKET = [  # 1000 closed in 30d, 3 failed; the last hour burns at 10, the last 
 ]
 
 
-@pytest.mark.parametrize("listing", [True, False], ids=["listing", "counting"])
-async def test_evaluate_success_rate(listing: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("listing", "grouped"),
+    [(True, False), (False, False), (False, True)],
+    ids=["listing", "counting", "grouped"],
+)
+async def test_evaluate_success_rate(
+    listing: bool, grouped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not listing:
         monkeypatch.setattr(evaluate_module, "LIST_BELOW", 0)
-    engine = StubEngine(_rows(TICKET))
+    engine = (GroupingStubEngine if grouped else StubEngine)(_rows(TICKET))
     report = await evaluate(SUCCESS, {"temporal": engine}, {}, now=NOW)  # type: ignore[dict-item]
     assert (report.counts.good, report.counts.total) == (997, 1000)
     assert report.value == pytest.approx(0.997)
@@ -118,8 +135,10 @@ async def test_evaluate_success_rate(listing: bool, monkeypatch: pytest.MonkeyPa
     assert report.series[-1] == pytest.approx(27 / 30)  # the last 30h bucket
     assert report.series[-2] == 1.0  # 2 days ago: all completed
     assert report.series[0] is None  # nothing closed 29-30 days ago
-    # listing: 2 counts + 1 list; counting: 2 per window (5) and per bucket (24), + 2 first
-    assert engine.counts == (2 if listing else 2 + 2 * (1 + 4 + 24))
+    # listing: 2 counts + 1 list; counting: 2 per window (5) and per bucket (24), + 2 first;
+    # grouped: 1 per window and bucket, + 1 first
+    per_window = 1 if grouped else 2
+    assert engine.counts == (2 if listing else per_window * (1 + 1 + 4 + 24))
 
 
 async def test_evaluate_pages_when_both_page_windows_burn() -> None:
