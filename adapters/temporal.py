@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from adapters.temporal_http import HttpVisibility
     from adapters.temporal_stuck_scan import ScanStats
     from console.model import ExecutionStatus
-    from console.model import ExecutionStatus
 
 Row = dict[str, Any]
 
@@ -221,12 +220,6 @@ class TemporalEngine:
             query=True,
         )
         return int(resp.count)
-
-    async def count_by_status(self, query: ListQuery) -> dict[ExecutionStatus, int]:
-        """Counts per status in one call (GROUP BY ExecutionStatus); console.slo uses it."""
-        from adapters.temporal_counts import count_by_status
-
-        return await count_by_status(self, query)
 
     async def count_by_status(self, query: ListQuery) -> dict[ExecutionStatus, int]:
         """Counts per status in one call (GROUP BY ExecutionStatus); console.slo uses it."""
