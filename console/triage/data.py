@@ -3,14 +3,13 @@ an operator copies from a group: the retry through the change path, the runbook.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from console.triage.check import TriageReport
 from console.triage.groups import FailureGroup
-from console.triage.runbooks import RunbookMatch
+from console.triage.runbooks import RunbookMatch, shell_line
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -29,7 +28,7 @@ def retry_command(group: FailureGroup, *, dry_run: bool = True) -> str | None:
     words += ["--reason", f"triage: {group.signature.label()}"[:200]]
     if dry_run:
         words.append("--dry-run")
-    return shlex.join(words)
+    return shell_line(words)
 
 
 def retry_mode(group: FailureGroup) -> str:

@@ -34,7 +34,19 @@ class RunbookMatch:
         words = ["opsdeck", "runbook", "run", self.name]
         for key, value in self.params.items():
             words += ["--param", f"{key}={value}"]
-        return shlex.join(words)
+        return shell_line(words)
+
+
+def shell_line(words: Sequence[str]) -> str:
+    """A command line to copy: double quotes around a word with single quotes in it
+    (a visibility query reads better than shlex's '"'"' splices), else shlex quoting."""
+
+    def one(word: str) -> str:
+        if "'" in word and not any(c in word for c in '"$`\\!'):
+            return f'"{word}"'
+        return shlex.quote(word)
+
+    return " ".join(one(w) for w in words)
 
 
 def match_runbook(
