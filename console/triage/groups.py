@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from console.model import ExecutionRef
 from console.model_triage import FailureKind, ObservedFailure
-from console.triage.normalise import normalise
+from console.triage.normalise import mask_pii, normalise
 
 SYSTEMIC = "systemic"
 TRANSIENT = "transient"
@@ -73,7 +73,7 @@ class FailureGroup:
     reason: str
     kinds: tuple[str, ...] = ()  # execution, activity, workflow_task (FailureKind values)
     retried_through: int = 0  # executions whose failures here all healed
-    example: str = ""  # one raw message, as the engine reported it
+    example: str = ""  # one raw message, as the engine reported it (e-mails masked)
     max_attempt: int | None = None
     failing: tuple[ExecutionRef, ...] = ()  # ``executions`` less those retried through
 
@@ -196,7 +196,7 @@ def _group(
         reason=reason,
         kinds=tuple(sorted({f.kind.value for f in items}, key=_kind_order)),
         retried_through=len(healed),
-        example=newest_first[0].message,
+        example=mask_pii(newest_first[0].message),
         max_attempt=max(attempts) if attempts else None,
         failing=tuple(r for r in refs if r not in healed),
     )

@@ -57,6 +57,11 @@ def normalise(message: str, known_ids: Iterable[str | None] = ()) -> str:
     return text if len(text) <= MAX_LENGTH else text[: MAX_LENGTH - 1] + "…"
 
 
+def mask_pii(text: str) -> str:
+    """A raw message fit to show: e-mail addresses masked (the signature's rule)."""
+    return _EMAIL.sub("<email>", text)
+
+
 def _numbers(text: str) -> str:
     """Numbers -> <n>, leaving the digits of each HTTP status as they are."""
     parts: list[str] = []

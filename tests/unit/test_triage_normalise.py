@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.triage.normalise import MAX_LENGTH, normalise
+from console.triage.normalise import MAX_LENGTH, mask_pii, normalise
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,8 @@ def test_same_fault_same_text_different_faults_differ() -> None:
 def test_long_messages_are_clipped() -> None:
     out = normalise("word " * 100)
     assert len(out) == MAX_LENGTH and out.endswith("…")
+
+
+def test_examples_shown_raw_mask_emails_only() -> None:
+    raw = "no account 42 for jane.doe@example.com"
+    assert mask_pii(raw) == "no account 42 for <email>"
