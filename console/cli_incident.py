@@ -86,28 +86,28 @@ def _chosen(args: argparse.Namespace, incident_id: str | None) -> Incident:
 
 
 def record_counts(session: Session, incident_id: str, label: str) -> dict[str, Any]:
-    """Count running/failed/terminated on every engine and link the snapshot."""
+    """Count running/failed/terminated on every engine, evaluate the context's SLOs, and
+    link the snapshot; the counts."""
     import asyncio
 
-    from console.incidents.counts import counts_summary, engine_counts
+    from console.incidents.counts import counts_summary, engine_counts, slo_values
     from console.incidents.model import COUNTS
     from console.incidents.store import link
 
-    async def go() -> dict[str, dict[str, int | None]]:
+    async def go() -> tuple[dict[str, dict[str, int | None]], dict[str, Any]]:
         try:
-            return await engine_counts(session.engines)
+            counts, slos = await asyncio.gather(engine_counts(session.engines), slo_values(session))
+            return counts, slos
         finally:
             await session.close()
 
-    counts = asyncio.run(go())
-    link(
-        incident_id,
-        COUNTS,
-        label,
-        counts_summary(label, counts),
-        data={"counts": counts},
-        who=_who(session),
-    )
+    counts, slos = asyncio.run(go())
+    summary = counts_summary(label, counts)
+    for name, slo in slos.items():
+        value = slo.get("value")
+        summary += f"; slo {name} {'?' if value is None else f'{value:g}'}"
+    data = {"counts": counts, "slos": slos}
+    link(incident_id, COUNTS, label, summary, data=data, who=_who(session))
     return counts
 
 

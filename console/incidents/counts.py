@@ -40,6 +40,32 @@ async def engine_counts(
     return out
 
 
+async def slo_values(session: Any, timeout: float = 15.0) -> dict[str, dict[str, Any]]:
+    """Each SLO of the context now (console.slo): {name: {value, objective, met, alert,
+    budget_left}} or {name: {error}}; {} without SLOs or when they take too long."""
+    if not getattr(session.context, "slos", ()):
+        return {}
+    from console.slo.check import evaluate_all
+
+    try:
+        reports = await asyncio.wait_for(evaluate_all(session), timeout)
+    except Exception:  # a snapshot without SLO values, never a failed incident verb
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for spec, report in zip(session.context.slos, reports, strict=True):
+        if isinstance(report, BaseException):
+            out[spec.name] = {"error": str(report)}
+            continue
+        out[spec.name] = {
+            "value": report.value,
+            "objective": report.objective,
+            "met": report.met,
+            "alert": report.alert.state,
+            "budget_left": report.budget.left if report.budget else None,
+        }
+    return out
+
+
 def counts_summary(label: str, counts: Mapping[str, Mapping[str, Any]]) -> str:
     """One line: ``opened: temporal running 12, failed 3, terminated 0``."""
     parts = []

@@ -85,6 +85,9 @@ def render_html(report: dict[str, Any]) -> str:
     chart = svg_chart(report["series"], "Counts and metrics during the incident")
     if chart:
         parts += ['<h2 id="chart">Counts and metrics over time</h2>', chart]
+    slo_chart = svg_chart(report.get("slo_series") or [], "SLO values at each snapshot")
+    if slo_chart:
+        parts += ['<h2 id="slo-chart">SLO values at each snapshot</h2>', slo_chart]
     parts += ['<h2 id="timeline">Timeline</h2>', _timeline(report["timeline"])]
     parts.append('<h2 id="changes">What was done, and what changed after</h2>')
     if report["changes"]:

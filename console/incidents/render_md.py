@@ -24,6 +24,10 @@ def counts_text(snapshot: dict[str, Any] | None) -> str:
     for engine, values in snapshot["counts"].items():
         shown = ", ".join(f"{k} {'?' if v is None else v}" for k, v in values.items())
         parts.append(f"{engine}: {shown}")
+    for name, slo in (snapshot.get("slos") or {}).items():
+        value = slo.get("value")
+        shown = slo.get("error") or ("no data" if value is None else f"{value:g}")
+        parts.append(f"slo {name}: {shown}" + (f" ({slo['alert']})" if slo.get("alert") else ""))
     return "; ".join(parts) or "-"
 
 

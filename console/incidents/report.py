@@ -167,7 +167,13 @@ def build_report(incident_id: str, src: Sources) -> dict[str, Any]:
     notes = src.incidents.notes(incident.id)
     links = src.incidents.links(incident.id)
     counts = [
-        {"time": x.time, "label": x.summary, "who": x.who, "counts": x.data.get("counts", {})}
+        {
+            "time": x.time,
+            "label": x.summary,
+            "who": x.who,
+            "counts": x.data.get("counts", {}),
+            "slos": x.data.get("slos", {}),
+        }
         for x in links
         if x.kind == COUNTS
     ]
@@ -237,6 +243,7 @@ def build_report(incident_id: str, src: Sources) -> dict[str, Any]:
         "correlations": correlations,
         "counts": counts,
         "series": chart_series(counts, correlations),
+        "slo_series": slo_series(counts),
     }
     return _masked(report, pii)
 
@@ -291,6 +298,16 @@ def chart_series(
             if s.get("points"):
                 out.append({"name": f"{s.get('source')} {s.get('labels')}", "points": s["points"]})
     return out
+
+
+def slo_series(counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each SLO's value at each snapshot (a fraction, or seconds), for a chart of its own."""
+    lines: dict[str, list[list[Any]]] = {}
+    for snap in counts:
+        for name, slo in (snap.get("slos") or {}).items():
+            if isinstance(slo.get("value"), int | float):
+                lines.setdefault(f"slo {name}", []).append([snap["time"], slo["value"]])
+    return [{"name": name, "points": points} for name, points in lines.items()]
 
 
 def _masked(report: dict[str, Any], pii: tuple[str, ...]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ contexts:
         address: {temporal_server.address}
         http-address: {temporal_server.http_address}
         namespace: default
+    slos:
+      inc-orders:
+        query: "WorkflowId STARTS_WITH 'inc-'"
+        success-rate: 99%
+        window: 1h
 """
     )
     return path
@@ -101,6 +106,11 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     shown = json.loads(ok("incident", "show", incident, "-o", "json", config=config).stdout)
     assert shown["status"] == "closed" and len(shown["audit_ids"]) == 1
     assert {x["kind"] for x in shown["links"]} == {"counts", "correlation", "runbook_run"}
+    done = ok("incident", "report", incident, "--format", "json", config=config)
+    report = json.loads(done.stdout)
+    opened_slo, closed_slo = (c["slos"]["inc-orders"] for c in report["counts"])
+    assert opened_slo["value"] is None  # nothing of ours had closed yet
+    assert closed_slo["value"] == 0.0 and closed_slo["met"] is False  # one terminated
     audit = json.loads(ok("audit", "show", str(shown["audit_ids"][0]), "-o", "json",
                           config=config).stdout)  # fmt: skip
     assert audit["incident"] == incident and workflow_id in audit["target"]
@@ -136,7 +146,7 @@ async def test_incident_tags_a_change_and_a_correlation_and_reports_them(
     change_text = next(re.sub(r"<[^>]+>", "", body) for k, body in entries if k == "change")
     assert "alice@example.com" in change_text and workflow_id in change_text
     assert re.match(ISO, change_text)
-    assert "<svg" in dom and "<polyline" in dom  # the counts chart rendered in the DOM
+    assert dom.count("<svg") == 2 and "<polyline" in dom  # counts and SLO charts rendered
 
 
 async def test_incident_option_tags_one_command_and_an_unknown_id_changes_nothing(

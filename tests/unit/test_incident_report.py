@@ -79,7 +79,8 @@ def report(tmp_path: Path) -> dict[str, object]:
         outcome="failed", identity="bob", message="not found", incident="INC-other",
     )  # fmt: skip
     store.link(inc.id, CHAOS_RUN, "ch-1", "latency: completed")
-    store.link(inc.id, COUNTS, "closed", "closed: temporal running 0", data=counts(0, 1))
+    closing = counts(0, 1) | {"slos": {"orders": {"value": 0.5, "alert": "page", "met": False}}}
+    store.link(inc.id, COUNTS, "closed", "closed: temporal running 0", data=closing)
     store.close_incident(inc.id, who="carol", summary="terminated the stuck <i>order</i>")
     src = Sources(store, audit, runs, approvals, None, PII)
     try:
@@ -129,6 +130,7 @@ def test_markdown_has_the_timeline_with_times_and_who(report: dict) -> None:
     assert re.search(r"\| \S+Z \| change \| alice \| terminate temporal:default/wf-1: ok", md)
     assert "terminated the stuck &lt;i&gt;order&lt;/i&gt;" in md
     assert "temporal: running 12, failed 1, terminated 0" in md  # before
+    assert "slo orders: 0.5 (page)" in md  # after
     assert "approved by carol" in md  # the runbook step's approver
     assert "(dave)" in md  # the change's approval, and who gave it
 
@@ -140,7 +142,7 @@ def test_html_is_self_contained_and_escaped(report: dict) -> None:
     assert "<b>stuck" not in html and "<i>order" not in html
     for external in ("http:", "https:", "src=", "<link", "@import", "url("):
         assert external not in html, external
-    assert html.count("<svg") == 1 and "<polyline" in html  # counts and the saved series
+    assert html.count("<svg") == 2 and "<polyline" in html  # counts and series; SLOs
     assert html.count("<li class=") == len(report["timeline"])
 
 
