@@ -48,6 +48,11 @@ COMPLETED_A_TASK = "(BuildIds IS NOT NULL OR TemporalWorkerDeploymentVersion IS 
 # Rules whose narrowing clause a server may not know (older versions reject the query):
 # those fall back to describing every running execution.
 OPTIONAL_NARROWING = frozenset({StuckRule.ACTIVITY_RETRYING, StuckRule.WORKFLOW_TASK_FAILING})
+# What one describe per running execution costs (bench/RESULTS.md, issue 13).
+DESCRIBE_COST = (
+    "about 2 ms of server CPU each: 10,000 running take 10-15 s on a 2-core dev server; "
+    "the cost line after the scan gives this server's rate"
+)
 DESCRIBE_RULES = frozenset(
     {StuckRule.ACTIVITY_RETRYING, StuckRule.WORKFLOW_TASK_FAILING, StuckRule.NO_PROGRESS}
 )
@@ -113,8 +118,8 @@ def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_A
             describe_all = True
             how[StuckRule.WORKFLOW_TASK_FAILING] = (
                 f"describes every running execution (one describe each, shared with the "
-                f"other rules): the server reports the problem in visibility only from "
-                f"attempt {reported_after + 1}, the threshold is "
+                f"other rules; {DESCRIBE_COST}): the server reports the problem in "
+                f"visibility only from attempt {reported_after + 1}, the threshold is "
                 f"{rules.workflow_task_attempts} (use --task-attempts {reported_after + 1} "
                 f"or more to answer from visibility)"
             )
