@@ -22,9 +22,13 @@ def add_verbs(group: Any, sub: Any) -> None:
     """Add this module's verbs to the `verbs` subparsers (`sub` as in console.cli)."""
     slo = group.add_parser("slo", help="service-level objectives: value, budget, burn rates")
     slov = slo.add_subparsers(dest="slo_verb", metavar="VERB", required=True)
-    sub(slov, "list", "cli_slo:cmd_list", "every SLO of the context, evaluated now")
+    listing = sub(slov, "list", "cli_slo:cmd_list", "every SLO of the context, evaluated now")
     p = sub(slov, "show", "cli_slo:cmd_show", "one SLO: value, budget, burn rates, alert")
     p.add_argument("name", help="the SLO's name (see `opsdeck slo list`)")
+    for each in (listing, p):
+        each.add_argument(
+            "--since", help="start the window here instead (30m, 2h, 7d ago, or an ISO time)"
+        )
 
 
 def _exit(alerts: list[str], failed: bool) -> int:
@@ -44,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not specs:
         emit([], fmt, empty=f"context {session.context.name!r} has no SLOs (docs/slo.md)")
         return 0
-    results = run(session, evaluate_all(session))
+    results = run(session, evaluate_all(session, since=_since(args)))
     data: list[dict[str, Any]] = []
     alerts: list[str] = []
     failed = False
@@ -73,7 +77,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     session = session_for(args)
     find_spec(session, args.name)  # unknown: exit 2 before any backend call
-    report = run(session, evaluate_named(session, args.name))
+    report = run(session, evaluate_named(session, args.name, since=_since(args)))
     fmt = output_format(args)
     if fmt != "table":
         dump(to_data(to_json(report)), fmt)
@@ -97,6 +101,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, value in lines:
         print(f"{key.upper():<{width}}  {value}")
     return _exit([report.alert.state], False)
+
+
+def _since(args: argparse.Namespace) -> Any:
+    from console.cli_common import parse_since
+
+    return parse_since(args.since) if getattr(args, "since", None) else None
 
 
 def _scope_text(spec: Any) -> str:

@@ -88,17 +88,16 @@ async def evaluate_named(
         return await evaluate(spec, session.engines, metrics, since=since, scope_query=scope_query)
 
 
-async def evaluate_all(session: Session) -> list[SloReport | BaseException]:
+async def evaluate_all(
+    session: Session, *, since: datetime | None = None
+) -> list[SloReport | BaseException]:
     """Every SLO of the context, concurrently; a failing one is its exception, in order."""
     import asyncio
 
     specs = list(session.context.slos)
     async with metric_sources(session, specs) as metrics:
-        return list(
-            await asyncio.gather(
-                *(evaluate(s, session.engines, metrics) for s in specs), return_exceptions=True
-            )
-        )
+        evaluations = (evaluate(s, session.engines, metrics, since=since) for s in specs)
+        return list(await asyncio.gather(*evaluations, return_exceptions=True))
 
 
 def to_check(report: SloReport) -> SloCheck:

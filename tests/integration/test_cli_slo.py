@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,13 @@ async def test_slo_list_and_show(temporal_server: DevServer, tmp_path: Path) -> 
         assert [line.split()[0] for line in lines[1:]] == ["orders", "healthy", "fast"]
         as_json = json.loads(opsdeck("slo", "list", "-o", "json", config=config).stdout)
         assert [s["alert"] for s in as_json] == ["page", "none", "page"]
+
+        # --since moves the window's start: nothing closed after a minute from now
+        later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        quiet = opsdeck("slo", "show", "orders", "--since", later, "-o", "json", config=config)
+        assert quiet.returncode == 0, quiet.stderr
+        assert json.loads(quiet.stdout)["total"] == 0
+        assert json.loads(quiet.stdout)["reason"].startswith("no executions closed since ")
 
         unknown = opsdeck("slo", "show", "nope", config=config)
         assert unknown.returncode == 2
