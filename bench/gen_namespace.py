@@ -249,9 +249,11 @@ async def start_all(client: Client, plan: Plan, more: Sequence[Client] = ()) -> 
 async def wait_settled(client: Client, plan: Plan, timeout: float = 120.0) -> None:
     """Until closed kinds are closed and stuck kinds reached ``min_attempts``."""
     deadline = time.monotonic() + timeout
+    describes = asyncio.Semaphore(plan.concurrency)  # 1,000 at once time out on a busy box
 
     async def settled(kind: str, wid: str) -> bool:
-        desc = await client.get_workflow_handle(wid).describe()
+        async with describes:
+            desc = await client.get_workflow_handle(wid).describe()
         raw = desc.raw_description
         if kind in ("completed", "failed"):
             return desc.status is not None and desc.status.value != 1

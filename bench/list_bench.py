@@ -7,8 +7,10 @@ Alternates, on the same server, BENCH_RUNS times (default 7):
   opsdeck executions list -o json --limit 10000
   temporal workflow list -o json --limit 10000
 and times `opsdeck executions list -o jsonl --limit 10000` to its first line and to its
-end. Whole-process wall times; medians and the pairwise median ratio are printed with
-the load average, for bench/RESULTS.md.
+end, and a floor: a stdlib-only Python process (`python -S`) that only GETs the same ten
+pages over HTTP, one after the other, and decodes nothing — what any serial HTTP lister
+waits for. Whole-process wall times; medians and the pairwise median ratios are printed
+with the load average, for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,20 @@ BIN = Path(sys.executable).parent
 import gen_namespace  # noqa: E402
 
 LIMIT = "10000"
+# The floor: the same pages, fetched serially, nothing converted (the page token is
+# cut out of the raw body without parsing the rest).
+FLOOR = """
+import http.client, sys, urllib.parse
+conn, token, rows = http.client.HTTPConnection(sys.argv[1]), "", 0
+while rows < int(sys.argv[2]):
+    q = urllib.parse.urlencode({"pageSize": "1000", **({"nextPageToken": token} if token else {})})
+    conn.request("GET", "/api/v1/namespaces/default/workflows?" + q)
+    body = conn.getresponse().read()
+    rows += body.count(b'"execution":')
+    token = body.rpartition(b'"nextPageToken":"')[2].partition(b'"')[0].decode()
+    if not token:
+        break
+"""
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -67,13 +83,15 @@ def measure(address: str, http_address: str, runs: int, tmp: str) -> None:
     theirs = [str(BIN / "temporal"), "workflow", "list", "-o", "json", "--limit", LIMIT,
               "--address", address]  # fmt: skip
     lines = [*ours[:3], "-o", "jsonl", "--limit", LIMIT]
+    floor_cmd = [sys.executable, "-S", "-c", FLOOR, http_address, LIMIT]
     rows = json.loads(subprocess.run(ours, env=env, capture_output=True, check=True).stdout)
     assert len(rows) == int(LIMIT), f"opsdeck listed {len(rows)}, expected {LIMIT}"
     timed(ours, env), timed(theirs, env)  # warm the page cache and the server
-    a, b, first, whole = [], [], [], []
+    a, b, c, first, whole = [], [], [], [], []
     for _ in range(runs):
         a.append(timed(ours, env))
         b.append(timed(theirs, env))
+        c.append(timed(floor_cmd, env))
         f, w = first_line(lines, env)
         first.append(f)
         whole.append(w)
@@ -82,7 +100,10 @@ def measure(address: str, http_address: str, runs: int, tmp: str) -> None:
     print(f"runs={runs} load average {os.getloadavg()[0]:.2f} (1 min)")
     print(f"opsdeck executions list -o json --limit {LIMIT}:  median {med(a):.3f} s  {a}")
     print(f"temporal workflow list -o json --limit {LIMIT}:  median {med(b):.3f} s  {b}")
+    print(f"HTTP pages only (floor):  median {med(c):.3f} s  {c}")
     print(f"ratio opsdeck/temporal (pairwise median): {med(ratios):.2f}")
+    floor = [x / y for x, y in zip(c, b, strict=True)]
+    print(f"ratio floor/temporal (pairwise median): {med(floor):.2f}")
     print(
         f"opsdeck -o jsonl --limit {LIMIT}: first line {med(first):.3f} s, end {med(whole):.3f} s"
     )

@@ -12,11 +12,12 @@ from temporalio.client import Client
 from adapters.temporal import TemporalEngine
 from adapters.temporal_actions import describe_batch
 from adapters.temporal_bulk import is_query_plan
-from adapters.temporal_bulk_watch import apply_by_query
+from adapters.temporal_bulk_watch import ReadBack, apply_by_query
 from console.errors import UsageError
 from console.model import (
     ActionKind,
     ActionRequest,
+    Execution,
     ExecutionRef,
     ExecutionStatus,
     ListQuery,
@@ -190,3 +191,37 @@ async def test_a_job_still_running_when_apply_stops_watching_is_submitted(
 
     await eventually(job_done, what="the batch job finishing on its own", timeout=60)
     await visible(engine, query, 0)
+
+
+async def test_read_back_keeps_closed_runs_and_asks_only_for_the_rest(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    """While a job runs, runs seen closed are kept (a closed run stays closed): the read
+    after the job asks visibility only about the runs not seen closed yet."""
+    prefix = f"bulkb-{uuid.uuid4().hex[:6]}"
+    ids = await start_many(temporal_server.address, prefix, 4)
+    query = f"WorkflowId STARTS_WITH '{prefix}'"
+    await visible(engine, query, 4)
+    listed = [e async for e in engine.list(ListQuery(raw=query, limit=10))]
+    by_id = {e.ref.workflow_id: e.ref.run_id or "" for e in listed}
+    client = await Client.connect(temporal_server.address)
+    for workflow_id in ids[:2]:
+        await client.get_workflow_handle(workflow_id).terminate("closed while the job runs")
+    await visible(engine, query, 2)
+    runs = ReadBack(engine, [by_id[w] for w in ids])
+    await runs.read(runs.run_ids)
+    assert set(runs.closed) == {by_id[w] for w in ids[:2]}
+    for workflow_id in ids[2:]:
+        await client.get_workflow_handle(workflow_id).terminate("closed by the job")
+    asked: list[str] = []
+    read = runs.read
+
+    async def counted(run_ids: list[str]) -> dict[str, Execution]:
+        asked.extend(run_ids)
+        return await read(run_ids)
+
+    runs.read = counted  # type: ignore[method-assign]
+    found = await runs.settled(ExecutionStatus.TERMINATED, 4)
+    assert {e.status for e in found.values()} == {ExecutionStatus.TERMINATED}
+    assert set(found) == set(runs.run_ids)
+    assert asked and set(asked) == {by_id[w] for w in ids[2:]}  # never the first two again
