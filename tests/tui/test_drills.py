@@ -63,3 +63,19 @@ async def test_palette_opens_drills_and_start_without_sandbox_notifies() -> None
             n.startswith("drill start:") and "opsdeck sandbox up" in n for n in notifications(app)
         ), notifications(app)
         assert screen.running is None
+
+
+async def test_read_only_hides_start_and_stop() -> None:
+    from tests.tui.fakes import stub_session
+
+    app = make_app(stub_session(read_only=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"drills", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DrillsScreen), "drills screen")
+        await settle(pilot)
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert "refresh" in shown and "start" not in shown and "stop" not in shown
+        await pilot.press("s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ChaosConfirmScreen)  # nothing to confirm
