@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.errors import OpsdeckError
 from console.model_chaos import RampState
+from console.rollout.guard import GuardVerdict
 from console.rollout.journal import CHECK, HOLD, ROLLBACK, START, STEP, RampJournal, RampProgress
 from console.rollout.plan import RampPlan, RampStep
 
@@ -146,7 +147,10 @@ class RampRunner:
             if choice == "rollback":
                 why = f"rolled back by the operator at step {step.index} ({step.percentage:g}%)"
                 return await self._rollback(plan, step.index, why)
-            verdict = await self.guard.check(step, since)
+            try:
+                verdict = await self.guard.check(step, since)
+            except Exception as exc:  # a guard's bug must not let a bad version through
+                verdict = GuardVerdict(False, f"the guard failed: {type(exc).__name__}: {exc}")
             outcome = "ok" if verdict.ok else "failed"
             self._record(plan, CHECK, outcome, verdict.reason,
                          {"step": step.index, "percentage": step.percentage,

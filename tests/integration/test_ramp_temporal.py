@@ -363,7 +363,7 @@ async def test_policy_denies_or_wants_an_approval_then_the_ramp_runs(
     assert step.parameters["policy"]["approval"] == request
 
 
-def expect(fd: int, text: str, seen: list[str], timeout: float = 60) -> str:
+def expect(fd: int, text: str, seen: list[str], timeout: float = 120) -> str:
     """Read the terminal until ``text`` shows; everything read so far."""
     import select
     import time

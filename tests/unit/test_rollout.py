@@ -292,3 +292,15 @@ async def test_all_guards_name_every_breach() -> None:
         STEP1, datetime(2026, 1, 1)
     )
     assert not verdict.ok and verdict.reason == "error rate 100% on v2; error rate 100% on v2"
+
+
+async def test_a_guard_that_crashes_rolls_back(journal: RampJournal) -> None:
+    class Crashing(StubGuard):
+        async def check(self, step: RampStep, since: datetime) -> GuardVerdict:
+            raise KeyError("groups")
+
+    routing = MemoryRouting()
+    _, _, result = await start(routing, Crashing(), journal)
+    assert result.status == "rolled_back"
+    assert "the guard failed: KeyError" in result.reason
+    assert routing.state == RampState("orders", "v1", None, 0.0)
