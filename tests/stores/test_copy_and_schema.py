@@ -34,6 +34,10 @@ def opsdeck(*args: str, env_url: str | None = None) -> subprocess.CompletedProce
 
 def sqlite_history() -> dict[str, int]:
     """A little of everything, through the journals' own APIs, in the SQLite files."""
+    from console.incidents.store import add_note, open_incident
+
+    incident = open_incident("copy me", context="prod", identity="alice")  # tags the audit
+    add_note(incident.id, "a note", who="alice")
     audit = AuditJournal()
     for i in range(25):
         target = f"temporal:default/wf-{i}"
@@ -73,11 +77,18 @@ def test_copy_moves_the_whole_history_with_the_chain_intact(fresh_database: str)
     assert report["audit"] == {"records": 25, "verified": True}
     assert report["rows"]["runbooks.transcript"] == 3
     assert report["rows"]["drains.messages"] == 4 and report["rows"]["approvals.verdicts"] == 1
+    assert report["rows"]["incidents.incidents"] == 1 and report["rows"]["incidents.notes"] == 1
     settings = StoreSettings(fresh_database)
     audit = AuditJournal(store=open_store("audit", settings=settings))
     assert audit.verify_detail().records == 25 and audit.verify() is None
     assert audit.list(1)[0].hash == AuditJournal().list(1)[0].hash  # the same chain
     assert len(audit.list(None, request_id="r1")) == 8
+    from console.incidents.store import IncidentStore
+
+    incidents = IncidentStore(open_store("incidents", settings=settings))
+    (incident,) = incidents.incidents()
+    assert [n.text for n in incidents.notes(incident.id)] == ["a note"]
+    assert len(audit.list(None, incident=incident.id)) == 25  # tagged, and the chain verified
     runs = RunJournal(store=open_store("runbooks", settings=settings))
     (run,) = runs.runs()
     assert [t["text"] for t in runs.transcript(run.id)] == ["first", "second", "third"]
