@@ -32,13 +32,14 @@ signal-with-start dispatches a delayed workflow's first task at once and leaves
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.temporal_format import human_duration
 from adapters.temporal_visibility import quote
 from console.model import StuckRule, StuckRules
 
 REPORTED_AFTER = 5
+DUE_MARGIN = timedelta(minutes=5)
 REPORTED_PROBLEMS = (
     "TemporalReportedProblems IN ('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
 )
@@ -90,6 +91,14 @@ def _started_before(moment: datetime) -> str:
     return f"StartTime < {quote(moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ'))}"
 
 
+def _could_have_run(now: datetime) -> str:
+    """Executions whose first workflow task is due, or that have run or reported one.
+    ExecutionTime is when a delayed (or backed-off) start's first task is scheduled; the
+    margin covers a client clock behind the server's."""
+    due = quote((now + DUE_MARGIN).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    return f"(ExecutionTime <= {due} OR {COMPLETED_A_TASK} OR {REPORTED_PROBLEMS})"
+
+
 def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_AFTER) -> ScanPlan:
     enabled = rules.enabled
     how: dict[StuckRule, str] = {}
@@ -113,6 +122,14 @@ def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_A
             how[StuckRule.WORKFLOW_TASK_FAILING] = (
                 f"visibility first: describes only executions with {REPORTED_PROBLEMS} "
                 f"(the server sets it once {reported_after} attempts have failed)"
+            )
+        elif rules.skip_not_due:
+            narrowed[StuckRule.WORKFLOW_TASK_FAILING] = _could_have_run(now)
+            how[StuckRule.WORKFLOW_TASK_FAILING] = (
+                f"visibility first (--skip-not-due, a heuristic): describes only executions "
+                f"that are due or have run a task: {_could_have_run(now)}; a delayed start "
+                f"that a signal-with-start woke early, with its first task failing, is "
+                f"missed until the server reports it at attempt {reported_after + 1}"
             )
         else:
             describe_all = True

@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list of: activity_retrying, workflow_task_failing, no_progress, no_pollers",
     )
     p.add_argument("--query", help="only among executions matching this visibility query")
+    p.add_argument(
+        "--skip-not-due",
+        action="store_true",
+        help="heuristic: no describe for delayed starts not yet due (one a signal-with-start "
+        "woke early is missed until the server reports its failing task)",
+    )
     p.add_argument("--engine")
     p.add_argument(
         "--explain",

@@ -286,6 +286,7 @@ def _rules(args: argparse.Namespace) -> StuckRules:
         workflow_task_attempts=args.task_attempts or defaults.workflow_task_attempts,
         no_progress=parse_duration(args.no_progress) if args.no_progress else defaults.no_progress,
         enabled=enabled,
+        skip_not_due=getattr(args, "skip_not_due", False),
     )
 
 

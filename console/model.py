@@ -196,6 +196,9 @@ class StuckRules:
     workflow_task_attempts: int = 3
     no_progress: timedelta = timedelta(minutes=30)
     enabled: frozenset[StuckRule] = frozenset(StuckRule)
+    # Opt-in heuristic (engines that can): a delayed start not yet due has no workflow
+    # task, unless a signal-with-start woke it early; such a one is then missed.
+    skip_not_due: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,18 @@ class RetryingActivity:
         pass
 
 
+@workflow.defn(name="NarrowBrokenTask")
+class BrokenTask:
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("narrow bug")  # not an ApplicationError: the task fails
+
+
 @dataclass(frozen=True)
 class Scope:
     prefix: str
     retrying: frozenset[str]  # workflow ids whose activity retries
+    broken: str  # its first workflow task fails on every try
 
     def query(self) -> ListQuery:
         return ListQuery(raw=f"WorkflowId STARTS_WITH '{self.prefix}'")
@@ -168,7 +176,7 @@ async def scope(temporal_server: DevServer) -> AsyncIterator[Scope]:
     plain = Worker(
         client,
         task_queue=queue,
-        workflows=[RetryingActivity],
+        workflows=[RetryingActivity, BrokenTask],
         activities=[always_fails],
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
@@ -212,12 +220,24 @@ async def scope(temporal_server: DevServer) -> AsyncIterator[Scope]:
             RetryingActivity.run, id=ids["versioned"], task_queue=versioned_queue
         )
         await _by_hand(client, ids["by-hand"], f"narrow-raw-{tag}")
+        broken = f"{prefix}-broken"
+        await client.start_workflow(BrokenTask.run, id=broken, task_queue=queue)
 
         async def all_retrying() -> bool:
             attempts = await asyncio.gather(*(_activity_attempt(client, w) for w in ids.values()))
             return min(attempts) >= 2
 
         await eventually(all_retrying, what="every activity on attempt 2", timeout=60)
+
+        async def failing_twice() -> bool:
+            resp = await client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(
+                    namespace=client.namespace, execution=WorkflowExecution(workflow_id=broken)
+                )
+            )
+            return resp.pending_workflow_task.attempt >= 2
+
+        await eventually(failing_twice, what="workflow task on attempt 2", timeout=60)
 
         async def visible() -> bool:
             counted = await client.count_workflows(
@@ -226,7 +246,7 @@ async def scope(temporal_server: DevServer) -> AsyncIterator[Scope]:
             return counted.count == len(ids)
 
         await eventually(visible, what="completed tasks in visibility")
-        yield Scope(prefix, frozenset(ids.values()))
+        yield Scope(prefix, frozenset(ids.values()), broken)
 
 
 async def test_activity_retrying_describes_only_executions_that_completed_a_task(
@@ -253,7 +273,7 @@ async def test_narrowed_scan_finds_what_describing_every_one_finds(
     )
     all_hits = [h async for h in temporal_engine.find_stuck(every, scope.query())]
     stats = temporal_engine.stuck_stats
-    assert stats is not None and stats.describes == NEVER_RUN + len(scope.retrying)
+    assert stats is not None and stats.describes == NEVER_RUN + len(scope.retrying) + 1
     narrowed = StuckRules(
         activity_attempts=2,
         workflow_task_attempts=6,
@@ -266,3 +286,23 @@ async def test_narrowed_scan_finds_what_describing_every_one_finds(
         h.execution.ref.workflow_id for h in all_hits
     }
     assert {h.execution.ref.workflow_id for h in few_hits} == scope.retrying
+
+
+async def test_skip_not_due_describes_only_executions_that_are_due_or_ran(
+    temporal_engine: TemporalEngine, scope: Scope
+) -> None:
+    # The opt-in heuristic: delayed starts not yet due are not described for a failing
+    # task below the server's reported threshold (the woken one has run: still is).
+    rules = StuckRules(
+        workflow_task_attempts=2,
+        skip_not_due=True,
+        enabled=frozenset({StuckRule.WORKFLOW_TASK_FAILING}),
+    )
+    hits = [h async for h in temporal_engine.find_stuck(rules, scope.query())]
+    stats = temporal_engine.stuck_stats
+    assert stats is not None and stats.fallbacks == []
+    assert [h.execution.ref.workflow_id for h in hits] == [scope.broken]
+    assert "narrow bug" in hits[0].evidence
+    assert stats.describes == len(scope.retrying) + 1  # not the NEVER_RUN delayed ones
+    how = temporal_engine.explain_stuck(rules)["workflow_task_failing"]
+    assert "heuristic" in how and "signal-with-start" in how

@@ -34,3 +34,13 @@ def test_no_rate_from_a_handful_of_describes(capsys: pytest.CaptureFixture[str])
 def test_engines_that_count_nothing_print_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     explain_cost("sfn", SimpleNamespace(), hits=0)
     assert capsys.readouterr().err == ""
+
+
+def test_skip_not_due_is_opt_in_on_the_command_line() -> None:
+    from console.cli import build_parser
+    from console.cli_executions import _rules
+
+    parser = build_parser()
+    assert _rules(parser.parse_args(["executions", "stuck"])).skip_not_due is False
+    args = parser.parse_args(["executions", "stuck", "--skip-not-due"])
+    assert _rules(args).skip_not_due is True
