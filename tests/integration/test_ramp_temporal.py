@@ -409,3 +409,29 @@ async def test_ctrl_c_on_a_terminal_asks_and_rolls_back(client: Client, config: 
     assert "ROLLED BACK: rolled back by the operator at step 1 (50%)" in out
     assert "Routing now: current v1, nothing ramping" in out
     assert await routing(client) == ("v1", "", 0)
+
+
+async def test_adapter_restores_after_promotion_and_refuses_a_stale_routing(
+    client: Client, temporal_server: DevServer
+) -> None:
+    from adapters.temporal import TemporalEngine
+    from console.errors import BackendError
+    from console.model_chaos import RampState
+
+    await reset_routing(client, "v1")
+    settings = {"kind": "temporal", "address": temporal_server.address, "namespace": NAMESPACE}
+    engine = TemporalEngine.from_config("temporal", settings, lambda ref: "")
+    start = await engine.ramp_routing("orders", "v2")
+    assert start == RampState("orders", "v1", None, 0.0)
+    promoted = await engine.set_ramp("orders", "v2", 100, start)
+    assert promoted == RampState("orders", "v2", None, 0.0)
+    with pytest.raises(BackendError, match="changed under the ramp"):
+        await engine.set_ramp("orders", "v3", 10, start)  # stale: v1 is no longer current
+    assert await routing(client) == ("v2", "", 0)
+    restored = await engine.restore_routing("orders", "v2", "v1", promoted)
+    assert restored == RampState("orders", "v1", None, 0.0)  # a breach after 100%
+    assert await routing(client) == ("v1", "", 0)
+    assert await engine.version_query("orders", "v2") == (
+        "TemporalWorkerDeploymentVersion = 'orders:v2'"
+    )
+    await engine.close()
