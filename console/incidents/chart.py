@@ -6,7 +6,7 @@ series, y is each value scaled to the largest. Names are XML-escaped here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -19,6 +19,10 @@ def _seconds(text: str) -> float | None:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _clock(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")
 
 
 def svg_chart(series: list[dict[str, Any]], title: str = "") -> str:
@@ -56,6 +60,9 @@ def svg_chart(series: list[dict[str, Any]], title: str = "") -> str:
         f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#888"/>',
         f'<text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end" font-size="11">{top:g}</text>',
         f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end" font-size="11">0</text>',
+        f'<text x="{PAD}" y="{HEIGHT - PAD + 14}" font-size="11">{_clock(x0)} UTC</text>',
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 14}" text-anchor="end" '
+        f'font-size="11">{_clock(x1)} UTC</text>',
     ]
     for i, (name, pts) in enumerate(lines):
         color = COLORS[i % len(COLORS)]

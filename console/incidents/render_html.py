@@ -53,8 +53,9 @@ def _timeline(entries: list[dict[str, Any]]) -> str:
         details = "".join(f"<div>{h(d)}</div>" for d in e["details"])
         items.append(
             f'<li class="{h(cls)}"><span class="when">{h(e["time"])}</span> '
-            f'<span class="kind">{h(e["kind"])}</span> by <span class="who">{h(e["who"])}'
-            f'</span>: <span class="text">{h(e["text"])}</span>{details}</li>'
+            f'<span class="kind">{h(e["kind"])}</span>'
+            + (f' by <span class="who">{h(e["who"])}</span>' if e["who"] else "")
+            + f': <span class="text">{h(e["text"])}</span>{details}</li>'
         )
     return '<ol class="timeline">' + "".join(items) + "</ol>"
 
