@@ -268,6 +268,7 @@ async def _drive(
 ) -> RampResult:
     import asyncio
     import signal
+    import sys
 
     from console.cli_common import _ask, _stdin_is_tty
     from console.errors import Aborted
@@ -288,9 +289,10 @@ async def _drive(
         return {"r": "rollback", "c": "continue"}.get(answer[:1], "hold")
 
     def on_event(event: RampEvent) -> None:
-        if fmt == "table":
-            where = f"step {event.step}/{len(plan.steps)} " if event.step else ""
-            print(f"{event.kind.upper():<13} {where}{event.message}", flush=True)
+        # json/yaml: progress on stderr (a hold lasts minutes), the one document on stdout
+        where = f"step {event.step}/{len(plan.steps)} " if event.step else ""
+        out = sys.stdout if fmt == "table" else sys.stderr
+        print(f"{event.kind.upper():<13} {where}{event.message}", file=out, flush=True)
 
     interrupted = asyncio.Event()
     runner = RampRunner(port, guard, journal, on_event=on_event, interrupted=interrupted,

@@ -215,6 +215,8 @@ async def test_a_good_version_is_promoted_to_100(client: Client, config: Path) -
                              "--slo", "orders-success", "--request-id", ramp_id)  # fmt: skip
     assert code == 0, err
     assert doc["result"]["status"] == "promoted"
+    assert "APPLIED       step 1/2 current v1, v2 ramping at 20%" in err  # progress: stderr
+    assert "PROMOTED      v2 is current on orders" in err
     assert doc["result"]["routing"] == {"deployment": "orders", "current": "v2",
                                         "ramping": None, "percentage": 0.0}  # fmt: skip
     assert await routing(client) == ("v2", "", 0)  # current, ramp cleared
