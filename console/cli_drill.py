@@ -58,6 +58,10 @@ def _print_run(data: dict[str, Any]) -> None:
     if data["incident"]:
         print(f"  incident: {data['incident']}")
     print(f"  runbook:  opsdeck runbook show {data['runbook']}")
+    from console.drills.catalog import runbook_steps
+
+    for i, title in enumerate(runbook_steps(data["runbook"]), 1):
+        print(f"    {i}. {title}")
     print("  hints:")
     for hint in data["hints"]:
         print(f"    - {hint}")

@@ -15,3 +15,13 @@ def get_drill(name: str) -> Drill:
         return DRILLS[name]
     except KeyError:
         raise UsageError(f"unknown drill {name!r}; known: {', '.join(DRILLS)}") from None
+
+
+def runbook_steps(name: str) -> list[str]:
+    """The titles of the runbook's steps (its guidance), or one line saying why not."""
+    try:
+        from console.runbook.catalog import find
+
+        return [step.title for step in find(name).steps]
+    except Exception as exc:  # a broken runbook file must not break a drill
+        return [f"(runbook {name} not readable: {exc})"]

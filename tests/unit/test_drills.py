@@ -69,6 +69,10 @@ def test_one_drill_at_a_time(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     shown = json.loads(capsys.readouterr().out)["drill"]
     assert shown["drill"] == "bad-deploy" and shown["runbook"] == "bad-deploy-rollback"
     assert shown["started_at"] == "2023-11-14T22:13:20Z" and shown["elapsed_s"] > 0
+    assert main(["sandbox", "drill", "status"]) == 0
+    table = capsys.readouterr().out
+    assert "runbook:  opsdeck runbook show bad-deploy-rollback" in table
+    assert "    1. Failures by version" in table  # the runbook's steps
 
 
 def test_start_needs_the_sandbox(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,13 +49,9 @@ def _error(exc: BaseException) -> str:
 
 
 def runbook_steps(name: str) -> list[str]:
-    """The runbook's step titles (its guidance), or one line saying why there are none."""
-    try:
-        from console.runbook.catalog import find
+    from console.drills.catalog import runbook_steps as steps
 
-        return [step.title for step in find(name).steps]
-    except Exception as exc:  # a broken runbook file must not break the screen
-        return [f"(runbook {name} not readable: {_error(exc)})"]
+    return steps(name)
 
 
 class DrillState(Message):
