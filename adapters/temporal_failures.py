@@ -148,7 +148,9 @@ def _last_task_failure(newest_first: Sequence[ProtoEvent]) -> tuple[Failure, dat
             attrs = event.workflow_task_failed_event_attributes
             if attrs.HasField("failure"):
                 return attrs.failure, time_of(event, "event_time")
-    return Failure(message="workflow task failing"), None
+    # Only a task's first failure is written (retries are transient); a first attempt that
+    # timed out instead leaves no failure to read.
+    return Failure(message="workflow task failing; no failure in the newest events"), None
 
 
 async def failures(conn: Connection, execution: Execution) -> list[ObservedFailure]:

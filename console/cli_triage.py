@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli_common import (
     execute_change,
@@ -25,6 +25,10 @@ from console.cli_common import (
 from console.errors import UsageError
 from console.model import ActionKind, ActionRequest
 from console.session import Session
+
+if TYPE_CHECKING:
+    from console.triage.groups import FailureGroup
+    from console.triage.report import Triaged
 
 DEFAULT_SINCE = "1h"
 
@@ -87,7 +91,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     return run(session, go())
 
 
-def _print_list(found: Any, fmt: str) -> int:
+def _print_list(found: Triaged, fmt: str) -> int:
     from console.output import dump
 
     if fmt != "table":
@@ -110,7 +114,7 @@ def _print_list(found: Any, fmt: str) -> int:
     return 0
 
 
-def _headline(number: int, group: Any) -> str:
+def _headline(number: int, group: FailureGroup) -> str:
     sig = group.signature
     where = sig.workflow_type + (f"/{sig.activity_type}" if sig.activity_type else "")
     last = group.last_seen.strftime("%Y-%m-%d %H:%M:%S") if group.last_seen else "?"
@@ -122,12 +126,12 @@ def _headline(number: int, group: Any) -> str:
     )
 
 
-def _scanned(found: Any) -> None:
+def _scanned(found: Triaged) -> None:
     for engine, stats in found.stats_lines():
         print(f"{engine}: read {stats}", file=sys.stderr)
 
 
-def _print_group(found: Any, number: int, fmt: str) -> int:
+def _print_group(found: Triaged, number: int, fmt: str) -> int:
     from console.output import dump
 
     data = found.data()["groups"][number - 1]
@@ -164,7 +168,7 @@ def _print_group(found: Any, number: int, fmt: str) -> int:
     return 0
 
 
-async def _retry(session: Session, args: argparse.Namespace, group: Any) -> int:
+async def _retry(session: Session, args: argparse.Namespace, group: FailureGroup) -> int:
     from console.triage.data import retry_mode
 
     if not group.failing:
