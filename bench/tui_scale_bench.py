@@ -179,7 +179,7 @@ async def fast_fill(address: str, count: int, budget: float) -> tuple[int, str, 
     how = (
         f"{started} of {count} executions started in {report.seconds:.0f} s "
         f"({started / report.seconds:.0f}/s; gen_namespace.start_all, 4 connections, "
-        f"start delay 1h, load {os.getloadavg()[0]:.1f})"
+        f"start delay 1h, load {os.getloadavg()[0]:.1f}; {report.failed} timed out)"
     )
     return started, plan.ids("running")[0], how
 
@@ -257,11 +257,21 @@ def main() -> None:
     parser.add_argument("--fill-budget", type=float, default=900, help="seconds of starts")
     parser.add_argument("--server", choices=("memory", "file"), default="memory")
     parser.add_argument("--own-generator", action="store_true", help="the slow one below")
+    parser.add_argument(
+        "--existing",
+        nargs=3,
+        metavar=("GRPC", "HTTP", "OLDEST_ID"),
+        help="measure a server already filled (no server started, no fill)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, dev_server(args.server, Path(tmp)) as addr:
-        root = Path(tmp)
-        address, http_address = addr
-        oldest = fill_server(args, address, http_address)
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.existing:
+            address, http_address, oldest = args.existing
+            print(f"{visible(http_address)} executions on {address}", flush=True)
+        else:
+            address, http_address = stack.enter_context(dev_server(args.server, root))
+            oldest = fill_server(args, address, http_address)
         config = root / "config.yaml"
         config.write_text(
             "current-context: scale\ncontexts:\n  scale:\n    engines:\n"
