@@ -122,12 +122,15 @@ def start_dev_server(
 def _wait_until_serving(
     port: int, timeout: float, proc: subprocess.Popen[bytes], log: Path
 ) -> None:
-    """A listening frontend may still answer "Frontend is not healthy yet": wait until the
-    default namespace can be read, so the first client call of a caller succeeds."""
+    """A listening frontend may still answer "Frontend is not healthy yet", and a
+    namespace its database has may not be in its namespace registry yet (a loaded CI
+    machine saw StartWorkflowExecution answer "Namespace default is not found" after
+    DescribeNamespace had succeeded): wait until the default namespace's workflows can
+    be counted, which resolves the namespace through that registry, as a start does."""
     import urllib.error
     import urllib.request
 
-    url = f"http://127.0.0.1:{port}/api/v1/namespaces/default"
+    url = f"http://127.0.0.1:{port}/api/v1/namespaces/default/workflow-count"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,16 +74,31 @@ def opsdeck(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
-def test_version_is_fast() -> None:
-    """Target < 0.3 s wall; best of three so a busy CI machine does not flake it."""
-    exe = Path(sys.executable).parent / "opsdeck"
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
-        times.append(time.perf_counter() - start)
-        assert done.stdout.startswith("opsdeck ")
-    assert min(times) < 0.3, times
+def test_version_takes_the_fast_path() -> None:
+    """`opsdeck --version` imports no verb, config or backend module (its time is in
+    bench/RESULTS.md; a timed assertion here only measured how busy CI was)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(Path(sys.executable).parent / "opsdeck"),
+            "--version",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("opsdeck ")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "console.cli" in imported  # the listing is real
+    heavy = sorted(
+        m
+        for m in imported
+        if m.split(".")[0] in ("yaml", "asyncio", "temporalio", "textual", "sqlite3", "keyring")
+        or m.startswith(("console.cli_", "console.config", "adapters"))
+    )
+    assert heavy == [], heavy
 
 
 def test_cli_module_imports_nothing_heavy() -> None:
