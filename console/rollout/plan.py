@@ -110,6 +110,11 @@ def build_plan(
         )
     if start.current == version:
         raise UsageError(f"{version} is already the current version of {deployment}")
+    if start.current is None:  # a rollback would have nothing to restore
+        raise UsageError(
+            f"{deployment} has no current version to fall back on; make one current first "
+            "(`opsdeck versions rollback DEPLOYMENT --to VERSION`)"
+        )
     if start.ramping is not None:
         raise UsageError(
             f"{deployment} already ramps {start.ramping} at {start.percentage:g}%: finish or "

@@ -117,6 +117,9 @@ def test_a_ramp_cannot_start_on_a_current_or_already_ramping_deployment() -> Non
     routing.state = RampState("orders", "v1", "v3", 20.0)
     with pytest.raises(UsageError, match="already ramps v3 at 20%"):
         make_plan(routing)
+    routing.state = RampState("orders", None, None, 0.0)
+    with pytest.raises(UsageError, match="no current version to fall back on"):
+        make_plan(routing)
 
 
 async def test_a_healthy_version_is_promoted_step_by_step(journal: RampJournal) -> None:
