@@ -179,13 +179,13 @@ async def test_one_source_down_and_one_slow_gives_a_partial_result_in_bounded_ti
         TRACEPARENT,
         sources={
             "down": FakeTraces("down", fail=True),
-            "slow": FakeTraces("slow", delay=5.0),
+            "slow": FakeTraces("slow", delay=30.0),
             "logs": FakeLogs(delay=0.1),
         },
         timeout=0.5,
     )
     took = time.monotonic() - started
-    assert took < 1.5, took
+    assert took < 10, took  # bounded by the 0.5 s timeout, not the slow source's 30 s
     statuses = {s.source: s for s in result.statuses}
     assert statuses["down"].status == "failed"
     assert "jaeger source 'down'" in (statuses["down"].error or "")
