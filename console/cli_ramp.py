@@ -221,7 +221,7 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
         resumed = {"applied": sorted(progress.applied), "checked": sorted(progress.checked)}
     decision = session.gate.decide(_change(plan))
     data = plan_data(plan, decision, resumed)
-    if decision.result == "deny":
+    if decision.result == "deny" and not args.rollback:  # undoing is never refused
         raise PolicyDenied(
             "; ".join(decision.reasons) or f"the policy denies {ACTION}",
             hint=f"`opsdeck policy check {ACTION}` explains the decision",
@@ -237,11 +237,15 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
         _print_plan(data, sys.stdout if fmt == "table" else sys.stderr)
     from console.policy.gate import audit_fields
 
+    change = _change(plan)  # frozen without the ramp id: an approval outlives one run
+    frozen = {"context": plan.context, "action": ACTION, "engine": plan.engine,
+              "target": plan.target, **change.params}  # fmt: skip
     try:
-        change = _change(plan)  # frozen without the ramp id: an approval outlives one run
-        frozen = {"context": plan.context, "action": ACTION, "engine": plan.engine,
-                  "target": plan.target, **change.params}  # fmt: skip
-        allowed = session.gate.authorize(change, frozen, approval_id=args.approval)
+        allowed = (
+            decision
+            if args.rollback
+            else session.gate.authorize(change, frozen, approval_id=args.approval)
+        )
     except ApprovalRequired as exc:
         return report_approval_required(exc, fmt, {"dry_run": False, "ramp_id": ramp_id,
                                                     "plan": data})  # fmt: skip

@@ -437,3 +437,31 @@ async def test_adapter_restores_after_promotion_and_refuses_a_stale_routing(
         "TemporalWorkerDeploymentVersion = 'orders:v2'"
     )
     await engine.close()
+
+
+async def test_a_policy_that_now_denies_stops_the_resume_but_not_the_rollback(
+    client: Client, config: Path, tmp_path: Path
+) -> None:
+    await reset_routing(client, "v1")
+    ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
+    proc = spawn(config, "orders", "v2", "--steps", "40,100", "--hold", "10m",
+                 "--request-id", ramp_id)  # fmt: skip
+    await wait_for_step(ramp_id, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 4
+    (tmp_path / "deny.rego").write_text(
+        'package opsdeck\n\nimport rego.v1\n\ndefault decision := {"result": "allow", '
+        '"reasons": []}\n\ndecision := {"result": "deny", "reasons": ["change freeze"]} if '
+        '{\n  input.action == "versions.ramp"\n}\n'
+    )
+    text = config.read_text().replace("contexts:", "policy:\n  file: deny.rego\ncontexts:", 1)
+    config.write_text(text)
+    code, _, err = run_cli(config, "--resume", ramp_id)
+    assert code == 3 and "change freeze" in err, err
+    assert await routing(client) == ("v1", "v2", 40)  # nothing changed
+    code, doc, err = run_cli(config, "--resume", ramp_id, "--rollback")
+    assert code == 1, err
+    assert doc["result"]["status"] == "rolled_back"
+    assert await routing(client) == ("v1", "", 0)
+    rollback = next(r for r in audit().list(request_id=ramp_id) if r.action.endswith("rollback"))
+    assert rollback.parameters["policy"]["decision"] == "deny"  # recorded, not obeyed
