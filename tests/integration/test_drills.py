@@ -203,8 +203,18 @@ def test_poison_dlq_resolved_by_a_parking_drain(home: Path, no_drill_left: None)
     peeked = {m["dedup_id"]: m for m in data(peek) if m["dedup_id"] in ids}
     assert len(peeked) == 4 and {m["reason"] for m in peeked.values()} == {"rejected"}
 
+    # the drill's runbook, guidance only: confirm its steps up to the drain, drain, finish
+    book = ["runbook", "run", "dlq-poison-messages", "--engine", "temporal", "-o", "json"]
+    answers = ["--answer", "look=done", "--answer", "cause=done", "--answer", "preview=done"]
+    waiting = opsdeck(home, *book, "--param", f"queue={DLQ}", *answers)
+    assert waiting.returncode == 2, waiting.stderr
+    assert data(waiting)["waiting"]["step"] == "drain"
     drain = opsdeck(home, "dlq", "drain", DLQ, "--max-redrives", "0", "--yes")
     assert drain.returncode == 0, drain.stderr
+    rest = ["--answer", "drain=done", "--answer", "verify=done", "-o", "json"]
+    finished = opsdeck(home, "runbook", "resume", data(waiting)["id"], *rest)
+    assert finished.returncode == 0, finished.stderr
+    assert data(finished)["status"] == "done"
     done = resolved(home)
     numbers = {c["name"]: c["numbers"] for c in done["checks"]}["accounted"]
     assert numbers["parked"] == 4 and numbers["archived"] == 4 and numbers["lost"] == 0
