@@ -119,8 +119,7 @@ TICKET = [  # 1000 closed in 30d, 3 failed; the last hour burns at 10, the last 
 async def test_evaluate_success_rate(
     listing: bool, grouped: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not listing:
-        monkeypatch.setattr(evaluate_module, "LIST_BELOW", 0)
+    monkeypatch.setattr(evaluate_module, "LIST_BELOW", 10_000 if listing else 0)
     engine = (GroupingStubEngine if grouped else StubEngine)(_rows(TICKET))
     report = await evaluate(SUCCESS, {"temporal": engine}, {}, now=NOW)  # type: ignore[dict-item]
     assert (report.counts.good, report.counts.total) == (997, 1000)
