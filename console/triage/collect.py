@@ -78,6 +78,8 @@ async def collect_failures(
         if len(found) >= cap:
             stats.capped.append(name)
         runs += found
+    # One read per run, should an engine list a run in two listings (a filter it ignores).
+    runs = list({execution.ref: execution for execution in runs}.values())
     for execution in runs:
         key = (execution.ref.engine, execution.workflow_type)
         stats.runs_by_type[key] = stats.runs_by_type.get(key, 0) + 1
