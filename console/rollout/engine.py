@@ -97,6 +97,9 @@ class RampRunner:
         self.interrupted = interrupted or asyncio.Event()
         self.on_interrupt = on_interrupt
         self._result = RampResult("", "promoted", "")
+        # When each step took effect: its hold counts from here (a slow call must not
+        # eat the hold); the guard reads from just before the call (``applied``).
+        self._effective: dict[int, datetime] = {}
 
     def start(self, plan: RampPlan) -> int:
         """Journal the plan before anything changes; the record's audit id."""
@@ -140,7 +143,8 @@ class RampRunner:
                 if not applied:
                     return result
             since = progress.applied[step.index]
-            waited = (datetime.now(UTC) - since).total_seconds()
+            effective = self._effective.get(step.index, since)
+            waited = (datetime.now(UTC) - effective).total_seconds()
             choice = await self._hold(plan, step, max(0.0, step.hold_s - waited))
             if choice == "hold":
                 return await self._held(plan, step)
@@ -194,6 +198,7 @@ class RampRunner:
         self._record(plan, STEP, "ok", f"{plan.version} at {step.percentage:g}%: "
                      f"{routing_text(state)}", params | {"routing": state.to_data()})  # fmt: skip
         progress.applied[step.index] = started
+        self._effective[step.index] = datetime.now(UTC)
         result.applied.append(step.index)
         self._event("applied", routing_text(state), plan, step.index)
         return True
