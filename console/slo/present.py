@@ -38,16 +38,26 @@ def long_windows(spec: SloSpec) -> list[str]:
     return [format_duration(a.long_s) for a in spec.alerts]
 
 
+def filled(series: tuple[float | None, ...]) -> list[float]:
+    """The series without gaps: an empty bucket repeats the value before it (the first
+    known value at the start), so a quiet hour does not draw as an outage."""
+    known = [v for v in series if v is not None]
+    out: list[float] = []
+    last = known[0] if known else 0.0
+    for value in series:
+        last = last if value is None else value
+        out.append(last)
+    return out if known else []
+
+
 def sparkline(values: tuple[float | None, ...]) -> str:
-    """A text sparkline (empty buckets as spaces), scaled to the values' own range."""
-    known = [v for v in values if v is not None]
-    if not known:
+    """A text sparkline of ``filled(values)``, scaled to the values' own range."""
+    points = filled(values)
+    if not points:
         return ""
-    low, high = min(known), max(known)
+    low, high = min(points), max(points)
     span = (high - low) or 1.0
-    return "".join(
-        " " if v is None else _BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values
-    )
+    return "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in points)
 
 
 def scope_of(spec: SloSpec) -> dict[str, Any]:

@@ -34,17 +34,10 @@ def open_slo(app: Any, argument: str = "") -> None:
 
 
 def sparkline_data(series: tuple[float | None, ...]) -> list[float]:
-    """The series without gaps: an empty bucket repeats the value before it (the first
-    known value at the start), so a quiet hour does not draw as an outage."""
-    known = [v for v in series if v is not None]
-    if not known:
-        return []
-    out: list[float] = []
-    last = known[0]
-    for value in series:
-        last = last if value is None else value
-        out.append(last)
-    return out
+    """The Sparkline's data: the series with empty buckets filled (console.slo.present)."""
+    from console.slo.present import filled
+
+    return filled(series)
 
 
 class SlosLoaded(Message):
