@@ -216,3 +216,32 @@ async def test_an_auto_refresh_waits_while_a_next_page_is_read() -> None:
         engine.release.set()
         await settle(pilot)
         assert len(ids(app)) == 2 * PAGE
+
+
+@dataclass
+class SlowRefresh(ScaleEngine):
+    """Every listing after the first (a refresh) waits for ``release``."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def list(self, query: ListQuery) -> AsyncIterator[Execution]:
+        refresh = bool(self.lists)
+        async for execution in super().list(query):
+            if refresh:
+                await self.release.wait()
+            yield execution
+
+
+async def test_g_during_a_slow_auto_refresh_reads_the_page_after_it() -> None:
+    """The refreshed window replaced the source `G` had read from: the page was lost."""
+    engine = SlowRefresh()
+    app = make_app(stub_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        executions(app)._tick()
+        await until(pilot, lambda: len(engine.lists) == 2, "refreshing")
+        await pilot.press("G")
+        await pilot.pause()
+        engine.release.set()
+        await settle(pilot)
+        await until(pilot, lambda: len(ids(app)) == 2 * PAGE, "the page read after the refresh")

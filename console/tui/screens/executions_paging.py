@@ -63,6 +63,7 @@ class PagedExecutions(KeysScreen[None]):
         # Pages load on the user's moves only: a render that leaves the cursor near the
         # end (a filter hiding the new rows) must not read on through the listing.
         self._armed = False
+        self._more_after_refresh = False  # `G` came during a refresh: read on after it
 
     @property
     def opsdeck(self) -> OpsdeckApp:
@@ -227,6 +228,11 @@ class PagedExecutions(KeysScreen[None]):
         self._armed = False  # one page per move of the user's
         if self.stuck_only:
             return
+        if self._refreshing:
+            # A window being re-read replaces the source this page would come from (the
+            # page was dropped: `G` did nothing during a slow auto refresh): read it after.
+            self._more_after_refresh = True
+            return
         for name, state in self.engines.items():
             if state.has_more and not state.busy and state.source is not None:
                 state.busy = True
@@ -322,6 +328,9 @@ class PagedExecutions(KeysScreen[None]):
         self._refreshing = False
         self.last_refresh = self.opsdeck.now().strftime("%H:%M:%S")
         self._update_status()
+        if self._more_after_refresh:
+            self._more_after_refresh = False
+            self.load_more()
 
     def on_data_changed(self, _: DataChanged) -> None:
         # An apply changed the marked runs (closed, reset): a second `r` must not aim at
