@@ -51,8 +51,8 @@ COMPLETED_A_TASK = "(BuildIds IS NOT NULL OR TemporalWorkerDeploymentVersion IS 
 OPTIONAL_NARROWING = frozenset({StuckRule.ACTIVITY_RETRYING, StuckRule.WORKFLOW_TASK_FAILING})
 # What one describe per running execution costs (bench/RESULTS.md, issue 13).
 DESCRIBE_COST = (
-    "about 2 ms of server CPU each: 10,000 running take 10-15 s on a 2-core dev server; "
-    "the cost line after the scan gives this server's rate"
+    "2-3.5 ms of server CPU each: 10,000 running took 15-50 s on a shared 2-core dev "
+    "server; the cost line after the scan gives this server's rate"
 )
 DESCRIBE_RULES = frozenset(
     {StuckRule.ACTIVITY_RETRYING, StuckRule.WORKFLOW_TASK_FAILING, StuckRule.NO_PROGRESS}

@@ -1,6 +1,6 @@
 """`executions stuck` on 10,000 running executions (issue 13), run by hand.
 
-    python bench/stuck_bench.py [--healthy 10000] [--each 5] [--runs 5]
+    python bench/stuck_bench.py [--healthy 10000] [--each 5] [--runs 5] [--baseline DIR]
 
 Own in-memory dev server. First ``--each`` executions that wait for a signal (they will
 be the no_progress ones), then, ``GAP`` seconds later, ``--healthy`` healthy executions
@@ -9,10 +9,16 @@ workflow task, with a retrying activity and on a queue nobody polls. The worker 
 polling while opsdeck runs. Each run passes ``--no-progress`` just above the age of the
 oldest healthy execution, so only the waiting ones are old enough to qualify.
 
-Times, alternating, whole process: default rules (activity_retrying needs a describe of
-every running execution) and the rules visibility can narrow (``--rules
+Times, alternating, whole process: default rules (workflow_task_failing at its default
+3 needs a describe of every running execution), all four rules with ``--task-attempts
+6`` (every rule narrowed by visibility), default rules with the opt-in heuristic
+``--skip-not-due``, and three rules (``--rules
 workflow_task_failing,no_progress,no_pollers --task-attempts 6``); prints the median
-time and the describes counted by ``--explain``.
+time, the describes counted by ``--explain``, describes/s, and the CPU seconds the dev
+server and the opsdeck process spent per run (CPU per describe is what bounds a
+describe-everything scan on a small machine, whatever else runs on it).
+``--baseline DIR`` also runs the all-four-rules command from an older tree (e.g.
+``git archive <commit> | tar -x -C DIR``) on the same server, alternating.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -36,21 +43,54 @@ import gen_namespace  # noqa: E402
 
 GAP = 20.0  # seconds between the waiting ones and the rest
 NARROW = ["--rules", "workflow_task_failing,no_progress,no_pollers", "--task-attempts", "6"]
+VARIANTS = {"default": [], "default + --skip-not-due": ["--skip-not-due"],
+            "all rules, --task-attempts 6": ["--task-attempts", "6"],
+            "3 rules, --task-attempts 6": NARROW}  # fmt: skip
+BASELINE = "all rules, --task-attempts 6"
 _COST = re.compile(r"listed (\d+) running, described (\d+) of (-?\d+) candidates, read (\d+)")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (/proc), e.g. the dev server's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# opsdeck from another source tree: the editable install's finder would win over
+# PYTHONPATH, so it is taken off first.
+_FROM_TREE = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+    "getattr(f, '__module__', '')]; sys.path.insert(0, sys.argv.pop(1)); "
+    "from console.cli import main; sys.exit(main())"
+)
+
+
+def opsdeck(tree: Path | None) -> list[str]:
+    if tree is None:
+        return [str(BIN / "opsdeck")]
+    return [sys.executable, "-c", _FROM_TREE, str(tree)]
+
+
 async def run_stuck(
-    extra: list[str], env: dict[str, str], healthy_since: float
-) -> dict[str, object]:
+    extra: list[str], env: dict[str, str], healthy_since: float, server_pid: int,
+    tree: Path | None = None,
+) -> dict[str, object]:  # fmt: skip
     threshold = int(time.time() - healthy_since) + 5
-    cmd = [str(BIN / "opsdeck"), "executions", "stuck", "--explain", "-o", "json",
+    cmd = [*opsdeck(tree), "executions", "stuck", "--explain", "-o", "json",
            "--no-progress", f"{threshold}s", *extra]  # fmt: skip
+    server0, client0 = cpu_seconds(server_pid), children_cpu()
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await proc.communicate()
     elapsed = time.perf_counter() - t0
+    server_cpu, client_cpu = cpu_seconds(server_pid) - server0, children_cpu() - client0
     if proc.returncode != 0:
         raise SystemExit(f"stuck failed: {err.decode()[-800:]}")
     cost = _COST.search(err.decode())
@@ -60,10 +100,13 @@ async def run_stuck(
     for hit in hits:
         rules[hit["rule"]] = rules.get(hit["rule"], 0) + 1
     return {"seconds": elapsed, "listed": int(cost[1]), "describes": int(cost[2]),
-            "histories": int(cost[4]), "hits": rules}  # fmt: skip
+            "histories": int(cost[4]), "hits": rules, "server_cpu": server_cpu,
+            "client_cpu": client_cpu}  # fmt: skip
 
 
-async def bench(server: gen_namespace.Server, healthy: int, each: int, runs: int) -> None:
+async def bench(
+    server: gen_namespace.Server, healthy: int, each: int, runs: int, baseline: Path | None
+) -> None:
     from temporalio.client import Client
 
     client = await Client.connect(server.address)
@@ -73,6 +116,8 @@ async def bench(server: gen_namespace.Server, healthy: int, each: int, runs: int
             "current-context: bench\ncontexts:\n  bench:\n    engines:\n"
             f"      - kind: temporal\n        address: {server.address}\n"
             f"        http-address: {server.http_address}\n        namespace: default\n"
+            # A loaded 2-core machine can keep a list page past the default 10 s.
+            "        rpc-timeout: 120\n"
         )
         env = dict(os.environ, OPSDECK_CONFIG=str(cfg), XDG_DATA_HOME=f"{tmp}/data")
         async with gen_namespace.worker(client):
@@ -91,17 +136,37 @@ async def bench(server: gen_namespace.Server, healthy: int, each: int, runs: int
             print(f"generated {report.total} in {report.seconds:.0f} s "
                   f"({report.rate_per_minute:,.0f}/min)", flush=True)  # fmt: skip
             await gen_namespace.wait_settled(client, rest, timeout=300)
-            results: dict[str, list[dict[str, object]]] = {"default": [], "narrowed": []}
+            variants: dict[str, tuple[list[str], Path | None]] = {
+                name: (extra, None) for name, extra in VARIANTS.items()
+            }
+            if baseline is not None:
+                variants[f"before: {BASELINE}"] = (VARIANTS[BASELINE], baseline)
+            results: dict[str, list[dict[str, object]]] = {name: [] for name in variants}
             for _ in range(runs):
-                results["default"].append(await run_stuck([], env, healthy_since))
-                results["narrowed"].append(await run_stuck(NARROW, env, healthy_since))
+                for name, (extra, tree) in variants.items():
+                    try:
+                        row = await run_stuck(extra, env, healthy_since, server.pid, tree)
+                    except SystemExit as failed:  # one failed run: say so, go on
+                        print(f"  {name}: {failed}", flush=True)
+                        continue
+                    results[name].append(row)
+                    print(f"  {name}: {row['seconds']:.2f} s", flush=True)
     print(f"runs={runs} load average {os.getloadavg()[0]:.2f}; running {healthy + 4 * each}")
     for name, rows in results.items():
+        if not rows:
+            print(f"{name}: every run failed")
+            continue
         seconds = [float(r["seconds"]) for r in rows]  # type: ignore[arg-type]
+        median = statistics.median(seconds)
         last = rows[-1]
-        print(f"{name}: median {statistics.median(seconds):.2f} s {[round(s, 2) for s in seconds]}"
-              f"; listed {last['listed']}, describes {last['describes']}, histories "
-              f"{last['histories']}, hits {last['hits']}")  # fmt: skip
+        described = int(last["describes"])  # type: ignore[call-overload]
+        server_cpu = statistics.median(float(r["server_cpu"]) for r in rows)  # type: ignore[arg-type]
+        client_cpu = statistics.median(float(r["client_cpu"]) for r in rows)  # type: ignore[arg-type]
+        per = f", server CPU {server_cpu / described * 1000:.2f} ms/describe" if described else ""
+        print(f"{name}: median {median:.2f} s {[round(s, 2) for s in seconds]}"
+              f"; listed {last['listed']}, describes {described} ({described / median:,.0f}/s)"
+              f", histories {last['histories']}, hits {last['hits']}; CPU server "
+              f"{server_cpu:.1f} s, opsdeck {client_cpu:.1f} s{per}")  # fmt: skip
 
 
 def main() -> None:
@@ -109,10 +174,11 @@ def main() -> None:
     p.add_argument("--healthy", type=int, default=10000)
     p.add_argument("--each", type=int, default=5, help="stuck executions of each kind")
     p.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
+    p.add_argument("--baseline", type=Path, help="an older source tree to compare with")
     args = p.parse_args()
     gen_namespace.quiet()
     with gen_namespace.memory_server() as server:
-        asyncio.run(bench(server, args.healthy, args.each, args.runs))
+        asyncio.run(bench(server, args.healthy, args.each, args.runs, args.baseline))
 
 
 if __name__ == "__main__":
