@@ -203,10 +203,14 @@ async def _ramp(session: Session, args: argparse.Namespace) -> int:
             raise UsageError("versions ramp needs DEPLOYMENT VERSION (or --resume RAMP_ID)")
         percentages = parse_steps(args.steps)
         hold_s = parse_duration(args.hold).total_seconds()
-        name, engine = pick_engine(session, args.engine)
+        # As `versions rollback`: without --engine, the engine holding the deployment.
+        from console.cli_targets import versions_engine
+
+        name, versions = await versions_engine(session, args.engine, args.deployment)
+        engine = session.engines[name]
         port = _port(name, engine)
         start = await port.ramp_routing(args.deployment, args.version)
-        known = [v.version for v in await engine.versions(args.deployment)]
+        known = [v.version for v in versions]
         guard_text = (await build_guard(session, engine, port, vars(args))).describe()
         plan = build_plan(
             ramp_id=ramp_id, context=session.context.name, engine=name,

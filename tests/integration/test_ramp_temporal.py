@@ -208,6 +208,29 @@ async def test_dry_run_prints_every_step_and_changes_nothing(client: Client, con
     assert ramp_records(doc["ramp_id"]) == []
 
 
+async def test_without_engine_the_one_holding_the_deployment_is_ramped(
+    client: Client, config: Path, temporal_server: DevServer
+) -> None:
+    """As `versions rollback`: a context with several engines needs no --engine when
+    only one of them has the deployment (the sandbox has Temporal and Step Functions)."""
+    await reset_routing(client, "v1")
+    text = config.read_text().replace(
+        "    engines:\n",
+        "    engines:\n"
+        "      - kind: temporal\n"
+        "        name: elsewhere\n"
+        f"        address: {temporal_server.address}\n"
+        f"        http-address: {temporal_server.http_address}\n"
+        "        namespace: ramp-no-such-namespace\n",
+        1,
+    )
+    two = config.with_name("two-engines.yaml")
+    two.write_text(text)
+    code, doc, err = run_cli(two, "orders", "v2", "--steps", "100", "--hold", "1s", "--dry-run")
+    assert code == 0, err
+    assert doc["plan"]["engine"] == "temporal" and doc["plan"]["previous"] == "v1"
+
+
 async def test_a_good_version_is_promoted_to_100(client: Client, config: Path) -> None:
     await reset_routing(client, "v1")
     ramp_id = f"ramp-{uuid.uuid4().hex[:8]}"
