@@ -255,6 +255,8 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
     from console.sandbox import rabbit  # demo DLQ on the local RabbitMQ, when one runs
 
     rabbit_state = rabbit.try_up()
+    from console.sandbox.slos import demo_slos
+
     config = upsert_context(
         "sandbox",
         engines,
@@ -262,6 +264,7 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
         sources=telemetry.sources(telemetry_state),
         sandbox=True,  # local brokers' default logins (guest/guest) are allowed here
         queues=[rabbit.queue_settings(rabbit_state)] if rabbit_state else None,
+        slos=demo_slos(),
     )
     _print_state(args, state, True)
     if aws_state and output_format(args) == "table":

@@ -80,12 +80,14 @@ def upsert_context(
     sources: list[dict[str, Any]] | None = None,
     sandbox: bool = False,
     queues: list[dict[str, Any]] | None = None,
+    slos: dict[str, Any] | None = None,
 ) -> Config:
     """Write (or replace) one context's block, keeping every other line of the file.
 
     Keys of a replaced block that this does not write (``queues``, ``correlation``,
     ``read-only``...) are kept, so re-running ``sandbox up`` keeps what the user added;
-    given ``queues`` replace the entries of the same name, the others are kept.
+    given ``queues`` replace the entries of the same name, the others are kept; given
+    ``slos`` are written only when the block has none (an edited `slos:` wins).
     """
     import yaml
 
@@ -102,6 +104,8 @@ def upsert_context(
         body["sources"] = sources
     if queues:
         body["queues"] = queues
+    if slos:
+        body["slos"] = slos
     written_keys = {"production", "sandbox", "engines", "sources"}
     text = path.read_text(encoding="utf-8") if config.exists else ""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -116,3 +116,21 @@ def test_sandbox_rabbit_without_a_broker_is_none() -> None:
 
     assert rabbit.try_up(port=free_port()) is None
     assert "no broker" in rabbit.summary(None)
+
+
+def test_upsert_writes_the_demo_slos_once_and_keeps_the_users(tmp_path: Path) -> None:
+    from console.sandbox.slos import demo_slos
+
+    path = tmp_path / "config.yaml"
+    engines = [{"kind": "temporal", "address": "127.0.0.1:1"}]
+    upsert_context("sandbox", engines, path=path, sandbox=True, slos=demo_slos())
+    slos = load_config(path).context("sandbox").slos
+    assert [(s.name, s.kind, s.objective) for s in slos] == [
+        ("orders-success", "success_rate", 0.99),
+        ("demo-completion", "completion_time", 0.95),
+    ]
+    edited = path.read_text().replace("success-rate: 99%", "success-rate: 95%")
+    path.write_text(edited)
+    upsert_context("sandbox", engines, path=path, sandbox=True, slos=demo_slos())  # up again
+    (orders, _) = load_config(path).context("sandbox").slos
+    assert orders.objective == 0.95
