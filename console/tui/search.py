@@ -64,6 +64,19 @@ class Search:
         return f"search {self.text!r}"
 
 
+@dataclass
+class EngineListing(Search):
+    """Queries for some engines only, the others left out, listed as a search is (escape
+    goes back): `:triage` lists one failure group's runs on its engine this way, since
+    its query is in that engine's syntax."""
+
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.title or f"query {self.text}"
+
+
 def plan_search(engines: dict[str, WorkflowEngine], text: str) -> Search:
     queries: dict[str, str] = {}
     skipped: dict[str, str] = {}

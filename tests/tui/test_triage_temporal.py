@@ -14,7 +14,7 @@ from console.tui.app import OpsdeckApp
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.runbook import ParamsScreen
 from console.tui.screens.triage import TriageScreen
-from tests.conftest import Demo
+from tests.conftest import Demo, MotoServer
 from tests.integration.triage_scenario import SYSTEMIC_RUNS, Scenario, scenario
 from tests.tui.conftest import executions, settle, until
 from tests.tui.test_tui_temporal import write_config
@@ -34,8 +34,19 @@ def triage_screen(app: OpsdeckApp) -> TriageScreen:
     return screen
 
 
-async def test_enter_marks_exactly_the_groups_runs(demo: Demo, made: Scenario) -> None:
-    write_config(demo)
+async def test_enter_marks_exactly_the_groups_runs(
+    demo: Demo, made: Scenario, moto_server: MotoServer
+) -> None:
+    """With a second engine (Step Functions) in the context: the group's Temporal query
+    goes to Temporal only (Step Functions would refuse it), and escape lists both again."""
+    path = write_config(demo)
+    path.write_text(
+        path.read_text()
+        + "      - kind: stepfunctions\n"
+        + f"        endpoint-url: {moto_server.endpoint}\n"
+        + f"        region: {moto_server.region}\n"
+        + "        emulator: true\n"
+    )
     app = OpsdeckApp(open_session("e2e"), refresh_interval=0, engine_timeout=30)
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot)
@@ -70,8 +81,11 @@ async def test_enter_marks_exactly_the_groups_runs(demo: Demo, made: Scenario) -
 
         await until(pilot, listed, "the group's runs listed", 3000)
         await settle(pilot)
-        assert view.server_query and view.server_query.startswith("WorkflowId IN (")
+        label = view.listing_label()
+        assert label and label.startswith("query WorkflowId IN ("), label
         assert view.marked == expected
+        assert view.engines["stepfunctions"].ok  # left out, not asked: no refusal
+        assert {r.execution.ref.engine for r in view.shown_rows} == {"temporal"}
         marks = view.query_one("#executions", DataTable)
         column = [str(marks.get_row_at(i)[0]) for i in range(marks.row_count)]
         assert column.count("●") == SYSTEMIC_RUNS
@@ -82,3 +96,7 @@ async def test_enter_marks_exactly_the_groups_runs(demo: Demo, made: Scenario) -
         assert isinstance(confirm, ConfirmScreen)
         assert sorted(confirm.plan.targets) == sorted(expected)
         await pilot.press("escape")
+        await until(pilot, lambda: app.screen is view, "back to the runs", 500)
+        await pilot.press("escape")  # out of the group's listing: both engines again
+        await until(pilot, lambda: view.listing_label() is None, "the listing back", 3000)
+        assert "not searched" not in view.engines["stepfunctions"].text

@@ -420,14 +420,24 @@ class ExecutionsScreen(SearchingExecutions):
             return
         self._start_load({name: (0, PAGE) for name in self.engines}, True, query.strip())
 
-    def show_marked(self, query: str, keys: set[str]) -> None:
+    def show_marked(self, query: str, keys: set[str], engine: str | None = None) -> None:
         """List a server query with the rows of ``keys`` (refs) marked: `:triage` opens
-        one failure group's runs this way, ready for the change keys."""
+        one failure group's runs this way, ready for the change keys. With ``engine``,
+        only that engine is asked (the query is in its syntax; another engine would
+        refuse it), as a search: escape goes back to the listing."""
         if self.stuck_only:
             self.stuck_only = False
             self._set_columns()
         self.marks_to_come = set(keys)
-        self.apply_query(query)
+        if engine is None or engine not in self.engines:
+            self.apply_query(query)
+            return
+        from console.tui.search import EngineListing
+
+        others = {name: "not in this listing" for name in self.engines if name != engine}
+        listing = EngineListing(query, {engine: query}, others)
+        row = self.current_row
+        self.run_search(listing, self.row_filter.text, row.key if row else None)
 
     @on(Prompt.Edited)
     def _prompt_edited(self, message: Prompt.Edited) -> None:

@@ -109,6 +109,11 @@ class SearchingExecutions(PagedExecutions):
         search = plan_search(self.opsdeck.session.engines, text)
         for name, reason in search.skipped.items():
             self.notify(escape(reason), title=escape(f"{name}: no server search"))
+        self.run_search(search, before, cursor)
+
+    def run_search(self, search: Search, before: str, cursor: str | None) -> None:
+        """List ``search``: each engine its own query, the skipped ones left out;
+        escape restores the listing as it is now (``before``: its filter text)."""
         if not search.queries:
             return
         plan = {name: (0, PAGE) for name in search.queries}

@@ -223,7 +223,7 @@ class TriageScreen(KeysScreen[None]):
             return
         while len(self.app.screen_stack) > 1:  # back to the executions view
             self.app.pop_screen()
-        root.show_marked(query, {str(ref) for ref in group.executions})
+        root.show_marked(query, {str(ref) for ref in group.executions}, group.signature.engine)
 
     def action_runbook(self) -> None:
         chosen = self.current()
