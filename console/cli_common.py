@@ -190,6 +190,34 @@ def _ask(prompt: str) -> str:
     return line.strip()
 
 
+def confirm_or_abort(
+    session: Session, args: argparse.Namespace, *, question: str, verb: str, target: str
+) -> None:
+    """y/N unless --yes; in a production context also the typed ``target`` (or
+    --confirm). Without a terminal to ask on, refuse rather than assume (``verb``:
+    what would happen, e.g. "drain"); nothing has changed when this raises."""
+    if not args.yes:
+        if not _stdin_is_tty():
+            raise UsageError(
+                f"not {verb.removesuffix('e')}ing without confirmation: no terminal to ask on",
+                hint="review with --dry-run, then pass --yes",
+            )
+        if _ask(f"{question} [y/N] ").lower() not in ("y", "yes"):
+            raise Aborted("not confirmed; nothing changed")
+    if not session.context.production:
+        return
+    typed = args.confirm
+    if typed is None:
+        if not _stdin_is_tty():
+            raise PolicyDenied(
+                f"context {session.context.name!r} is production: confirmation text required",
+                hint=f"pass --confirm {target!r}",
+            )
+        typed = _ask(f"Production context: type {target!r} to {verb}: ")
+    if typed.strip() != target:
+        raise Aborted(f"typed confirmation {typed.strip()!r} does not match {target!r}")
+
+
 async def execute_change(
     session: Session, args: argparse.Namespace, engine: str, request: ActionRequest
 ) -> int:

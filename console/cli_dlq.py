@@ -253,13 +253,11 @@ def cmd_drain(args: argparse.Namespace) -> int:
     from console.actions.drain import NOWHERE, new_drain_id
     from console.actions.drain_service import run_drain
     from console.cli_common import (
-        _ask,
-        _stdin_is_tty,
+        confirm_or_abort,
         output_format,
         report_approval_required,
         session_for,
     )
-    from console.errors import Aborted, PolicyDenied, UsageError
     from console.output import dump
 
     fmt = output_format(args)
@@ -298,25 +296,7 @@ def cmd_drain(args: argparse.Namespace) -> int:
     preview_out = sys.stdout if fmt == "table" else sys.stderr
     if fmt == "table" or not args.yes:
         _print_preview(data, preview_out)
-    if not args.yes:
-        if not _stdin_is_tty():
-            raise UsageError(
-                "not draining without confirmation: no terminal to ask on",
-                hint="review with --dry-run, then pass --yes",
-            )
-        if _ask("Drain? [y/N] ").lower() not in ("y", "yes"):
-            raise Aborted("not confirmed; nothing changed")
-    if session.context.production:
-        typed = args.confirm
-        if typed is None:
-            if not _stdin_is_tty():
-                raise PolicyDenied(
-                    f"context {session.context.name!r} is production: confirmation text required",
-                    hint=f"pass --confirm {spec.queue!r}",
-                )
-            typed = _ask(f"Production context: type {spec.queue!r} to drain: ")
-        if typed.strip() != spec.queue:
-            raise Aborted(f"typed confirmation {typed.strip()!r} does not match {spec.queue!r}")
+    confirm_or_abort(session, args, question="Drain?", verb="drain", target=spec.queue)
     if decision is None:  # an approval is single use: spent once confirmed
         decision = authorize(args.approval)
         data["policy"] = decision.as_dict()

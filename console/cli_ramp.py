@@ -129,29 +129,10 @@ def _print_plan(data: dict[str, Any], out: Any) -> None:
 
 
 def _confirm(session: Session, args: argparse.Namespace, plan: RampPlan) -> None:
-    from console.cli_common import _ask, _stdin_is_tty
-    from console.errors import Aborted, PolicyDenied, UsageError
+    from console.cli_common import confirm_or_abort
 
-    if not args.yes:
-        if not _stdin_is_tty():
-            raise UsageError(
-                "not ramping without confirmation: no terminal to ask on",
-                hint="review with --dry-run, then pass --yes",
-            )
-        if _ask("Start this ramp? [y/N] ").lower() not in ("y", "yes"):
-            raise Aborted("not confirmed; nothing changed")
-    if session.context.production:
-        typed = args.confirm
-        if typed is None:
-            if not _stdin_is_tty():
-                raise PolicyDenied(
-                    f"context {session.context.name!r} is production: confirmation text required",
-                    hint=f"pass --confirm {plan.deployment!r}",
-                )
-            typed = _ask(f"Production context: type {plan.deployment!r} to ramp: ")
-        if typed.strip() != plan.deployment:
-            raise Aborted(f"typed confirmation {typed.strip()!r} does not match "
-                          f"{plan.deployment!r}")  # fmt: skip
+    confirm_or_abort(session, args, question="Start this ramp?", verb="ramp",
+                     target=plan.deployment)  # fmt: skip
 
 
 def cmd_ramp(args: argparse.Namespace) -> int:

@@ -343,3 +343,31 @@ def test_global_options_after_verb(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and len(json.loads(out)) == 2
     code, out, _ = opsdeck(capsys, "-o", "json", "executions", "list", "--limit", "2")
     assert code == 0 and len(json.loads(out)) == 2
+
+
+def test_confirm_or_abort_refuses_what_it_cannot_ask_and_checks_the_typed_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one confirmation of `dlq drain` and `versions ramp`: nothing is assumed."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from console.cli_common import confirm_or_abort
+    from console.errors import Aborted, PolicyDenied, UsageError
+
+    monkeypatch.setattr("console.cli_common._stdin_is_tty", lambda: False)
+
+    def confirm(production: bool, **flags: Any) -> None:
+        session: Any = SimpleNamespace(context=SimpleNamespace(name="prod", production=production))
+        args = SimpleNamespace(**({"yes": False, "confirm": None} | flags))
+        confirm_or_abort(session, args, question="Drain?", verb="drain", target="orders.dlq")
+
+    with pytest.raises(UsageError, match="not draining without confirmation"):
+        confirm(False)
+    confirm(False, yes=True)  # a non-production context: --yes is enough
+    with pytest.raises(PolicyDenied, match="confirmation text required") as denied:
+        confirm(True, yes=True)
+    assert "--confirm 'orders.dlq'" in str(denied.value.hint)
+    with pytest.raises(Aborted, match="does not match"):
+        confirm(True, yes=True, confirm="orders")
+    confirm(True, yes=True, confirm="orders.dlq")
