@@ -205,41 +205,9 @@ class _Validator:
             sandbox = self.scalar(fields["sandbox"][1], f"{base}.sandbox", bool, "true or false")
         if "engines" not in fields:
             raise self.fail(key_node, f"{base}.engines", "required")
-        engines_node = fields["engines"][1]
-        if not isinstance(engines_node, self.yaml.SequenceNode):
-            raise self.fail(engines_node, f"{base}.engines", "expected a list of engines")
-        engines: list[EngineEntry] = []
-        for index, item in enumerate(engines_node.value):
-            entry = self.engine(f"{base}.engines[{index}]", item, sandbox=sandbox)
-            if any(e.name == entry.name for e in engines):
-                raise self.fail(
-                    item, f"{base}.engines[{index}].name", f"duplicate engine name {entry.name!r}"
-                )
-            engines.append(entry)
-        sources: list[EngineEntry] = []
-        if "sources" in fields:
-            sources_node = fields["sources"][1]
-            if not isinstance(sources_node, self.yaml.SequenceNode):
-                raise self.fail(sources_node, f"{base}.sources", "expected a list of sources")
-            for index, item in enumerate(sources_node.value):
-                entry = self.engine(f"{base}.sources[{index}]", item, sandbox=sandbox)
-                if any(e.name == entry.name for e in sources):
-                    raise self.fail(
-                        item, f"{base}.sources[{index}].name", f"duplicate source {entry.name!r}"
-                    )
-                sources.append(entry)
-        queues: list[EngineEntry] = []
-        if "queues" in fields:
-            queues_node = fields["queues"][1]
-            if not isinstance(queues_node, self.yaml.SequenceNode):
-                raise self.fail(queues_node, f"{base}.queues", "expected a list of queue backends")
-            for index, item in enumerate(queues_node.value):
-                entry = self.engine(f"{base}.queues[{index}]", item, sandbox=sandbox)
-                if any(e.name == entry.name for e in queues):
-                    raise self.fail(
-                        item, f"{base}.queues[{index}].name", f"duplicate queue {entry.name!r}"
-                    )
-                queues.append(entry)
+        engines = self.entries(fields, "engines", base, sandbox, "engines", "engine name")
+        sources = self.entries(fields, "sources", base, sandbox, "sources", "source")
+        queues = self.entries(fields, "queues", base, sandbox, "queue backends", "queue")
         if "labels" in fields:  # policy input (console.policy.model.context_input)
             for label, (_, label_node) in self.mapping(
                 fields["labels"][1], f"{base}.labels"
@@ -265,6 +233,26 @@ class _Validator:
             queues=tuple(queues),
             slos=slos,
         )
+
+    def entries(
+        self, fields: dict[str, Any], key: str, base: str, sandbox: bool, plural: str, one: str
+    ) -> list[EngineEntry]:
+        """The list under ``key`` (engines, sources, queues), each entry checked, names
+        unique; an absent optional list is empty."""
+        if key not in fields:
+            return []
+        node = fields[key][1]
+        if not isinstance(node, self.yaml.SequenceNode):
+            raise self.fail(node, f"{base}.{key}", f"expected a list of {plural}")
+        entries: list[EngineEntry] = []
+        for index, item in enumerate(node.value):
+            entry = self.engine(f"{base}.{key}[{index}]", item, sandbox=sandbox)
+            if any(e.name == entry.name for e in entries):
+                raise self.fail(
+                    item, f"{base}.{key}[{index}].name", f"duplicate {one} {entry.name!r}"
+                )
+            entries.append(entry)
+        return entries
 
     def engine(self, base: str, node: Any, *, sandbox: bool = False) -> EngineEntry:
         fields = self.mapping(node, base)

@@ -213,3 +213,21 @@ def test_use_context_keeps_a_symlinked_config(tmp_path: Path) -> None:
     use_context("prod", link)
     assert link.is_symlink()
     assert "current-context: prod" in real.read_text()
+
+
+@pytest.mark.parametrize(
+    ("key", "item", "plural", "one"),
+    [
+        ("sources", "{kind: prometheus, url: 'http://p:9090'}", "sources", "source"),
+        ("queues", "{kind: sqs, region: eu-west-1}", "queue backends", "queue"),
+    ],
+)
+def test_sources_and_queues_are_checked_as_engines_are(
+    tmp_path: Path, key: str, item: str, plural: str, one: str
+) -> None:
+    head = "contexts:\n  a:\n    engines: []\n"
+    path = write(tmp_path, f"{head}    {key}: {item}\n")
+    assert error_of(path) == f"{path}:4: contexts.a.{key}: expected a list of {plural}"
+    path = write(tmp_path, f"{head}    {key}:\n      - {item}\n      - {item}\n")
+    kind = item.split(",")[0].removeprefix("{kind: ")
+    assert f"{path}:6: contexts.a.{key}[1].name: duplicate {one} '{kind}'" == error_of(path)
