@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 
 from console.incidents.chart import svg_chart
-from console.incidents.render_md import counts_text
+from console.incidents.render_md import CHANGE_HEADER, change_rows
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#222;
@@ -92,23 +92,7 @@ def render_html(report: dict[str, Any]) -> str:
     parts += ['<h2 id="timeline">Timeline</h2>', _timeline(report["timeline"])]
     parts.append('<h2 id="changes">What was done, and what changed after</h2>')
     if report["changes"]:
-        rows = []
-        for c in report["changes"]:
-            approval = c["approval"]
-            by = ", ".join(a["user"] for a in (approval or {}).get("approvals") or [])
-            rows.append(
-                [
-                    c["time"],
-                    c["who"],
-                    c["action"],
-                    c["target"],
-                    c["outcome"] + (f": {c['message']}" if c["message"] else ""),
-                    f"{approval['id']} ({by or 'no approver'})" if approval else "-",
-                    counts_text(c["before"]),
-                    counts_text(c["after"]),
-                ]
-            )
-        header = ["Time", "Who", "Action", "Target", "Outcome", "Approval", "Before", "After"]
+        header, rows = CHANGE_HEADER, change_rows(report["changes"])
         parts.append(_table(header, rows, "changes"))
     else:
         parts.append("<p>No change was recorded while the incident was open.</p>")

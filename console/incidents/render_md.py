@@ -31,6 +31,31 @@ def counts_text(snapshot: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "-"
 
 
+CHANGE_HEADER = ["Time", "Who", "Action", "Target", "Outcome", "Approval", "Before", "After"]
+
+
+def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:
+    """The changes table's cells (both formats): outcome with its message, the approval
+    with who approved, the counts before and after."""
+    rows = []
+    for c in changes:
+        approval = c["approval"]
+        by = ", ".join(a["user"] for a in (approval or {}).get("approvals") or [])
+        rows.append(
+            [
+                c["time"],
+                c["who"],
+                c["action"],
+                c["target"],
+                c["outcome"] + (f": {c['message']}" if c["message"] else ""),
+                f"{approval['id']} ({by or 'no approver'})" if approval else "-",
+                counts_text(c["before"]),
+                counts_text(c["after"]),
+            ]
+        )
+    return rows
+
+
 def _table(out: list[str], header: list[str], rows: list[list[Any]]) -> None:
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "---|" * len(header))
@@ -70,23 +95,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     out.append("## What was done, and what changed after")
     out.append("")
     if report["changes"]:
-        rows = []
-        for c in report["changes"]:
-            approval = c["approval"]
-            by = ", ".join(a["user"] for a in (approval or {}).get("approvals") or [])
-            rows.append(
-                [
-                    c["time"],
-                    c["who"],
-                    c["action"],
-                    c["target"],
-                    c["outcome"] + (f": {c['message']}" if c["message"] else ""),
-                    f"{approval['id']} ({by or 'no approver'})" if approval else "-",
-                    counts_text(c["before"]),
-                    counts_text(c["after"]),
-                ]
-            )
-        header = ["Time", "Who", "Action", "Target", "Outcome", "Approval", "Before", "After"]
+        header, rows = CHANGE_HEADER, change_rows(report["changes"])
         _table(out, header, rows)
     else:
         out += ["No change was recorded while the incident was open.", ""]
