@@ -60,6 +60,37 @@ async def _guarded(conn: Connection, deployment: str, expected: RampState) -> by
     return bytes(resp.conflict_token)
 
 
+async def _set_current(conn: Connection, deployment: str, build: str, token: bytes) -> None:
+    await conn.call(
+        conn.service.set_worker_deployment_current_version,
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=conn.namespace,
+            deployment_name=deployment,
+            build_id=build,
+            conflict_token=token,
+            identity=conn.identity,
+        ),
+        retry=False,  # a retry of a call that landed would fail on its spent conflict token
+    )
+
+
+async def _set_ramping(
+    conn: Connection, deployment: str, build: str, percentage: float, token: bytes
+) -> None:
+    await conn.call(
+        conn.service.set_worker_deployment_ramping_version,
+        SetWorkerDeploymentRampingVersionRequest(
+            namespace=conn.namespace,
+            deployment_name=deployment,
+            build_id=build,
+            percentage=percentage,
+            conflict_token=token,
+            identity=conn.identity,
+        ),
+        retry=False,
+    )
+
+
 async def set_ramp(
     conn: Connection, deployment: str, version: str, percentage: float, expected: RampState
 ) -> RampState:
@@ -68,50 +99,18 @@ async def set_ramp(
         raise UsageError(f"a ramp step is above 0 and at most 100 percent, not {percentage:g}")
     token = await _guarded(conn, deployment, expected)
     if percentage >= 100:
-        await conn.call(
-            conn.service.set_worker_deployment_current_version,
-            SetWorkerDeploymentCurrentVersionRequest(
-                namespace=conn.namespace,
-                deployment_name=deployment,
-                build_id=version,
-                conflict_token=token,
-                identity=conn.identity,
-            ),
-            retry=False,
-        )
+        await _set_current(conn, deployment, version, token)
         after = await routing(conn, deployment)
         if after.ramping == version:  # servers that keep the ramp on the new current
             after = await _clear_ramp(conn, deployment, after)
         return after
-    await conn.call(
-        conn.service.set_worker_deployment_ramping_version,
-        SetWorkerDeploymentRampingVersionRequest(
-            namespace=conn.namespace,
-            deployment_name=deployment,
-            build_id=version,
-            percentage=float(percentage),
-            conflict_token=token,
-            identity=conn.identity,
-        ),
-        retry=False,
-    )
+    await _set_ramping(conn, deployment, version, float(percentage), token)
     return await routing(conn, deployment)
 
 
 async def _clear_ramp(conn: Connection, deployment: str, expected: RampState) -> RampState:
     token = await _guarded(conn, deployment, expected)
-    await conn.call(
-        conn.service.set_worker_deployment_ramping_version,
-        SetWorkerDeploymentRampingVersionRequest(
-            namespace=conn.namespace,
-            deployment_name=deployment,
-            build_id="",  # unset: no version ramps
-            percentage=0.0,
-            conflict_token=token,
-            identity=conn.identity,
-        ),
-        retry=False,
-    )
+    await _set_ramping(conn, deployment, "", 0.0, token)  # "": unset, no version ramps
     return await routing(conn, deployment)
 
 
@@ -124,17 +123,7 @@ async def restore(
         state = await _clear_ramp(conn, deployment, state)
     if previous is not None and state.current != previous:
         token = await _guarded(conn, deployment, state)
-        await conn.call(
-            conn.service.set_worker_deployment_current_version,
-            SetWorkerDeploymentCurrentVersionRequest(
-                namespace=conn.namespace,
-                deployment_name=deployment,
-                build_id=previous,
-                conflict_token=token,
-                identity=conn.identity,
-            ),
-            retry=False,
-        )
+        await _set_current(conn, deployment, previous, token)
         state = await routing(conn, deployment)
     return state
 
