@@ -147,5 +147,5 @@ def test_two_migrators_at_once(fresh_database: str) -> None:
     for out in outputs:
         for row in out["journals"]:
             applied.setdefault(row["journal"], []).extend(row["applied"])
-    assert applied == {"audit": [1], "runbooks": [1], "approvals": [1], "chaos": [1, 2],
-                       "drains": [1, 2]}  # fmt: skip
+    assert applied == {"audit": [1, 2], "runbooks": [1], "approvals": [1], "chaos": [1, 2],
+                       "drains": [1, 2], "incidents": [1]}  # fmt: skip
