@@ -208,4 +208,6 @@ async def test_paging_does_not_pile_up_widgets() -> None:
         await last_row(pilot, 10)
         await pilot.press("k", "k", "j")
         await settle(pilot)
-        assert widgets() == before
+        # The leak left ~10 widgets per page read (70 here); a toast or tooltip coming
+        # and going on a loaded machine is a few, not that.
+        assert widgets() <= before + 5, (before, widgets())
