@@ -119,7 +119,13 @@ async def test_describe_pending_activity_attempts_and_failure(
         detail = await temporal_engine.describe(ref)
         acts = detail.pending_activities
         # Between attempts, not while one runs: only then is a next retry time due.
-        waiting = acts and acts[0].attempt >= 2 and acts[0].state == "scheduled"
+        # (A describe just as the retry is due shows it scheduled with no next time.)
+        waiting = (
+            acts
+            and acts[0].attempt >= 2
+            and acts[0].state == "scheduled"
+            and acts[0].next_attempt_time is not None
+        )
         return detail if waiting else None
 
     detail = await eventually(retried, what="activity waiting for attempt >= 2")
