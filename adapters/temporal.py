@@ -37,6 +37,7 @@ from console.model_triage import ObservedFailure
 from console.ports import SecretResolver
 
 if TYPE_CHECKING:
+    from adapters.temporal_batch_job import BatchJobs
     from adapters.temporal_client import Connection
     from adapters.temporal_http import HttpVisibility
     from adapters.temporal_stuck_scan import ScanStats
@@ -300,9 +301,10 @@ class TemporalEngine:
 
                 return await plan(await self.connection(), named, threshold)
 
-            # Planning by query reads visibility only; the SDK apply needs is imported
-            # and connected meanwhile (0.3-0.7 s that would otherwise come after).
-            self._warming = asyncio.ensure_future(self._warm_connection())
+            # Planning by query reads visibility only; without http-address the SDK
+            # apply needs is imported and connected meanwhile (0.3-0.7 s otherwise after).
+            if self.settings.http_base is None:
+                self._warming = asyncio.ensure_future(self._warm_connection())
             return await plan_by_query(self, self.name, request, threshold, exact)
         from adapters.temporal_actions import plan
 
@@ -315,27 +317,41 @@ class TemporalEngine:
         for _ in range(3):  # three turns of the loop: counts and listing are in threads
             await asyncio.sleep(0)
         try:
-            import adapters.temporal_bulk_watch  # noqa: F401
+            import adapters.temporal_batch_grpc  # noqa: F401
 
             await self.connection()
         except Exception:  # the call that needs the connection reports it
             return
 
     async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
-        from adapters.temporal_actions import apply
         from adapters.temporal_bulk import is_query_plan
-        from adapters.temporal_bulk_watch import apply_by_query
 
         if plan.engine != self.name:
             raise ConfigError(f"plan is for engine {plan.engine!r}, not {self.name!r}")
-        conn = await self.connection()
-        outcomes = (
-            apply_by_query(conn, self, plan, request_id)
-            if is_query_plan(plan)
-            else apply(conn, plan, request_id)
-        )
+        if is_query_plan(plan):
+            outcomes = await self._apply_by_query(plan, request_id)
+        else:
+            from adapters.temporal_actions import apply
+
+            outcomes = apply(await self.connection(), plan, request_id)
         async for outcome in outcomes:
             yield outcome
+
+    async def _apply_by_query(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:
+        from adapters.temporal_bulk_watch import apply_by_query
+
+        return apply_by_query(await self.batch_jobs(), self, plan, request_id)
+
+    async def batch_jobs(self) -> BatchJobs:
+        """Batch jobs over HTTP when configured (imports no temporalio), else gRPC."""
+        http = self._http_visibility()
+        if http is not None:
+            from adapters.temporal_http_batch import HttpBatchJobs
+
+            return HttpBatchJobs(http, self.settings.identity)
+        from adapters.temporal_batch_grpc import GrpcBatchJobs
+
+        return GrpcBatchJobs(await self.connection())
 
     # -- chaos ports (console.ports_chaos) ------------------------------------------------
 

@@ -1,13 +1,24 @@
 """Apply a plan by query (adapters/temporal_bulk.py): start the batch job, follow it,
-report one outcome per target.
+report one outcome per target as soon as that target's run is seen closed.
 
-The job's id is the apply's request id (a resumed apply finds it and watches it).
-Progress goes to console.progress while it runs. The server gives counts, not names,
-so outcomes come from visibility (``RunId IN (...)`` per 100 planned runs): closed by
-the job, closed before it, or still running (failed). Runs are read back while the
-job runs too: a closed run stays closed, so what was seen closed is not asked again,
-and after the job only the rest is (at the server's 50/s, a 1,000-run job leaves the
-last second's runs to read, not 1,000).
+The job goes through ``BatchJobs`` (adapters/temporal_batch_job.py): the HTTP API when
+the engine has ``http-address`` (no temporalio import at all), else the SDK's gRPC. Its
+id is the apply's request id (a resumed apply finds it and watches it). Progress goes
+to console.progress while it runs.
+
+The server gives counts, not names, so outcomes come from visibility (``RunId IN
+(...)`` per 100 planned runs). While the job runs, the next ~200 planned runs not yet
+seen closed are read every half second (plan order is the job's order: the same query,
+the same visibility sort); a closed run stays closed, so each one seen closed is
+reported then (closed by the job, or before it) and never asked again. When the job ends, the
+rest are read once more (with the settle wait: visibility lags the job) and reported:
+still running = failed. So the runner audits and prints outcomes DURING the job.
+
+Decision: each target's outcome (and audit record) states that target's own result and
+the job id (``batch_job_id``, ``selection``, ``status``). The job's final counts
+(``total``/``completed``/``failed`` from DescribeBatchOperation) are on the LAST outcome
+only, the one yielded after the job's end was seen (one outcome is held back for it),
+and in the final progress line.
 """
 
 from __future__ import annotations
@@ -16,18 +27,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import BatchOperationState
-from temporalio.api.workflowservice.v1 import (
-    DescribeBatchOperationResponse,
-    StartBatchOperationRequest,
-)
-
-from adapters.temporal_actions import describe_batch, set_batch_operation
+from adapters.temporal_batch_job import BatchJobs, JobState
 from adapters.temporal_bulk import Visibility
-from adapters.temporal_client import Connection
 from adapters.temporal_visibility import quote
 from console.errors import OpsdeckError
 from console.model import (
@@ -45,7 +50,7 @@ from console.progress import JobProgress, report
 # DescribeBatchOperation every 50 ms: the end of a 20-second job is seen within 50 ms
 # (a poll is one small call; 400 of them for 1,000 runs at 50/s).
 POLL_SECONDS = 0.05
-READ_BACK_SECONDS = 1.0  # while the job runs: the next planned runs not yet seen closed
+READ_BACK_SECONDS = 0.5  # while the job runs: the next planned runs not yet seen closed
 READ_BACK_CHUNKS = 2  # lookups per read while the job runs (the job's next ~200 runs)
 # How long apply follows a job: 60 s plus three times its nominal duration (the dev
 # server reports counts only when a page of up to 1,000 is done, so no-progress is no
@@ -55,10 +60,6 @@ SERVER_DEFAULT_RPS = 50.0
 VISIBILITY_WAIT_SECONDS = 10.0  # visibility is eventually consistent after the job
 SETTLE_POLL_SECONDS = 0.1
 RUN_IDS_PER_LOOKUP = 100
-_DONE_STATES = (
-    BatchOperationState.BATCH_OPERATION_STATE_COMPLETED,
-    BatchOperationState.BATCH_OPERATION_STATE_FAILED,
-)
 # The status a run has when the job changed it (a reset terminates the base run).
 _CHANGED_TO = {
     "terminate": ExecutionStatus.TERMINATED,
@@ -67,37 +68,39 @@ _CHANGED_TO = {
 }
 
 
-def _state_name(state: DescribeBatchOperationResponse) -> str:
-    name = BatchOperationState.Name(state.state)
-    return name.removeprefix("BATCH_OPERATION_STATE_").lower()
-
-
 def watch_seconds(targets: int, rps: float | None) -> float:
     return WATCH_MARGIN_SECONDS + 3 * targets / (rps or SERVER_DEFAULT_RPS)
 
 
-async def _watch(
-    conn: Connection, job_id: str, wait: float, poll: float
-) -> DescribeBatchOperationResponse | None:
-    """Follow the job to its end, reporting progress; give up after ``wait`` seconds."""
-    seen: JobProgress | None = None
-    deadline = time.monotonic() + wait
-    state = None
-    total = 0  # the server may report 0 again after a total: keep the largest seen
-    while True:
-        state = await describe_batch(conn, job_id)
-        if state is not None:
-            total = max(total, state.total_operation_count)
-            done, failed = state.complete_operation_count, state.failure_operation_count
-            now = JobProgress(job_id, _state_name(state), total, done, failed)
-            if now != seen:
-                seen = now
-                report(now)
-            if state.state in _DONE_STATES:
+class JobWatch:
+    """Start the job unless it exists (a resumed apply), then follow it to its end,
+    reporting progress; ``latest`` is the last state seen (its start time dates runs)."""
+
+    def __init__(self, jobs: BatchJobs, job_id: str, wait: float, poll: float) -> None:
+        self.jobs, self.job_id, self.wait, self.poll = jobs, job_id, wait, poll
+        self.latest: JobState | None = None
+
+    async def run(self, plan: Plan) -> JobState | None:
+        if await self.jobs.describe(self.job_id) is None:
+            await self.jobs.start(plan, self.job_id)
+        seen: JobProgress | None = None
+        deadline = time.monotonic() + self.wait
+        total = 0  # the server may report 0 again after a total: keep the largest seen
+        while True:
+            state = await self.jobs.describe(self.job_id)
+            if state is not None:
+                total = max(total, state.total)
+                state = replace(state, total=total)
+                self.latest = state
+                now = JobProgress(self.job_id, state.state, total, state.completed, state.failed)
+                if now != seen:
+                    seen = now
+                    report(now)
+                if state.done:
+                    return state
+            if time.monotonic() > deadline:
                 return state
-        if time.monotonic() > deadline:
-            return state
-        await asyncio.sleep(poll)
+            await asyncio.sleep(self.poll)
 
 
 class ReadBack:
@@ -127,15 +130,13 @@ class ReadBack:
         self.closed.update((r, e) for r, e in runs.items() if not e.status.is_open)
         return runs
 
-    async def follow(self, interval: float = READ_BACK_SECONDS) -> None:
-        """While the job runs: the first planned runs not yet seen closed, in plan order
-        (the job's own order: the same query, the same visibility sort)."""
-        with contextlib.suppress(OpsdeckError):  # the read after the job reports errors
-            while True:
-                await asyncio.sleep(interval)
-                pending = self._unsettled()[: READ_BACK_CHUNKS * RUN_IDS_PER_LOOKUP]
-                if pending:
-                    await self.read(pending)
+    async def read_next(self) -> None:
+        """While the job runs: the first planned runs not yet seen closed, in plan order.
+        An error is left to the read after the job, which reports it."""
+        pending = self._unsettled()[: READ_BACK_CHUNKS * RUN_IDS_PER_LOOKUP]
+        if pending:
+            with contextlib.suppress(OpsdeckError):
+                await self.read(pending)
 
     async def settled(self, changed: ExecutionStatus, expected: int) -> dict[str, Execution]:
         """Every run, once visibility shows at least ``expected`` of them ``changed``
@@ -156,6 +157,7 @@ def _outcome(
     operation: str,
     job_start: datetime | None,
     details: dict[str, Any],
+    failed_in_job: int = 0,
 ) -> TargetOutcome:
     job = details["batch_job_id"]
     if execution is None:
@@ -173,36 +175,24 @@ def _outcome(
         if operation == "cancel":
             why = f"cancellation requested by batch job {job}; the workflow has not closed yet"
             return TargetOutcome(call.target, Outcome.SUBMITTED, why, details)
-        why = f"still {status.value} after batch job {job} ({details['failed']} failed in the job)"
+        why = f"still {status.value} after batch job {job} ({failed_in_job} failed in the job)"
         return TargetOutcome(call.target, Outcome.FAILED, why, details)
     why = f"closed ({status.value}) before batch job {job} reached it; not changed"
     return TargetOutcome(call.target, Outcome.SKIPPED, why, details)
 
 
-def _start_request(conn: Connection, plan: Plan, job_id: str) -> StartBatchOperationRequest:
-    params = plan.calls[0].params
-    request = plan.request
-    start = StartBatchOperationRequest(
-        namespace=conn.namespace,
-        job_id=job_id,
-        reason=request.reason or f"opsdeck {request.kind.value}",
-        visibility_query=str(params["selection"]),
-        max_operations_per_second=float(params.get("rps") or 0),
-    )
-    set_batch_operation(start, conn, request)
-    return start
-
-
 async def apply_by_query(
-    conn: Connection,
+    jobs: BatchJobs,
     visibility: Visibility,
     plan: Plan,
     request_id: str,
     *,
     wait: float | None = None,
     poll: float = POLL_SECONDS,
+    read_every: float | None = None,
 ) -> AsyncIterator[TargetOutcome]:
-    """Start (or find, on resume) the job, follow it, then yield one outcome per target."""
+    """Start (or find, on resume) the job and follow it; yield each target's outcome when
+    its run is seen closed, the rest (and the job's counts, on the last) after the job."""
     calls = plan.calls
     if not calls:
         return
@@ -211,53 +201,59 @@ async def apply_by_query(
     details: dict[str, Any] = {"batch_job_id": job_id, "selection": calls[0].params["selection"]}
     run_ids = [ExecutionRef.parse(c.target).run_id or "" for c in calls]
     runs = ReadBack(visibility, run_ids)
-
-    async def run_job() -> DescribeBatchOperationResponse | None:
-        if await describe_batch(conn, job_id) is None:  # not a resumed apply
-            await conn.call(conn.service.start_batch_operation, _start_request(conn, plan, job_id),
-                            retry=True)  # fmt: skip
-        rps = calls[0].params.get("rps")
-        seconds = wait if wait is not None else watch_seconds(len(calls), rps)
-        return await _watch(conn, job_id, seconds, poll)
-
-    following = asyncio.ensure_future(runs.follow())
-    state: DescribeBatchOperationResponse | None = None
-    error: OpsdeckError | None = None
+    seconds = wait if wait is not None else watch_seconds(len(calls), calls[0].params.get("rps"))
+    watch = JobWatch(jobs, job_id, seconds, poll)
+    job = asyncio.ensure_future(watch.run(plan))
+    every = READ_BACK_SECONDS if read_every is None else read_every
+    reported: set[str] = set()
+    held: TargetOutcome | None = None  # the last outcome waits for the job's counts
     try:
-        state = await run_job()
-    except OpsdeckError as e:
-        error = e
+        while not job.done():
+            await asyncio.wait({job}, timeout=every)
+            job_start = watch.latest.start_time if watch.latest else None
+            if job.done() or job_start is None:
+                continue  # a run closed before the job's start time is known: not yet
+            await runs.read_next()
+            for call, run_id in zip(calls, run_ids, strict=True):
+                closed = runs.closed.get(run_id)
+                if closed is None or run_id in reported:
+                    continue
+                reported.add(run_id)
+                if held is not None:
+                    yield held
+                held = _outcome(call, closed, operation, job_start, details)
+        state = job.result() if job.exception() is None else None
+        error = job.exception()
     finally:
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
+        if not job.done():  # the consumer stopped early: stop following the job
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+    rest = [(c, r) for c, r in zip(calls, run_ids, strict=True) if r not in reported]
+    final: list[TargetOutcome] = [held] if held is not None else []
     if error is not None:
-        for call in calls:
-            yield TargetOutcome(call.target, Outcome.FAILED, str(error), details)
-        return
-    if state is None or state.state not in _DONE_STATES:
+        if not isinstance(error, OpsdeckError):
+            raise error
+        final += [TargetOutcome(c.target, Outcome.FAILED, str(error), details) for c, _ in rest]
+    elif state is None or not state.done:
         message = f"batch job {job_id} still running on the server (temporal batch describe)"
-        for call in calls:
-            yield TargetOutcome(call.target, Outcome.SUBMITTED, message, details)
-        return
-    details |= {
-        "total": state.total_operation_count,
-        "completed": state.complete_operation_count,
-        "failed": state.failure_operation_count,
-    }
-    if state.state == BatchOperationState.BATCH_OPERATION_STATE_FAILED:
+        final += [TargetOutcome(c.target, Outcome.SUBMITTED, message, details) for c, _ in rest]
+    elif state.state == "failed":
         message = f"batch job {job_id} failed (temporal batch describe --job-id {job_id})"
-        for call in calls:
-            yield TargetOutcome(call.target, Outcome.FAILED, message, details)
-        return
-    changed_to = _CHANGED_TO[operation]
-    expected = state.complete_operation_count if operation != "cancel" else 0
-    try:
-        found = await runs.settled(changed_to, min(expected, len(calls)))
-    except OpsdeckError as e:
-        message = f"batch job {job_id} completed; outcomes not read back: {e}"
-        for call in calls:
-            yield TargetOutcome(call.target, Outcome.SUBMITTED, message, details)
-        return
-    job_start = state.start_time.ToDatetime(tzinfo=UTC) if state.HasField("start_time") else None
-    for call, run_id in zip(calls, run_ids, strict=True):
-        yield _outcome(call, found.get(run_id), operation, job_start, details)
+        final += [TargetOutcome(c.target, Outcome.FAILED, message, details) for c, _ in rest]
+    else:
+        expected = state.completed if operation != "cancel" else 0
+        try:
+            found = await runs.settled(_CHANGED_TO[operation], min(expected, len(calls)))
+        except OpsdeckError as e:
+            message = f"batch job {job_id} completed; outcomes not read back: {e}"
+            final += [TargetOutcome(c.target, Outcome.SUBMITTED, message, details) for c, _ in rest]
+        else:
+            final += [
+                _outcome(c, found.get(r), operation, state.start_time, details, state.failed)
+                for c, r in rest
+            ]
+    if final and state is not None:
+        counts = {"total": state.total, "completed": state.completed, "failed": state.failed}
+        final[-1] = replace(final[-1], details=dict(final[-1].details or {}) | counts)
+    for outcome in final:
+        yield outcome

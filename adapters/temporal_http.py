@@ -29,6 +29,9 @@ _UNAVAILABLE = 14
 # (a slow server asked twice would only wait twice as long).
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _THROTTLE_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds, then the 429 is an error
+# A 429 that waiting does not clear soon (e.g. "Max concurrent batch operations is
+# reached": one job per namespace on a dev server): reported at once.
+_CONCURRENT_LIMIT = b"RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT"
 
 
 _BIG_BODY = 64 * 1024  # a page of ~150 rows and more
@@ -117,13 +120,28 @@ class HttpVisibility:
             conn.close()
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        return self.send("GET", path, params)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One call under /api/v1/namespaces/{ns}/; ``body`` goes as JSON. A POST is sent
+        again only where the server dedups it (e.g. a batch job id)."""
         ns = urllib.parse.quote(self.namespace, safe="")
         target = f"{self._prefix}/api/v1/namespaces/{ns}/{path}"
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+        query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v})
         target = f"{target}?{query}" if query else target
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
         throttled = 0
         attempt = 0
         while True:
@@ -131,7 +149,7 @@ class HttpVisibility:
             conn = self._connect()
             reused = conn.sock is not None
             try:
-                conn.request("GET", target, headers=headers)
+                conn.request(method, target, body=payload, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
             except (OSError, http.client.HTTPException) as e:
@@ -145,7 +163,11 @@ class HttpVisibility:
                 conn.close()
             else:
                 self._release(conn)
-            if response.status == 429 and throttled < len(_THROTTLE_BACKOFF):
+            if (
+                response.status == 429
+                and _CONCURRENT_LIMIT not in raw
+                and throttled < len(_THROTTLE_BACKOFF)
+            ):
                 # The server's rate limit (e.g. persistence QPS): wait and ask again, as
                 # the SDK and the Temporal CLI do for RESOURCE_EXHAUSTED.
                 time.sleep(_THROTTLE_BACKOFF[throttled])
@@ -154,10 +176,10 @@ class HttpVisibility:
             if response.status >= 400:
                 raise self._error(response.status, response.reason, raw)
             try:
-                body: dict[str, Any] = _loads(raw)
+                data: dict[str, Any] = _loads(raw)
             except ValueError as e:
                 raise BackendError(f"temporal at {self.base_url} sent invalid JSON: {e}") from None
-            return body
+            return data
 
     def _error(self, status: int, reason: str, raw: bytes) -> Exception:
         try:

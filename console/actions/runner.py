@@ -3,7 +3,7 @@
 The runner owns policy and the audit trail so the CLI, the TUI and runbooks cannot
 forget either: ``apply`` checks policy again (the plan may have been built before the
 context changed), writes ONE audit record per target as each outcome arrives (a
-batch job's outcomes, which arrive together when it ends, in chunks of one transaction), and
+batch job's outcomes, which arrive in groups while it runs, one transaction per group), and
 never lets a backend exception escape as a traceback: unfinished targets are recorded
 as failed with the error, which the report carries.
 
@@ -18,7 +18,7 @@ already shows as done for that request are reported as skipped and not sent agai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,51 @@ class ApplyReport:
         if failed == 0:
             return 1 if self.error is not None else 0
         return 1 if failed == len(self.outcomes) else 4
+
+
+async def arrival_groups(
+    outcomes: AsyncIterator[TargetOutcome], most: int
+) -> AsyncIterator[list[TargetOutcome]]:
+    """The outcomes in groups as they arrive: a group is what came without waiting (up to
+    ``most``), so a batch job's outcomes are written while it runs, not all after it.
+
+    A task pulls the source into a queue; a backend error comes out after what arrived
+    before it."""
+    import asyncio
+
+    queue: asyncio.Queue[TargetOutcome | BaseException | None] = asyncio.Queue()
+
+    async def pull() -> None:
+        try:
+            async for outcome in outcomes:
+                queue.put_nowait(outcome)
+        except Exception as exc:
+            queue.put_nowait(exc)
+        else:
+            queue.put_nowait(None)
+
+    puller = asyncio.ensure_future(pull())
+    try:
+        while True:
+            item = await queue.get()
+            group: list[TargetOutcome] = []
+            while isinstance(item, TargetOutcome):
+                group.append(item)
+                if len(group) >= most or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if group:
+                yield group
+                if isinstance(item, TargetOutcome):
+                    continue
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+    finally:
+        if not puller.done():
+            puller.cancel()
+        await asyncio.gather(puller, return_exceptions=True)
 
 
 class ActionRunner:
@@ -351,8 +396,9 @@ class ActionRunner:
         arrived: list[TargetOutcome] = []
 
         def flush() -> None:
-            # A batch job's outcomes arrive together when it ends: one transaction per
-            # chunk (a commit each costs ~5 ms on a busy disk; 1,000 would take seconds).
+            # A batch job's outcomes arrive in groups (as its read-back sees runs close,
+            # the rest when it ends): one transaction per group of up to AUDIT_CHUNK (a
+            # commit each costs ~5 ms on a busy disk; 1,000 would take seconds).
             chunk, arrived[:] = list(arrived), []
             if chunk:
                 with self.audit.batch():
@@ -362,15 +408,14 @@ class ActionRunner:
         try:
             if not plan.calls:
                 return report
-            async for outcome in backend.apply(plan, request_id):
-                pending.discard(outcome.target)
-                if not plan.batch:
+            if not plan.batch:
+                async for outcome in backend.apply(plan, request_id):
+                    pending.discard(outcome.target)
                     record(outcome)
-                    continue
-                arrived.append(outcome)
-                if len(arrived) >= AUDIT_CHUNK:
+            else:
+                async for group in arrival_groups(backend.apply(plan, request_id), AUDIT_CHUNK):
+                    arrived.extend(group)
                     flush()
-            flush()
         except OpsdeckError as exc:
             report.error = exc
         except Exception as exc:  # a backend bug must not lose the audit trail

@@ -10,7 +10,6 @@ from temporalio.api.workflowservice.v1 import ListBatchOperationsRequest
 from temporalio.client import Client
 
 from adapters.temporal import TemporalEngine
-from adapters.temporal_actions import describe_batch
 from adapters.temporal_bulk import is_query_plan
 from adapters.temporal_bulk_watch import ReadBack, apply_by_query
 from console.errors import UsageError
@@ -31,9 +30,11 @@ pytestmark = pytest.mark.integration
 NO_WORKER = "bulk-query-no-worker"  # nobody polls it: never a completed workflow task
 
 
-@pytest.fixture
-def engine(temporal_server: DevServer) -> TemporalEngine:
-    return make_temporal_engine(temporal_server, **{"batch-threshold": 3})
+@pytest.fixture(params=["http", "grpc"])
+def engine(temporal_server: DevServer, request: pytest.FixtureRequest) -> TemporalEngine:
+    """The job over the HTTP API (http-address configured) and over gRPC (without)."""
+    http = request.param == "http"
+    return make_temporal_engine(temporal_server, http=http, **{"batch-threshold": 3})
 
 
 async def start_many(
@@ -87,7 +88,9 @@ async def test_terminate_by_query_is_one_job_that_spares_runs_started_after_the_
         outcomes = [o async for o in engine.apply(plan, request_id)]
     assert [o.outcome for o in outcomes] == [Outcome.OK] * 12
     assert all(o.details["batch_job_id"] == request_id for o in outcomes)
-    assert outcomes[0].details["total"] == 12 and outcomes[0].details["completed"] == 12
+    # The job's counts are on the last outcome only; each one names the job.
+    assert outcomes[-1].details["total"] == 12 and outcomes[-1].details["completed"] == 12
+    assert all("total" not in o.details for o in outcomes[:-1])
     assert seen and seen[-1].state == "completed" and seen[-1].completed == 12
     assert (await job_ids(temporal_server)).count(request_id) == 1
     late_ref = ExecutionRef("temporal", "default", late)
@@ -131,7 +134,7 @@ async def test_retry_by_query_reports_which_runs_the_job_could_not_reset(
     assert {outcomes[w].outcome for w in served} == {Outcome.OK}
     assert {outcomes[w].outcome for w in unserved} == {Outcome.FAILED}
     assert "still running" in outcomes[unserved[0]].message
-    assert outcomes[unserved[0]].details["failed"] == 2
+    assert "(2 failed in the job)" in outcomes[unserved[0]].message
     for workflow_id in served:
         planned = next(t for t in plan.targets if f"/{workflow_id}/" in t)
         now = (await engine.describe(ExecutionRef("temporal", "default", workflow_id))).execution
@@ -180,14 +183,14 @@ async def test_a_job_still_running_when_apply_stops_watching_is_submitted(
     params = {"query": query, "rps": 1}  # four seconds of work at one per second
     plan = await engine.plan(ActionRequest(ActionKind.TERMINATE, (), "slow", params))
     request_id = str(uuid.uuid4())
-    conn = await engine.connection()
-    outcomes = [o async for o in apply_by_query(conn, engine, plan, request_id, wait=0)]
+    jobs = await engine.batch_jobs()
+    outcomes = [o async for o in apply_by_query(jobs, engine, plan, request_id, wait=0)]
     assert {o.outcome for o in outcomes} == {Outcome.SUBMITTED}
     assert "still running on the server" in outcomes[0].message
 
     async def job_done() -> bool:  # the job goes on without the client (one at a time)
-        state = await describe_batch(conn, request_id)
-        return state is not None and state.complete_operation_count == 4
+        state = await jobs.describe(request_id)
+        return state is not None and state.completed == 4
 
     await eventually(job_done, what="the batch job finishing on its own", timeout=60)
     await visible(engine, query, 0)

@@ -3,6 +3,7 @@ intact, and what arrived before a backend error is kept."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -59,3 +60,36 @@ async def test_batch_outcomes_are_all_recorded_in_one_chain(
     assert len(records) == arrived and {r.outcome for r in records} == {"ok"}
     assert audit.verify() is None  # the hash chain is intact
     assert (report.error is None) == (crash_after is None)
+
+
+class TrickleStub(BatchStub):
+    """A job's outcomes in two groups, the second only after the test saw the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_written = asyncio.Event()
+
+    async def apply(self, plan: Plan, request_id: str) -> AsyncIterator[TargetOutcome]:  # type: ignore[override]
+        calls = plan.calls
+        for call in calls[:3]:
+            yield TargetOutcome(call.target, Outcome.OK, "terminated by batch job")
+        await self.first_written.wait()  # the job is still running
+        for call in calls[3:]:
+            yield TargetOutcome(call.target, Outcome.OK, "terminated by batch job")
+
+
+async def test_batch_outcomes_are_written_as_each_group_arrives(tmp_path: Path) -> None:
+    engine = TrickleStub()
+    runner, audit = runner_for(tmp_path, engine)
+    plan = await runner.plan("stub", ActionRequest(ActionKind.TERMINATE, (), "bulk"))
+    printed: list[int] = []
+
+    def on_outcome(outcome: TargetOutcome) -> None:
+        printed.append(len(audit.list(limit=None)))
+        if len(printed) == 3:
+            engine.first_written.set()
+
+    # Bounded: a runner that held the first group back would wait for the rest forever.
+    report = await asyncio.wait_for(runner.apply(plan, on_outcome=on_outcome), 30)
+    assert len(report.audit_ids) == N and audit.verify() is None
+    assert printed[:3] == [1, 2, 3]  # the first group: written and printed before the rest came

@@ -1,0 +1,236 @@
+"""A bulk change by query over Temporal's HTTP API (engine with http-address) on the
+real dev server: one job started and followed over HTTP with the gRPC path's body,
+outcomes handed back (and audited) while the job still runs, no temporalio imported,
+and a resumed apply that finds the same job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.api.workflowservice.v1 import ListBatchOperationsRequest
+from temporalio.client import Client
+
+from adapters import temporal_bulk_watch as bulk_watch
+from adapters.temporal import TemporalEngine
+from adapters.temporal_batch_job import BatchJobs, JobState
+from adapters.temporal_bulk import is_query_plan
+from adapters.temporal_bulk_watch import apply_by_query
+from adapters.temporal_http_batch import HttpBatchJobs
+from console.actions import ActionRunner
+from console.audit import AuditJournal
+from console.config import Context
+from console.model import ActionKind, ActionRequest, ExecutionStatus, ListQuery, Outcome, Plan
+from console.sandbox.devserver import DevServer
+from tests.conftest import eventually, make_temporal_engine
+
+pytestmark = pytest.mark.integration
+NO_WORKER = "bulk-http-no-worker"  # nobody polls it: the workflows stay running
+IDENTITY = "bulk-http-test@example.com"
+
+
+@pytest.fixture
+def engine(temporal_server: DevServer) -> TemporalEngine:
+    return make_temporal_engine(temporal_server, **{"batch-threshold": 3, "identity": IDENTITY})
+
+
+@pytest.fixture
+def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read back every 50 ms: a job of a second (the dev server lets a burst of runs through
+    before --rps bites) is read back many times before it ends."""
+    monkeypatch.setattr(bulk_watch, "READ_BACK_SECONDS", 0.05)
+
+
+async def start_running(address: str, n: int) -> str:
+    """n running workflows; the query that matches exactly them."""
+    client = await Client.connect(address)
+    prefix = f"bulkh-{uuid.uuid4().hex[:8]}"
+    for i in range(n):
+        await client.start_workflow("BulkHttp", id=f"{prefix}-{i:03d}", task_queue=NO_WORKER)
+    return f"WorkflowId STARTS_WITH '{prefix}'"
+
+
+async def visible(engine: TemporalEngine, query: str, n: int) -> None:
+    running = ListQuery(raw=query, statuses=(ExecutionStatus.RUNNING,))
+
+    async def all_there() -> bool:
+        return await engine.count(running) == n
+
+    await eventually(all_there, what=f"{n} running matches of {query}")
+
+
+async def plan_terminate(engine: TemporalEngine, query: str, **params: object) -> Plan:
+    request = ActionRequest(ActionKind.TERMINATE, (), "bulk http", {"query": query, **params})
+    plan = await engine.plan(request)
+    assert is_query_plan(plan)
+    return plan
+
+
+async def job_ids(address: str) -> list[str]:
+    client = await Client.connect(address)
+    resp = await client.workflow_service.list_batch_operations(
+        ListBatchOperationsRequest(namespace="default", page_size=1000)
+    )
+    return [op.job_id for op in resp.operation_info]
+
+
+def job_json(temporal_server: DevServer, job_id: str) -> dict[str, object]:
+    """DescribeBatchOperation as the server answers it, straight from its HTTP API."""
+    url = (
+        f"http://{temporal_server.http_address}/api/v1/namespaces/default/batch-operations/{job_id}"
+    )
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: dict[str, object] = json.loads(response.read())
+    return body
+
+
+class Recorded:
+    """The engine's HTTP batch jobs, with every state they answer noted in ``events``."""
+
+    def __init__(self, jobs: BatchJobs, events: list[tuple[str, str]]) -> None:
+        self.jobs, self.events = jobs, events
+
+    async def describe(self, job_id: str) -> JobState | None:
+        state = await self.jobs.describe(job_id)
+        self.events.append(("job", state.state if state else "none"))
+        return state
+
+    async def start(self, plan: Plan, job_id: str) -> None:
+        await self.jobs.start(plan, job_id)
+        self.events.append(("started", job_id))
+
+
+async def test_one_job_over_http_with_the_grpc_body_and_an_outcome_per_target(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    query = await start_running(temporal_server.address, 30)
+    await visible(engine, query, 30)
+    plan = await plan_terminate(engine, query, rps=50)
+    assert len(plan.calls) == 30
+    jobs = await engine.batch_jobs()
+    assert isinstance(jobs, HttpBatchJobs)  # http-address configured: the HTTP path
+    request_id = str(uuid.uuid4())
+    outcomes = [o async for o in engine.apply(plan, request_id)]
+    assert sorted(o.target for o in outcomes) == sorted(plan.targets)
+    assert {o.outcome for o in outcomes} == {Outcome.OK}
+    assert {o.details["batch_job_id"] for o in outcomes} == {request_id}
+    assert outcomes[-1].details["total"] == 30 and outcomes[-1].details["completed"] == 30
+    assert (await job_ids(temporal_server.address)).count(request_id) == 1
+    job = job_json(temporal_server, request_id)
+    assert job["operationType"] == "BATCH_OPERATION_TYPE_TERMINATE_WORKFLOW"
+    assert job["reason"] == "bulk http" and job["identity"] == IDENTITY
+    assert job["query"] == plan.calls[0].params["selection"]
+    await visible(engine, query, 0)
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_outcomes_are_handed_back_while_the_job_still_runs(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    """The first outcome comes before DescribeBatchOperation stops saying running."""
+    query = await start_running(temporal_server.address, 50)
+    await visible(engine, query, 50)
+    plan = await plan_terminate(engine, query, rps=1)
+    events: list[tuple[str, str]] = []
+    jobs = Recorded(await engine.batch_jobs(), events)
+    async for outcome in apply_by_query(jobs, engine, plan, str(uuid.uuid4())):
+        events.append(("outcome", outcome.outcome.value))
+    outcomes = [i for i, (kind, _) in enumerate(events) if kind == "outcome"]
+    running = [i for i, event in enumerate(events) if event == ("job", "running")]
+    assert len(outcomes) == 50 and {events[i][1] for i in outcomes} == {"ok"}
+    assert running and outcomes[0] < running[-1], events  # an outcome during the job
+    end = events.index(("job", "completed"))
+    assert events[end + 1 :] and all(kind == "outcome" for kind, _ in events[end + 1 :])
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_the_runner_audits_outcomes_during_the_job(
+    engine: TemporalEngine, temporal_server: DevServer, tmp_path: Path
+) -> None:
+    query = await start_running(temporal_server.address, 50)
+    await visible(engine, query, 50)
+    plan = await plan_terminate(engine, query, rps=1)
+    audit = AuditJournal(tmp_path / "audit.db")
+    runner = ActionRunner(
+        context=Context(name="dev", engines=()), engines={"temporal": engine}, audit=audit
+    )
+    request_id = str(uuid.uuid4())
+    first: list[tuple[str, int]] = []
+
+    def on_outcome(outcome: object) -> None:
+        if not first:  # the job's state and the audit trail when the first line prints
+            state = str(job_json(temporal_server, request_id)["state"])
+            first.append((state, len(audit.list(limit=None, request_id=request_id))))
+
+    report = await runner.apply(plan, request_id=request_id, on_outcome=on_outcome)
+    assert report.exit_code == 0 and report.counts["ok"] == 50
+    ((state, audited),) = first
+    assert state == "BATCH_OPERATION_STATE_RUNNING" and audited >= 1  # written, then printed
+    records = audit.list(limit=None, request_id=request_id)
+    assert len(records) == 50 and {r.outcome for r in records} == {"ok"}
+    with_counts = [r for r in records if "total" in r.parameters["result"]]
+    assert len(with_counts) == 1 and with_counts[0].parameters["result"]["total"] == 50
+    assert all(r.parameters["result"]["batch_job_id"] == request_id for r in records)
+    assert audit.verify() is None
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_an_interrupted_apply_resumes_by_watching_the_same_job(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    query = await start_running(temporal_server.address, 20)
+    await visible(engine, query, 20)
+    plan = await plan_terminate(engine, query, rps=1)
+    request_id = str(uuid.uuid4())
+    outcomes = engine.apply(plan, request_id)
+    first = await anext(outcomes)  # the client goes away after one outcome
+    await outcomes.aclose()
+    assert first.outcome is Outcome.OK
+    events: list[tuple[str, str]] = []
+    jobs = Recorded(await engine.batch_jobs(), events)
+    again = [o async for o in apply_by_query(jobs, engine, plan, request_id)]
+    assert len(again) == 20 and {o.outcome for o in again} == {Outcome.OK}
+    assert not [e for e in events if e[0] == "started"]  # found by its id, not started
+    assert (await job_ids(temporal_server.address)).count(request_id) == 1
+
+
+def test_a_bulk_apply_over_http_imports_no_temporalio(
+    temporal_server: DevServer, tmp_path: Path
+) -> None:
+    """The whole CLI apply (plan, job, read-back, audit) in a fresh process."""
+    import asyncio
+
+    engine = make_temporal_engine(temporal_server)
+    query = asyncio.run(start_running(temporal_server.address, 5))
+    asyncio.run(visible(engine, query, 5))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "current-context: local\ncontexts:\n  local:\n    engines:\n      - kind: temporal\n"
+        f"        address: {temporal_server.address}\n"
+        f"        http-address: {temporal_server.http_address}\n"
+        "        namespace: default\n        batch-threshold: 2\n"
+    )
+    argv = ["-o", "json", "executions", "terminate", "--query", query, "--yes"]
+    code = (
+        "import sys, json; from console.cli import main;"
+        f"rc = main({argv!r});"
+        "bad = sorted(m for m in sys.modules if m.startswith(('temporalio', 'google.protobuf')));"
+        "print(json.dumps({'rc': rc, 'imported': bad}), file=sys.stderr)"
+    )
+    env = dict(os.environ, OPSDECK_CONFIG=str(config))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result == {"rc": 0, "imported": []}
+    report = json.loads(done.stdout)["report"]
+    assert report["counts"]["ok"] == 5
+    assert {o["details"]["batch_job_id"] for o in report["outcomes"]} == {report["request_id"]}
+    asyncio.run(visible(engine, query, 0))
