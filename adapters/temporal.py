@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -258,8 +259,12 @@ class TemporalEngine:
         conn = await self.connection()
         base = visibility_query(query, only_running=True)
 
-        def running(clause: str | None) -> AsyncIterator[Execution]:
-            return self._list(query, f"{base} AND {clause}" if clause else base)
+        def running(clause: str | None, limit: int | None = None) -> AsyncIterator[Execution]:
+            text = f"{base} AND {clause}" if clause else base
+            if limit is None:
+                return self._list(query, text)
+            limit = min(limit, query.limit or limit)  # a probe: one small page
+            return self._list(dataclasses.replace(query, limit=limit, page_size=limit), text)
 
         self.stuck_stats = ScanStats()
         async for hit in find_stuck(conn, running, rules, self.stuck_stats):

@@ -36,6 +36,7 @@ from adapters.temporal_client import Connection
 from adapters.temporal_describe import pending_activity
 from adapters.temporal_format import human_duration, time_of
 from adapters.temporal_history import event_type_name, workflow_task_failed_text
+from adapters.temporal_stuck_queues import ListRunning, no_pollers_candidates, running
 from adapters.temporal_stuck_scan import (
     DESCRIBE_RULES,
     OPTIONAL_NARROWING,
@@ -44,14 +45,12 @@ from adapters.temporal_stuck_scan import (
     scan_plan,
 )
 from console.errors import NotFound, UsageError
-from console.model import Execution, ExecutionStatus, StuckHit, StuckRule, StuckRules
+from console.model import Execution, StuckHit, StuckRule, StuckRules
 
 POLLER_LIVENESS = timedelta(minutes=2)
 UNSERVED_AFTER = timedelta(seconds=10)
 PARALLEL = 64  # describes in flight; measured: 16 -> 64 is ~1.2-1.6x the rate on a dev server
 FAILURE_SCAN = 50  # newest events searched for the WorkflowTaskFailed cause
-ListRunning = Callable[[str | None], AsyncIterator[Execution]]
-"""Running executions of the scan's scope, AND the given visibility clause if any."""
 
 
 class PollerCache:
@@ -239,15 +238,6 @@ async def _in_order(
             task.cancel()
 
 
-async def _running(
-    executions: AsyncIterator[Execution], stats: ScanStats
-) -> AsyncIterator[Execution]:
-    async for execution in executions:
-        stats.listed += 1
-        if execution.status == ExecutionStatus.RUNNING:
-            yield execution
-
-
 async def find_stuck(
     conn: Connection,
     list_running: ListRunning,
@@ -281,19 +271,22 @@ async def _scan(
         return lambda execution: _check(conn, execution, with_rules, pollers, now)
 
     if plan.describe_all:
-        async for hit in _in_order(_running(list_running(None), stats), check(rules)):
+        if StuckRule.NO_POLLERS in rules.enabled:
+            stats.no_pollers_path = "checked on the full list the describes read anyway"
+        async for hit in _in_order(running(list_running(None), stats), check(rules)):
             yield hit
         stats.candidates = stats.listed  # every one listed was described
         return
-    if plan.list_all:  # no_pollers: the list and the poller cache, no describes
+    if plan.list_all:  # no_pollers: visibility and the poller cache, no describes
         only_pollers = replace(rules, enabled=frozenset({StuckRule.NO_POLLERS}))
-        async for hit in _in_order(_running(list_running(None), stats), check(only_pollers)):
+        queued = no_pollers_candidates(list_running, pollers.evidence, stats)
+        async for hit in _in_order(queued, check(only_pollers)):
             yield hit
     candidates: dict[tuple[str, str | None], Execution] = {}
     for rule, clause in plan.narrowed.items():
         found = 0
         try:
-            async for execution in _running(list_running(clause), stats):
+            async for execution in running(list_running(clause), stats):
                 found += 1
                 candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
         except UsageError:
@@ -301,7 +294,7 @@ async def _scan(
                 raise
             # A server without the search attribute: every running one is a candidate.
             stats.fallbacks.append(f"{rule.value}: the server rejects {clause}; described all")
-            async for execution in _running(list_running(None), stats):
+            async for execution in running(list_running(None), stats):
                 found += 1
                 candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
         stats.by_rule[rule.value] = found

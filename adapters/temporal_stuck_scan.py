@@ -3,7 +3,9 @@
 A describe costs a round trip per execution; on 10^5 running executions describing all
 takes minutes. Each rule gets only the candidates visibility cannot rule out:
 
-- no_pollers: answered from the list alone plus one DescribeTaskQueue per task queue;
+- no_pollers: visibility alone, no describes: the distinct task queues in scope, one
+  DescribeTaskQueue each, then the executions of the queues without live pollers
+  (adapters/temporal_stuck_queues.py);
 - no_progress: only executions started before ``now - threshold`` (an execution's
   newest event is never older than its start); those are described and their newest
   event read;
@@ -12,8 +14,9 @@ takes minutes. Each rule gets only the candidates visibility cannot rule out:
   ``REPORTED_AFTER`` times in a row (server 1.28+, dynamic config
   ``system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute``, default 5), so
   from attempt 6 on (measured on the dev server 1.32: attempt 5 pending, not yet set;
-  attempt 6, set). With a threshold of 6 or more only those executions are described;
-  below it, or where the server lacks the attribute, every running execution is;
+  attempt 6, set). With a threshold of 6 or more (the default) only those executions
+  are described; below it, or where the server lacks the attribute, every running
+  execution is;
 - activity_retrying: no visibility field says an activity is retrying, but an activity
   exists only once a workflow task has completed (its commands schedule activities), and
   every completed workflow task stamps ``BuildIds`` on the visibility record (measured
@@ -22,7 +25,10 @@ takes minutes. Each rule gets only the candidates visibility cannot rule out:
   early by signal-with-start;
   ``TemporalWorkerDeploymentVersion`` is ORed in for versioned workers). Executions
   that never completed a workflow task (a backlog nobody polls, delayed starts not yet
-  due) are ruled out; every other running one is described.
+  due) are ruled out; every other running one is described. In production nearly all
+  running executions have run a task (they wait on timers, signals, activities), and no
+  visibility field tells a retrying activity (TemporalPauseInfo is for paused entities,
+  TemporalReportedProblems for workflow tasks): this rule costs a describe each.
 
 ``ExecutionTime`` cannot rule out workflow_task_failing below the reported threshold: a
 signal-with-start dispatches a delayed workflow's first task at once and leaves
@@ -39,6 +45,10 @@ from adapters.temporal_visibility import quote
 from console.model import StuckRule, StuckRules
 
 REPORTED_AFTER = 5
+# no_pollers (adapters/temporal_stuck_queues.py): a scope this small is answered by its
+# first page; past QUEUE_CAP distinct task queues the whole running list is read.
+PROBE_PAGE = 100
+QUEUE_CAP = 200
 DUE_MARGIN = timedelta(minutes=5)
 REPORTED_PROBLEMS = (
     "TemporalReportedProblems IN ('category=WorkflowTaskFailed', 'category=WorkflowTaskTimedOut')"
@@ -78,6 +88,8 @@ class ScanStats:
     describes: int = 0
     histories: int = 0
     task_queues: int = 0
+    queue_probes: int = 0  # no_pollers' visibility queries for the distinct task queues
+    no_pollers_path: str = ""  # how no_pollers got its executions (temporal_stuck_queues)
     fallbacks: list[str] = field(default_factory=list)
     by_rule: dict[str, int] = field(default_factory=dict)  # candidates each narrowed rule listed
     seconds: float = 0.0  # the whole scan, list to last hit
@@ -106,8 +118,10 @@ def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_A
     describe_all = False
     if StuckRule.NO_POLLERS in enabled:
         how[StuckRule.NO_POLLERS] = (
-            "visibility alone: every running execution's task queue, one DescribeTaskQueue "
-            "per queue; no describes"
+            "visibility alone: the distinct task queues of the running executions (one-row "
+            "queries TaskQueue NOT IN (...), one per queue), one DescribeTaskQueue per "
+            f"queue, then only the running executions of queues without live pollers; past "
+            f"{QUEUE_CAP} queues, the whole running list; no describes"
         )
     if StuckRule.ACTIVITY_RETRYING in enabled:
         narrowed[StuckRule.ACTIVITY_RETRYING] = COMPLETED_A_TASK
@@ -137,8 +151,8 @@ def scan_plan(rules: StuckRules, now: datetime, reported_after: int = REPORTED_A
                 f"describes every running execution (one describe each, shared with the "
                 f"other rules; {DESCRIBE_COST}): the server reports the problem in "
                 f"visibility only from attempt {reported_after + 1}, the threshold is "
-                f"{rules.workflow_task_attempts} (use --task-attempts {reported_after + 1} "
-                f"or more to answer from visibility)"
+                f"{rules.workflow_task_attempts}, below the default {reported_after + 1} "
+                f"(--task-attempts {reported_after + 1} or more is answered from visibility)"
             )
     if StuckRule.NO_PROGRESS in enabled:
         cutoff = now - rules.no_progress

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failed-only", action="store_true", help="only failure events")
     p = sub(exv, "stuck", "cli_executions:cmd_stuck", "find stuck executions, with evidence")
     p.add_argument("--activity-attempts", type=int, help="activity attempt >= N (default 5)")
-    p.add_argument("--task-attempts", type=int, help="workflow task attempt >= N (default 3)")
+    p.add_argument("--task-attempts", type=int,
+                   help="workflow task attempt >= N (default 6, from visibility; "
+                   "below 6 every running execution is described)")  # fmt: skip
     p.add_argument("--no-progress", help="no new history event for longer than (default 30m)")
     p.add_argument(
         "--rules",

@@ -38,6 +38,9 @@ def explain_cost(name: str, engine: Any, hits: int) -> None:
         f"{stats.task_queues} task queues; {hits} hits",
         file=sys.stderr,
     )
+    path = getattr(stats, "no_pollers_path", "")
+    if path:
+        print(f"{name}: no_pollers: {path}", file=sys.stderr)
     by_rule = getattr(stats, "by_rule", None)
     if by_rule:
         counted = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))

@@ -193,7 +193,9 @@ class StuckRules:
     """Thresholds for find_stuck; each rule can be switched off by listing others."""
 
     activity_attempts: int = 5
-    workflow_task_attempts: int = 3
+    # 6: Temporal reports a failing workflow task in visibility from attempt 6
+    # (TemporalReportedProblems): the default needs no describe per execution for it.
+    workflow_task_attempts: int = 6
     no_progress: timedelta = timedelta(minutes=30)
     enabled: frozenset[StuckRule] = frozenset(StuckRule)
     # Opt-in heuristic (engines that can): a delayed start not yet due has no workflow

@@ -115,11 +115,25 @@ def test_explain_names_the_rules_that_need_describes(temporal_engine: TemporalEn
     temporal_rules = {"activity_retrying", "workflow_task_failing", "no_progress", "no_pollers"}
     assert set(how) == temporal_rules
     assert "BuildIds IS NOT NULL" in how["activity_retrying"]
-    assert "describes every running execution" in how["workflow_task_failing"]  # default 3 < 6
-    assert "visibility alone" in how["no_pollers"]
-    assert (
-        "visibility first"
-        in temporal_engine.explain_stuck(StuckRules(workflow_task_attempts=6))[
-            "workflow_task_failing"
-        ]
-    )
+    # The default threshold is the server's reported one (attempt 6): from visibility.
+    assert "visibility first" in how["workflow_task_failing"]
+    assert "TemporalReportedProblems" in how["workflow_task_failing"]
+    assert "visibility alone" in how["no_pollers"] and "TaskQueue NOT IN" in how["no_pollers"]
+    lower = temporal_engine.explain_stuck(StuckRules(workflow_task_attempts=3))
+    assert "describes every running execution" in lower["workflow_task_failing"]
+
+
+async def test_default_rules_describe_none_of_the_never_run(
+    temporal_engine: TemporalEngine, young_type: str
+) -> None:
+    # Default thresholds: none of these can hit workflow_task_failing (nothing reported),
+    # activity_retrying (no task ran) or no_progress (young), so none is described.
+    assert StuckRules().workflow_task_attempts == 6
+    hits = await scan(temporal_engine, StuckRules(), young_type)
+    stats = temporal_engine.stuck_stats
+    assert stats is not None and stats.describes == 0 and stats.fallbacks == []
+    assert len(hits) == COUNT and {h.rule for h in hits} == {StuckRule.NO_POLLERS}
+    # Below the server's threshold every running one is described.
+    hits = await scan(temporal_engine, StuckRules(workflow_task_attempts=3), young_type)
+    stats = temporal_engine.stuck_stats
+    assert stats is not None and stats.describes == COUNT and len(hits) == COUNT
