@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,14 +35,22 @@ import gen_namespace  # noqa: E402
 
 LIMIT = "10000"
 # The floor: the same pages, fetched serially, nothing converted (the page token is
-# cut out of the raw body without parsing the rest).
+# cut out of the raw body without parsing the rest). A 429 is retried: without that a
+# single one turned the loop into an endless one on a body with no token.
 FLOOR = """
 import http.client, sys, urllib.parse
+import time
 conn, token, rows = http.client.HTTPConnection(sys.argv[1]), "", 0
 while rows < int(sys.argv[2]):
     q = urllib.parse.urlencode({"pageSize": "1000", **({"nextPageToken": token} if token else {})})
     conn.request("GET", "/api/v1/namespaces/default/workflows?" + q)
-    body = conn.getresponse().read()
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status == 429:  # the dev server's persistence QPS cap: retry, as opsdeck does
+        time.sleep(0.05)
+        continue
+    if resp.status != 200:
+        sys.exit(f"HTTP {resp.status}: {body[:300]!r}")
     rows += body.count(b'"execution":')
     token = body.rpartition(b'"nextPageToken":"')[2].partition(b'"')[0].decode()
     if not token:
@@ -69,6 +78,24 @@ def first_line(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
         pass
     proc.wait()
     return first, time.perf_counter() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, timeout: float = 900.0) -> float:
+    """Wait until the server is idle: after a fill the in-memory dev server works for
+    minutes (visibility and timer tasks) and answers lists with 429 meanwhile (measured:
+    4 minutes at ~80 % of a core after 20,000 starts), so timing then measures that."""
+    t0 = time.monotonic()
+    quiet = 0
+    while quiet < 3 and time.monotonic() - t0 < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(2.0)
+        quiet = quiet + 1 if cpu_seconds(pid) - before < 0.2 else 0
+    return time.monotonic() - t0
 
 
 def measure(address: str, http_address: str, runs: int, tmp: str) -> None:
@@ -129,12 +156,19 @@ def main() -> None:
                 from temporalio.client import Client
 
                 client = await Client.connect(server.address)
-                plan = gen_namespace.Plan({"running": args.executions})
+                # A start delay: no workflow task is dispatched to the unpolled queue.
+                # Without it the in-memory server spent minutes after the fill writing
+                # 20,000 tasks to the backlog and answered every list with 429
+                # (persistence QPS) meanwhile: a busy server, not a listing, was measured.
+                plan = gen_namespace.Plan(
+                    {"running": args.executions}, running_delay=timedelta(hours=1)
+                )
                 report = await gen_namespace.start_all(client, plan)
                 print(f"generated {report.total} in {report.seconds:.0f} s "
                       f"({report.rate_per_minute:,.0f}/min)")  # fmt: skip
 
             asyncio.run(fill())
+            print(f"server settled after {settle(server.pid):.0f} s", flush=True)
             measure(server.address, server.http_address, args.runs, tmp)
 
 

@@ -7,11 +7,20 @@ runbooks only ever see these.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
+
+# What quote(safe="") leaves alone: ids made only of these skip it (a 10,000-row list
+# formats 20,000 of them; quote is ~10x the cost of this match).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quoted(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -79,7 +88,7 @@ class ExecutionRef:
     run_id: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.engine}:{quote(self.scope, safe='')}/{quote(self.workflow_id, safe='')}"
+        text = f"{self.engine}:{_quoted(self.scope)}/{_quoted(self.workflow_id)}"
         return f"{text}/{self.run_id}" if self.run_id else text
 
     @property
