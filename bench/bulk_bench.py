@@ -14,7 +14,8 @@ bench/gen_namespace.py, then alternates, on the same server, per round:
     round: `opsdeck executions retry --query Q --yes` vs
     `temporal workflow reset --query Q --type LastWorkflowTask --yes`.
 Timed whole process, from its start until the job completed: opsdeck's process ends
-after the job and its per-target outcomes; the temporal CLI returns once the job is
+after the job and its per-target outcomes (its stdout is stamped line by line: the
+timeline of plan, job, first outcome, job end, exit); the temporal CLI returns once the job is
 started, so its time runs until this script (polling DescribeBatchOperation every 50 ms
 on a connection made beforehand) sees the job COMPLETED. Prints medians and the median
 of the per-round ratios opsdeck / temporal; results go to bench/RESULTS.md by hand.
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,16 +95,56 @@ async def note_job(tool: str, client: Client, job_id: str) -> None:
     JOBS.append((tool, seconds / 1e6))
 
 
+_OUTCOME_LINE = ("OK ", "FAILED ", "SKIPPED ", "SUBMITTED ")
+
+
+def timeline(lines: list[tuple[float, str]], exit_s: float) -> str:
+    """When opsdeck's stdout showed each step (seconds from the process start)."""
+
+    def first(test: Callable[[str], bool]) -> float | None:
+        return next((t for t, line in lines if test(line)), None)
+
+    def last(test: Callable[[str], bool]) -> float | None:
+        return next((t for t, line in reversed(lines) if test(line)), None)
+
+    def outcome(line: str) -> bool:
+        return line.startswith(_OUTCOME_LINE)
+
+    end = first(lambda line: line.startswith("batch job ") and ": completed" in line)
+    marks = {
+        "plan printed": first(lambda line: line.startswith("Plan: ")),
+        "applying": first(lambda line: line.startswith("Applying (request id")),
+        "job running": first(lambda line: line.startswith("batch job ")),
+        "first outcome": first(outcome),
+        "job end seen": end,
+        "last outcome": last(outcome),
+        "exit": exit_s,
+    }
+    before = sum(1 for t, line in lines if outcome(line) and end is not None and t < end)
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in marks.items() if v is not None)
+    return f"{shown} s; {before} outcome lines before the job's end was seen"
+
+
+TIMELINES: list[str] = []
+
+
 async def time_opsdeck(cmd: list[str], env: dict[str, str], n: int, client: Client) -> float:
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         *cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    out, err = await proc.communicate()
+    assert proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
+    lines: list[tuple[float, str]] = []  # stdout as it comes, stamped on arrival
+    async for raw in proc.stdout:
+        lines.append((time.perf_counter() - t0, raw.decode()))
+    await proc.wait()
     elapsed = time.perf_counter() - t0
-    if proc.returncode != 0 or f"{n} done, 0 skipped, 0 failed" not in out.decode():
+    out, err = "".join(line for _, line in lines), await errors
+    if proc.returncode != 0 or f"{n} done, 0 skipped, 0 failed" not in out:
         raise SystemExit(f"opsdeck failed ({proc.returncode}): {err.decode()[-800:]}")
-    await note_job("opsdeck", client, out.decode().rsplit("request id ", 1)[1].split()[0])
+    TIMELINES.append(f"{cmd[2]}: {timeline(lines, elapsed)}")
+    await note_job("opsdeck", client, out.rsplit("request id ", 1)[1].split()[0])
     return elapsed
 
 
@@ -217,6 +259,9 @@ async def bench(args: argparse.Namespace, address: str, http: str, work: Path) -
         print(summary("reset by query (LastWorkflowTask)", times["or"], times["tr"]))
     print("server-side job seconds (close - start), in run order: "
           + ", ".join(f"{tool} {sec:.1f}" for tool, sec in JOBS))  # fmt: skip
+    print("opsdeck timelines (stdout lines stamped on arrival), in run order:")
+    for line in TIMELINES:
+        print(f"  {line}")
 
 
 def main() -> int:
