@@ -43,8 +43,40 @@ QUEUE = "tui-scale-no-worker"
 
 # The child: `opsdeck tui` with App.run replaced by a Pilot session that measures.
 CHILD = """
-import asyncio, json, os, sys, time
+import time
+T = {"child_start": time.time()}  # wall clock: the parent stamps the spawn
+import asyncio, functools, json, os, sys
 from console.tui import app as tui_app
+T["tui_imported"] = time.time()
+import console.cli_admin as admin
+from adapters import temporal_http
+from console.tui.screens import executions as screens
+
+def stamped(owner, name, before, after):
+    # Stamps the first call only: the first list page, the first count.
+    original = getattr(owner, name)
+    @functools.wraps(original)  # Textual passes the event only if the signature asks
+    def call(*args, **kwargs):
+        T.setdefault(before, time.time())
+        try:
+            return original(*args, **kwargs)
+        finally:
+            T.setdefault(after, time.time())
+    setattr(owner, name, call)
+
+stamped(admin, "session_for", "session_start", "session_done")
+stamped(temporal_http.HttpVisibility, "list_page", "list_sent", "list_answered")
+stamped(temporal_http.HttpVisibility, "count", "count_sent", "count_answered")
+stamped(screens.ExecutionsScreen, "on_mount", "screen_mount", "screen_mounted")
+original_init = tui_app.OpsdeckApp.__init__
+def init(self, *args, **kwargs):
+    T.setdefault("app_init", time.time())
+    original_init(self, *args, **kwargs)
+    def painted():
+        T.setdefault("first_paint", time.time())
+        print("BENCH first paint", file=sys.stderr, flush=True)  # splits -X importtime
+    self.on_first_table = painted
+tui_app.OpsdeckApp.__init__ = init
 
 ROWS = int(os.environ["BENCH_ROWS"])
 SEARCH = os.environ["BENCH_SEARCH"]
@@ -58,6 +90,7 @@ async def drive(app):
     async with app.run_test(size=(160, 50)) as pilot:
         screen = app.screen_stack[0]
         deadline = time.monotonic() + 120
+        T["app_running"] = time.time()
         while screen.table.row_count == 0:
             assert time.monotonic() < deadline, f"no first row: {screen.engines}"
             await pilot.pause(0.005)
@@ -65,6 +98,11 @@ async def drive(app):
         await app.workers.wait_for_complete()
         await pilot.pause()
         rss_first = rss_kb()
+        if os.environ.get("BENCH_FIRST_ONLY"):
+            print("RESULT " + json.dumps({"first_row": first, "rss_first": rss_first,
+                                          "stamps": T}), flush=True)
+            app.exit()
+            return
         state = next(iter(screen.engines.values()))
         pages = []
         while state.read_through < ROWS and state.has_more:
@@ -99,7 +137,7 @@ async def drive(app):
         print("RESULT " + json.dumps({
             "search": search, "restore": restore,
             "first_row": first, "rss_first": rss_first, "rss_after": rss_after,
-            "pages": pages, **paged,
+            "pages": pages, "stamps": T, **paged,
         }), flush=True)
     app.exit()
 
@@ -152,7 +190,72 @@ def run_child(env: dict[str, str]) -> dict[str, object]:
         raise SystemExit(f"child failed rc={out.returncode}\n{out.stdout[-2000:]}\n{out.stderr}")
     result: dict[str, object] = json.loads(line.removeprefix("RESULT "))
     result["first_row_s"] = float(result["first_row"]) - start  # type: ignore[arg-type]
+    stamps: dict[str, float] = result.pop("stamps")  # type: ignore[assignment]
+    result["breakdown"] = {k: v - start for k, v in sorted(stamps.items(), key=lambda kv: kv[1])}
     return result
+
+
+# Stamps of the child, in the order they happen, for the breakdown (seconds from spawn).
+STAMPS = (
+    "child_start", "tui_imported", "session_start", "session_done", "app_init",
+    "screen_mount", "screen_mounted", "list_sent", "count_sent", "list_answered",
+    "first_paint", "app_running", "count_answered",
+)  # fmt: skip
+
+
+def http_get(http_address: str, path: str, params: dict[str, str]) -> float:
+    """Seconds for one raw visibility GET (what the server takes, plus one connection)."""
+    from urllib.parse import urlencode
+    from urllib.request import urlopen
+
+    url = f"http://{http_address}/api/v1/namespaces/default/{path}?{urlencode(params)}"
+    t0 = time.perf_counter()
+    with urlopen(url, timeout=60) as resp:
+        resp.read()
+    return time.perf_counter() - t0
+
+
+def server_times(http_address: str) -> dict[str, float]:
+    """The server's side of the first row: the first page at 50/100/500 rows, count."""
+    return {
+        "GET workflows pageSize=50": http_get(http_address, "workflows", {"pageSize": "50"}),
+        "GET workflows pageSize=100": http_get(http_address, "workflows", {"pageSize": "100"}),
+        "GET workflows pageSize=500": http_get(http_address, "workflows", {"pageSize": "500"}),
+        "GET workflow-count": http_get(http_address, "workflow-count", {}),
+    }
+
+
+def start_up_times() -> dict[str, float]:
+    """The interpreter alone, and with the TUI's imports (fresh process each)."""
+    return {
+        "python -c pass": timed([sys.executable, "-c", "pass"]),
+        "python -c 'import console.tui.app'": timed(
+            [sys.executable, "-c", "import console.tui.app"]
+        ),
+    }
+
+
+def import_profile(env: dict[str, str], path: Path) -> None:
+    """One child under -X importtime; the slowest imports (cumulative) are printed."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", CHILD],
+        env=dict(env, BENCH_FIRST_ONLY="1"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    path.write_text(out.stderr)
+    top: list[tuple[int, str]] = []
+    before_paint = out.stderr.split("BENCH first paint")[0]
+    for line in before_paint.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        # "self | cumulative | name": the name's indent is its depth; 1 space: top level.
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
+            top.append((int(parts[1]), parts[2].strip()))
+    total = sum(c for c, _ in top) / 1000
+    print(f"-X importtime written to {path}; before the first paint {total:.0f} ms, top:")
+    for cumulative, name in sorted(top, reverse=True)[:15]:
+        print(f"  {cumulative / 1000:7.1f} ms  {name}")
 
 
 def timed(cmd: list[str]) -> float:
@@ -218,6 +321,17 @@ def fill_server(args: argparse.Namespace, address: str, http_address: str) -> st
     return oldest
 
 
+def breakdown(ours: list[dict[str, Any]], extra: list[dict[str, float]]) -> None:
+    """Median seconds from spawn to each stamp of the child, then the side measures."""
+    print("spawn to ... (median over runs, s):")
+    for stamp in STAMPS:
+        values = [r["breakdown"][stamp] for r in ours if stamp in r["breakdown"]]
+        if values:
+            print(f"  {stamp:15s} {statistics.median(values):.3f}")
+    for name in extra[0] if extra else ():
+        print(f"  {name}: median {statistics.median([e[name] for e in extra]):.3f} s")
+
+
 def report(ours: list[dict[str, Any]], theirs: list[float], rows: int) -> None:
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -228,6 +342,8 @@ def report(ours: list[dict[str, Any]], theirs: list[float], rows: int) -> None:
     print(f"opsdeck tui, spawn to first row: median {median(first):.3f} s")
     print(f"temporal workflow list --limit 100: median {median(theirs):.3f} s")
     print(f"ratio (pairwise, median): {median(ratio):.2f}")
+    if "pages" not in ours[0]:
+        return
     for what, part in (
         ("all", slice(None)),
         ("first 10", slice(0, 10)),
@@ -263,6 +379,8 @@ def main() -> None:
         metavar=("GRPC", "HTTP", "OLDEST_ID"),
         help="measure a server already filled (no server started, no fill)",
     )
+    parser.add_argument("--first-only", action="store_true", help="first row only, no paging")
+    parser.add_argument("--importtime", type=Path, help="one more child under -X importtime")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -285,15 +403,23 @@ def main() -> None:
             BENCH_ROWS=str(args.rows),
             BENCH_SEARCH=oldest,
         )
+        if args.first_only:
+            env["BENCH_FIRST_ONLY"] = "1"
         anchor = [temporal_binary(), "workflow", "list", "--limit", "100", "-o", "json"]
         anchor += ["--address", address]
         timed(anchor)  # warm the page cache
         ours: list[dict[str, Any]] = []
         theirs: list[float] = []
+        extra: list[dict[str, float]] = []
         for _ in range(args.runs):
             ours.append(run_child(env))
             theirs.append(timed(anchor))
+            extra.append({**server_times(http_address), **start_up_times()})
             r = ours[-1]
+            steps = ", ".join(f"{k} {v:.3f}" for k, v in r["breakdown"].items())
+            print(f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s: {steps}")
+            if args.first_only:
+                continue
             print(
                 f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s, "
                 f"rss first {r['rss_first']}, after {r['read']} rows {r['rss_after']}, "
@@ -302,7 +428,10 @@ def main() -> None:
                 f"search {r['search']:.3f} s, escape {r['restore'] * 1000:.0f} ms, {r['status']}",
                 flush=True,
             )
+        breakdown(ours, extra)
         report(ours, theirs, args.rows)
+        if args.importtime:
+            import_profile(env, args.importtime)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from console.tui.screens.executions import ExecutionsScreen
 from console.tui.widgets.prompt import typing_into
 
 SessionFactory = Callable[[str], Any]
+INCIDENT_FIRST_LOOK = 1.0  # seconds after mount, if no listing was shown before
 
 
 class ActionReported(Message):
@@ -111,6 +112,7 @@ class OpsdeckApp(App[int]):
         self.incident_interval = incident_interval
         self.incident_text = ""  # the status bar's incident part (console.incidents)
         self._incident_error = ""
+        self._incident_checks_started = False
 
     # -- session facts ----------------------------------------------------------------
 
@@ -146,6 +148,23 @@ class OpsdeckApp(App[int]):
         if self._keymap_config:
             self.set_keymap(self._keymap_config)
         self.sub_title = self.context_name
+        # The first look at the open incident waits for the executions' first answer on
+        # screen: its store import and read (~70 ms) were on the first-row path (issue
+        # 13). A second at most, should no engine answer.
+        self.set_timer(INCIDENT_FIRST_LOOK, self._start_incident_checks)
+
+    def listing_shown(self, rows: bool) -> None:
+        """The executions view painted its first answer (``rows``: some rows came)."""
+        self._start_incident_checks()
+        probe = self.on_first_table
+        if rows and probe is not None:
+            self.on_first_table = None
+            probe()
+
+    def _start_incident_checks(self) -> None:
+        if self._incident_checks_started:
+            return
+        self._incident_checks_started = True
         self.check_incident()
         if self.incident_interval > 0:
             self.set_interval(self.incident_interval, self.check_incident)

@@ -18,6 +18,7 @@ key the selected rows' engine cannot do is hidden, and says why when pressed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -36,6 +37,7 @@ from console.tui.guards import CHANGE_ACTIONS as CHANGE_ACTIONS  # execution.py 
 from console.tui.guards import refusal, split_targets
 from console.tui.messages import ListedRow
 from console.tui.paging import PAGE, is_server_query
+from console.tui.row_diff import Appended, appended
 from console.tui.rows import DESCENDING_FIRST, SortOrder, cell_texts, columns
 from console.tui.screens.executions_commands import argument_values, run_command
 from console.tui.screens.executions_search import SearchingExecutions
@@ -45,6 +47,7 @@ from console.tui.widgets.stuck_detail import StuckDetail
 from console.tui.widgets.tables import ExecutionsTable
 
 MARK = "●"
+FOOTER_AT_THE_LATEST = 1.0  # seconds after mount: the footer, should no engine answer
 
 
 class ExecutionsScreen(SearchingExecutions):
@@ -98,6 +101,7 @@ class ExecutionsScreen(SearchingExecutions):
         self.sort_by = SortOrder()
         self._keys_shown: tuple[str | None, ...] | None = None  # refusals the footer shows
         self._timer: Timer | None = None
+        self._marks_drawn: set[str] = set()  # the marks the table's rows show
 
     def compose(self) -> ComposeResult:
         yield Static(id="crumbs")
@@ -106,15 +110,26 @@ class ExecutionsScreen(SearchingExecutions):
         yield Static(id="filter-hint")
         yield Prompt(id="prompt", completer=self._complete)
         yield StatusBar(id="status")
-        yield Footer()
+        # No Footer yet: composing its keys (~80 ms) held back the first rows (issue 13);
+        # it is mounted once the first answer is on screen (first_answer_shown).
 
     def on_mount(self) -> None:
         self._set_columns()
         self.reset_engines()
+        self.set_timer(FOOTER_AT_THE_LATEST, self._mount_footer)  # no engine answered
         interval = self.opsdeck.refresh_interval
         if interval > 0:
             self._timer = self.set_interval(interval, self._tick)
         self.action_reload()
+
+    async def first_answer_shown(self, rows: bool) -> None:
+        await self._mount_footer()
+        await super().first_answer_shown(rows)
+
+    async def _mount_footer(self) -> None:
+        if not self.query(Footer):
+            await self.mount(Footer())
+            self.refresh_bindings()  # a Footer composes its keys on the next refresh
 
     # -- table --------------------------------------------------------------------
 
@@ -147,21 +162,49 @@ class ExecutionsScreen(SearchingExecutions):
             for row in unique.values()
             if self.row_filter.matches(texts[row.key][key] for key in shown)
         ]
+        drawn = self.shown_rows if table.row_count == len(self.shown_rows) else []
         self.shown_rows = self.sort_by.sort(matching, texts)
         self.marked &= {row.key for row in self.shown_rows}
-        table.clear()
-        labels = dict(columns(self.stuck_only))
-        table.fix_widths(
-            {
-                key: max(
-                    [cell_len(self.sort_by.label(key, labels[key]))]
-                    + [cell_len(texts[row.key][key]) for row in self.shown_rows]
-                )
-                for key in shown
-            }
-        )
-        cursor_index = 0
-        for index, row in enumerate(self.shown_rows):
+        change = appended(drawn, self.shown_rows)
+        if change is not None and self._marks_kept(drawn, change):
+            # A page at the end: add it and drop the trimmed top, no rebuild (issue 13).
+            table.drop_first_rows(change.trimmed)
+            table.widen(self._widths(change.added, texts, labels=False))
+            self._add_rows(change.added, texts)
+        else:
+            table.clear()
+            table.fix_widths(self._widths(self.shown_rows, texts, labels=True))
+            self._add_rows(self.shown_rows, texts)
+        self._marks_drawn = set(self.marked)
+        if self.shown_rows:
+            index = {row.key: i for i, row in enumerate(self.shown_rows)}
+            table.move_cursor(row=index.get(cursor_key or "", 0), animate=False)
+        self._cursor_moved()
+        self._update_status()
+
+    def _marks_kept(self, drawn: list[ListedRow], change: Appended) -> bool:
+        """Whether the rows kept on screen show the marks they should (marks changed
+        since the last render, e.g. escape cleared them: a full rebuild)."""
+        kept = {row.key for row in drawn[change.trimmed :]}
+        return self.marked & kept == self._marks_drawn & kept
+
+    def _widths(
+        self, rows: Sequence[ListedRow], texts: dict[str, dict[str, str]], labels: bool
+    ) -> dict[str, int]:
+        """Each data column's width for ``rows`` (and its header, with ``labels``)."""
+        names = dict(columns(self.stuck_only))
+        return {
+            key: max(
+                [cell_len(self.sort_by.label(key, names[key])) if labels else 0]
+                + [cell_len(texts[row.key][key]) for row in rows]
+            )
+            for key in self.column_keys
+        }
+
+    def _add_rows(self, rows: Sequence[ListedRow], texts: dict[str, dict[str, str]]) -> None:
+        table = self.table
+        shown = self.column_keys
+        for row in rows:
             text = texts[row.key]
             cells = [table.text(MARK if row.key in self.marked else "", "row--marked")]
             for key in shown:
@@ -170,12 +213,6 @@ class ExecutionsScreen(SearchingExecutions):
                 else:
                     cells.append(table.text(text[key], "cell--warning" if key == "rule" else None))
             table.add_row(*cells, key=row.key)
-            if row.key == cursor_key:
-                cursor_index = index
-        if self.shown_rows:
-            table.move_cursor(row=cursor_index, animate=False)
-        self._cursor_moved()
-        self._update_status()
 
     def _rebuild(self) -> None:
         """New columns (stuck mode, sort arrow) and rows, the cursor staying on its run."""
@@ -234,7 +271,8 @@ class ExecutionsScreen(SearchingExecutions):
             crumbs.append(f"/{self.row_filter.text}")
         interval = app.refresh_interval
         auto = "auto refresh off" if self.paused or interval <= 0 else f"every {interval:g}s"
-        self.query_one("#crumbs", Static).update(Text(" · ".join(crumbs)))
+        # One line high (opsdeck.tcss): no layout pass for new text.
+        self.query_one("#crumbs", Static).update(Text(" · ".join(crumbs)), layout=False)
         self.query_one(StatusBar).show(
             context=app.context_name,
             read_only=app.read_only,
@@ -350,6 +388,7 @@ class ExecutionsScreen(SearchingExecutions):
         table.update_cell(
             row.key, "mark", table.text(MARK if row.key in self.marked else "", "row--marked")
         )
+        self._marks_drawn = set(self.marked)
         if table.cursor_row < len(self.shown_rows) - 1:
             table.move_cursor(row=table.cursor_row + 1, animate=False)
         self.refresh_bindings()  # the targets changed: so may the keys that apply

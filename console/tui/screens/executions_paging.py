@@ -64,6 +64,8 @@ class PagedExecutions(KeysScreen[None]):
         # end (a filter hiding the new rows) must not read on through the listing.
         self._armed = False
         self._more_after_refresh = False  # `G` came during a refresh: read on after it
+        self._table: ExecutionsTable | None = None
+        self._answer_shown = self._rows_shown = False  # the first answer, the first rows
 
     @property
     def opsdeck(self) -> OpsdeckApp:
@@ -71,7 +73,10 @@ class PagedExecutions(KeysScreen[None]):
 
     @property
     def table(self) -> ExecutionsTable:
-        return self.query_one("#executions", ExecutionsTable)
+        # Looked up once: every cursor move asks for it (a DOM query each: ~0.7 ms).
+        if self._table is None:
+            self._table = self.query_one("#executions", ExecutionsTable)
+        return self._table
 
     def reset_engines(self) -> None:
         """(Re)build per-engine state, e.g. after a context switch: a filter, a query or
@@ -287,10 +292,15 @@ class PagedExecutions(KeysScreen[None]):
         if cursor_top and self.shown_rows:
             self._cursor_to_top = False
             self.table.move_cursor(row=0, animate=False)
-        probe = self.opsdeck.on_first_table
-        if probe is not None and message.error is None and message.rows:
-            self.opsdeck.on_first_table = None
-            self.call_after_refresh(probe)
+        if not self._answer_shown or (message.rows and not self._rows_shown):
+            # Once painted, what waited for the first answer starts (app.listing_shown).
+            self._answer_shown = True
+            self._rows_shown = bool(message.rows)
+            self.call_after_refresh(self.first_answer_shown, self._rows_shown)
+
+    async def first_answer_shown(self, rows: bool) -> None:
+        """The first answer (``rows``: the first rows) is painted; the subclass extends."""
+        self.opsdeck.listing_shown(rows)
 
     def on_engine_counted(self, message: EngineCounted) -> None:
         state = self.engines.get(message.engine)

@@ -224,6 +224,9 @@ class SearchingExecutions(PagedExecutions):
 
     def show_hint(self) -> None:
         hint = self.filter_hint()
+        if hint == getattr(self, "_hint_shown", ""):
+            return  # an update is a layout pass of the whole screen (~0.1 s at 500 rows)
+        self._hint_shown = hint
         widget = self.query_one("#filter-hint", Static)
         widget.update(hint or "")
         widget.set_class(hint is not None, "-shown")

@@ -59,7 +59,9 @@ class StatusBar(Static):
         for name, state, ok in engines:
             parts += [sep, (f"{name}: {state}", style("ok" if ok else "error"))]
         parts += [sep, (refreshed, style("dim"))]
-        self.update(Text.assemble(*parts))
+        # One line high (opsdeck.tcss): new text never changes the layout, and a layout
+        # pass re-renders the whole screen (issue 13: on every page read).
+        self.update(Text.assemble(*parts), layout=False)
 
     def redraw(self) -> None:
         """Show again with the last facts (the incident changed, nothing else)."""
