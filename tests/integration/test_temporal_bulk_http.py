@@ -42,8 +42,8 @@ def engine(temporal_server: DevServer) -> TemporalEngine:
 
 @pytest.fixture
 def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read back every 50 ms: a job of a second (the dev server lets a burst of runs through
-    before --rps bites) is read back many times before it ends."""
+    """Read back every 50 ms: a job of a few seconds (the dev server lets a burst of runs
+    through before --rps bites) is read back many times before it ends."""
     monkeypatch.setattr(bulk_watch, "READ_BACK_SECONDS", 0.05)
 
 
@@ -136,7 +136,7 @@ async def test_outcomes_are_handed_back_while_the_job_still_runs(
     """The first outcome comes before DescribeBatchOperation stops saying running."""
     query = await start_running(temporal_server.address, 50)
     await visible(engine, query, 50)
-    plan = await plan_terminate(engine, query, rps=1)
+    plan = await plan_terminate(engine, query, rps=0.5)  # a job of seconds, not 100 s
     events: list[tuple[str, str]] = []
     jobs = Recorded(await engine.batch_jobs(), events)
     async for outcome in apply_by_query(jobs, engine, plan, str(uuid.uuid4())):
@@ -155,7 +155,7 @@ async def test_the_runner_audits_outcomes_during_the_job(
 ) -> None:
     query = await start_running(temporal_server.address, 50)
     await visible(engine, query, 50)
-    plan = await plan_terminate(engine, query, rps=1)
+    plan = await plan_terminate(engine, query, rps=0.5)  # a job of seconds, not 100 s
     audit = AuditJournal(tmp_path / "audit.db")
     runner = ActionRunner(
         context=Context(name="dev", engines=()), engines={"temporal": engine}, audit=audit
