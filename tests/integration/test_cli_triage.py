@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from console.sandbox.devserver import DevServer
 from tests.conftest import Demo
+from tests.integration.temporal_config import write_temporal_config
 from tests.integration.test_cli_executions import opsdeck
 from tests.integration.triage_scenario import SYSTEMIC_RUNS, Scenario, scenario
 
@@ -27,21 +28,7 @@ async def made(demo: Demo) -> AsyncIterator[Scenario]:
 
 @pytest.fixture
 def config(tmp_path: Path, temporal_server: DevServer) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""\
-current-context: local
-identity: ci@example.com
-contexts:
-  local:
-    engines:
-      - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
-        namespace: default
-"""
-    )
-    return path
+    return write_temporal_config(tmp_path / "config.yaml", temporal_server)
 
 
 def triage(config: Path, *args: str) -> tuple[int, str, str]:

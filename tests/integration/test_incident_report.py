@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from console.sandbox.devserver import DevServer
+from tests.integration.temporal_config import write_temporal_config
 
 from .test_cli_executions import TASK_QUEUE, opsdeck, wait_status
 
@@ -25,27 +26,19 @@ ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
 
 @pytest.fixture
 def config(tmp_path: Path, temporal_server: DevServer) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""\
-current-context: local
-identity: alice@example.com
-pii-fields: [email]
-contexts:
-  local:
-    engines:
-      - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
-        namespace: default
-    slos:
-      inc-orders:
-        query: "WorkflowId STARTS_WITH 'inc-'"
-        success-rate: 99%
-        window: 1h
-"""
+    return write_temporal_config(
+        tmp_path / "config.yaml",
+        temporal_server,
+        identity="alice@example.com",
+        top="pii-fields: [email]",
+        after_engines="""
+        slos:
+          inc-orders:
+            query: "WorkflowId STARTS_WITH 'inc-'"
+            success-rate: 99%
+            window: 1h
+        """,
     )
-    return path
 
 
 def ok(*args: str, config: Path) -> subprocess.CompletedProcess[str]:

@@ -34,6 +34,7 @@ from console.sandbox import workflows as wf
 from console.sandbox.devserver import DevServer, stop_process
 from console.sandbox.workers import start_orders
 from tests.conftest import eventually
+from tests.integration.temporal_config import write_temporal_config
 
 from .test_cli_executions import OPSDECK
 
@@ -85,25 +86,17 @@ def ramp_workers(
 
 @pytest.fixture
 def config(tmp_path: Path, temporal_server: DevServer, ramp_workers: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""\
-current-context: local
-identity: ci@example.com
-contexts:
-  local:
-    engines:
-      - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
-        namespace: {NAMESPACE}
-    slos:
-      orders-success:
-        query: "WorkflowType = 'OrderWorkflow'"
-        success-rate: 95%
-"""
+    return write_temporal_config(
+        tmp_path / "config.yaml",
+        temporal_server,
+        namespace=NAMESPACE,
+        after_engines="""
+        slos:
+          orders-success:
+            query: "WorkflowType = 'OrderWorkflow'"
+            success-rate: 95%
+        """,
     )
-    return path
 
 
 @pytest.fixture

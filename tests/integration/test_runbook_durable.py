@@ -25,6 +25,7 @@ from console.runbook.journal import default_journal_path
 from console.runbook.runner import TEST_HOLD_ENV
 from console.sandbox.devserver import DevServer
 from tests.conftest import Demo
+from tests.integration.temporal_config import write_temporal_config
 
 from .runbook_helpers import (
     audit_records,
@@ -68,23 +69,12 @@ TWO_ACTIONS = two_actions_book("durable-two-actions")
 
 @pytest.fixture
 def config(tmp_path: Path, temporal_server: DevServer) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""\
-current-context: local
-identity: alice@example.com
-contexts:
-  local:
-    runbook-task-queue: rb-durable-{uuid.uuid4().hex[:8]}
-    runbook-heartbeat: 2s
-    engines:
-      - kind: temporal
-        address: {temporal_server.address}
-        http-address: {temporal_server.http_address}
-        namespace: default
-"""
+    return write_temporal_config(
+        tmp_path / "config.yaml",
+        temporal_server,
+        identity="alice@example.com",
+        context=f"runbook-task-queue: rb-durable-{uuid.uuid4().hex[:8]}\nrunbook-heartbeat: 2s",
     )
-    return path
 
 
 class Workers:
