@@ -1,7 +1,8 @@
 """The TUI on a 100,000-execution namespace (issue 13), run by hand.
 
     .venv/bin/python bench/tui_scale_bench.py [--executions 100000] [--rows 10000] [--runs 5]
-        [--fill-budget 900] [--server memory|file]
+        [--fill-budget 900] [--server memory|file] [--existing GRPC HTTP OLDEST_ID]
+        [--first-only] [--importtime FILE] [--baseline TREE]
 
 Starts its own Temporal dev server (default: in memory with gen_namespace.FAST_START;
 ``--server file``: the SQLite file the fixtures use), fills it with ``--executions``
@@ -16,6 +17,15 @@ rate is printed), then alternates, ``--runs`` times, on the same server:
   - the anchor, `temporal workflow list --limit 100 -o json` (the CLI's first page),
     whole process.
 Prints medians and the pairwise ratio; results go to bench/RESULTS.md by hand.
+
+The first row is broken down by stamps in the child (seconds from spawn: interpreter
+up, TUI imported, session made, app and screen mounted, first list page sent and
+answered, count sent and answered, first rows painted), next to the server's own time
+for raw GETs of the first page (50, 100, 500 rows) and the count, and the interpreter
+alone. ``--first-only`` stops each child at the first row; ``--importtime FILE`` runs
+one more child under ``-X importtime`` and lists the imports before the first paint;
+``--baseline TREE`` (e.g. ``git archive HEAD~1 | tar -x -C TREE``) runs that tree's
+code alternately with this one, in the same rounds.
 """
 
 from __future__ import annotations
@@ -180,10 +190,17 @@ def visible(http_address: str) -> int:
         return int(json.load(resp).get("count", 0))
 
 
-def run_child(env: dict[str, str]) -> dict[str, object]:
+def run_child(env: dict[str, str], tree: Path = ROOT) -> dict[str, object]:
+    """One child; ``tree``: the source tree it imports opsdeck from (``-c`` puts the
+    working directory first on sys.path)."""
     start = time.time()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", CHILD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tree,
     )
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), "")
     if not line:
@@ -332,6 +349,17 @@ def breakdown(ours: list[dict[str, Any]], extra: list[dict[str, float]]) -> None
         print(f"  {name}: median {statistics.median([e[name] for e in extra]):.3f} s")
 
 
+def summary(r: dict[str, Any]) -> str:
+    if "pages" not in r:
+        return f"rss first {r['rss_first']}"
+    return (
+        f"rss first {r['rss_first']}, after {r['read']} rows {r['rss_after']}, "
+        f"window {r['window']}, table {r['table_rows']}, "
+        f"page median {statistics.median(r['pages']) * 1000:.0f} ms, "
+        f"search {r['search']:.3f} s, escape {r['restore'] * 1000:.0f} ms, {r['status']}"
+    )
+
+
 def report(ours: list[dict[str, Any]], theirs: list[float], rows: int) -> None:
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -381,6 +409,9 @@ def main() -> None:
     )
     parser.add_argument("--first-only", action="store_true", help="first row only, no paging")
     parser.add_argument("--importtime", type=Path, help="one more child under -X importtime")
+    parser.add_argument(
+        "--baseline", type=Path, help="another source tree (git archive), run alternately"
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -411,25 +442,24 @@ def main() -> None:
         ours: list[dict[str, Any]] = []
         theirs: list[float] = []
         extra: list[dict[str, float]] = []
+        before: list[dict[str, Any]] = []
         for _ in range(args.runs):
             ours.append(run_child(env))
             theirs.append(timed(anchor))
+            if args.baseline:
+                before.append(run_child(env, args.baseline))
+                b = before[-1]
+                print(f"  baseline: first row {b['first_row_s']:.3f} s, {summary(b)}", flush=True)
             extra.append({**server_times(http_address), **start_up_times()})
             r = ours[-1]
             steps = ", ".join(f"{k} {v:.3f}" for k, v in r["breakdown"].items())
             print(f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s: {steps}")
-            if args.first_only:
-                continue
-            print(
-                f"first row {r['first_row_s']:.3f} s, anchor {theirs[-1]:.3f} s, "
-                f"rss first {r['rss_first']}, after {r['read']} rows {r['rss_after']}, "
-                f"window {r['window']}, table {r['table_rows']}, "
-                f"page median {statistics.median(r['pages']) * 1000:.0f} ms, "
-                f"search {r['search']:.3f} s, escape {r['restore'] * 1000:.0f} ms, {r['status']}",
-                flush=True,
-            )
+            print(f"  {summary(r)}", flush=True)
         breakdown(ours, extra)
         report(ours, theirs, args.rows)
+        if before:
+            print(f"--- baseline tree {args.baseline}, same rounds:")
+            report(before, theirs, args.rows)
         if args.importtime:
             import_profile(env, args.importtime)
 

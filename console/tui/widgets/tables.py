@@ -87,6 +87,9 @@ class ExecutionsTable(StyledTable, inherit_bindings=False):
         # next frame shows rows ``count`` further on, and a second one scrolls back.
         self.scroll_target_y = self.scroll_y = max(0.0, self.scroll_y - count)
         self._update_count += 1
+        # Every cached render is keyed by the old update count: dead weight from now on
+        # (kept, they grew RSS by ~7 MiB over 3,000 rows until the caches' LRU limits).
+        self._clear_caches()
         # No layout refresh (remove_row's): the widget's size stays; the virtual size
         # is set again once idle (_update_dimensions), and a full reflow cost ~0.1 s.
         self.refresh()
