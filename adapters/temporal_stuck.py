@@ -282,23 +282,37 @@ async def _scan(
         queued = no_pollers_candidates(list_running, pollers.evidence, stats)
         async for hit in _in_order(queued, check(only_pollers)):
             yield hit
-    candidates: dict[tuple[str, str | None], Execution] = {}
-    for rule, clause in plan.narrowed.items():
-        found = 0
+    described = replace(rules, enabled=rules.enabled - {StuckRule.NO_POLLERS})
+    async for hit in _in_order(_candidates(plan.narrowed, list_running, stats), check(described)):
+        yield hit
+
+
+async def _candidates(
+    narrowed: dict[StuckRule, str], list_running: ListRunning, stats: ScanStats
+) -> AsyncIterator[Execution]:
+    """Each narrowed rule's candidates, once each, as their pages arrive: describing
+    overlaps listing (where a rule's candidates are nearly every running execution, as
+    activity_retrying's are in production, the list is ten pages per 10,000)."""
+    seen: set[tuple[str, str | None]] = set()
+
+    async def rows(clause: str | None) -> AsyncIterator[Execution]:
+        async for execution in running(list_running(clause), stats):
+            stats.by_rule[rule.value] += 1
+            key = (execution.ref.workflow_id, execution.ref.run_id)
+            if key not in seen:
+                seen.add(key)
+                stats.candidates = len(seen)
+                yield execution
+
+    for rule, clause in narrowed.items():
+        stats.by_rule[rule.value] = 0
         try:
-            async for execution in running(list_running(clause), stats):
-                found += 1
-                candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
+            async for execution in rows(clause):
+                yield execution
         except UsageError:
             if rule not in OPTIONAL_NARROWING:
                 raise
             # A server without the search attribute: every running one is a candidate.
             stats.fallbacks.append(f"{rule.value}: the server rejects {clause}; described all")
-            async for execution in running(list_running(None), stats):
-                found += 1
-                candidates.setdefault((execution.ref.workflow_id, execution.ref.run_id), execution)
-        stats.by_rule[rule.value] = found
-    stats.candidates = len(candidates)
-    described = replace(rules, enabled=rules.enabled - {StuckRule.NO_POLLERS})
-    async for hit in _in_order(candidates.values(), check(described)):
-        yield hit
+            async for execution in rows(None):
+                yield execution
