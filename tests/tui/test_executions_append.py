@@ -17,10 +17,12 @@ from textual.widgets.data_table import Row, RowKey
 
 from console.model import ListQuery
 from console.tui.app import OpsdeckApp
+from console.tui.messages import ListedRow
 from console.tui.paging import PAGE, WINDOW
+from console.tui.row_diff import appended
 from console.tui.screens.executions import MARK
 from tests.tui.conftest import SIZE, executions, ids, make_app, settle, status_text, until
-from tests.tui.fakes import ScaleEngine, stub_session
+from tests.tui.fakes import NOW, ScaleEngine, stub_session
 from tests.tui.test_executions_search import SearchableScale
 
 
@@ -64,10 +66,13 @@ async def test_a_page_appends_trims_the_top_and_keeps_the_cursor_on_its_run() ->
         await fill_window(pilot)
         assert ids(app) == [wid(i) for i in range(WINDOW)]
         before = row_objects(app)
-
-        await pilot.press("G")  # to the last row (499) and the page behind it
-        await settle(pilot)
         screen = executions(app)
+        screen.table.move_cursor(row=WINDOW - 1)
+        await pilot.pause()
+        top = screen.table.scroll_y  # the first row in view
+
+        await pilot.press("G")  # on the last row (499): the page behind it
+        await settle(pilot)
         assert ids(app) == [wid(i) for i in range(PAGE, WINDOW + PAGE)]
         assert screen.table.row_count == WINDOW
         assert screen.engines["temporal"].offset == PAGE
@@ -80,6 +85,7 @@ async def test_a_page_appends_trims_the_top_and_keeps_the_cursor_on_its_run() ->
         assert cursor_id(app) == wid(WINDOW - 1)
         assert screen.table.cursor_row == WINDOW - 1 - PAGE
         assert cursor_in_view(app)
+        assert screen.table.scroll_y == top - PAGE  # the same rows in view, no jump
         assert "temporal: 600 / 100,000 rows" in status_text(app)
 
         await pilot.press("k")
@@ -182,3 +188,35 @@ async def test_the_first_rows_are_on_screen_before_the_count_answers() -> None:
         await until(pilot, lambda: "100 / 100,000 rows" in status_text(app), "the count")
         await settle(pilot)
         assert ids(app)[0] == wid(0) and len(ids(app)) == PAGE
+
+
+async def test_pages_of_two_engines_that_sort_in_between_redraw_in_order() -> None:
+    """Two engines' rows started at the same moments: the second engine's page sorts
+    between the first's new rows, not after them, so the table is redrawn (no append),
+    still newest first, the cursor kept on its run."""
+    first, second = ScaleEngine(), ScaleEngine(name="backup")
+    app = make_app(stub_session(first, second))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("G")
+        await settle(pilot)
+        screen = executions(app)
+        starts = [row.execution.start_time or NOW for row in screen.shown_rows]
+        assert len(starts) == 4 * PAGE and starts == sorted(starts, reverse=True)
+        assert ids(app)[:2] == [wid(0), wid(0)]  # one row of each engine, in turn
+        row = screen.current_row
+        assert row is not None and row.execution.ref.workflow_id == wid(PAGE - 1)
+
+
+def test_appended_is_the_new_tail_of_the_same_rows_only() -> None:
+    rows = [ListedRow(ScaleEngine().generated(i)) for i in range(6)]
+    change = appended(rows[:4], rows[2:])
+    assert change is not None and change.trimmed == 2 and list(change.added) == rows[4:]
+    unchanged = appended(rows[:4], rows[:4])
+    assert unchanged is not None and unchanged.trimmed == 0 and not unchanged.added
+    # A refreshed row (a new object for the same run) is drawn again: not an append.
+    refreshed = [*rows[:3], ListedRow(rows[3].execution), *rows[4:]]
+    assert appended(rows[:4], refreshed) is None
+    assert appended(rows[:4], [rows[5], *rows[:4]]) is None  # a row sorted in front
+    assert appended(rows[:4], rows[1:3]) is None  # rows gone from the end
+    assert appended([], rows) is None and appended(rows, []) is None
