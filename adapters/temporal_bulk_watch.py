@@ -82,7 +82,13 @@ class JobWatch:
 
     async def run(self, plan: Plan) -> JobState | None:
         if await self.jobs.describe(self.job_id) is None:
-            await self.jobs.start(plan, self.job_id)
+            try:
+                await self.jobs.start(plan, self.job_id)
+            except OpsdeckError:
+                # The answer may be lost, not the start (a timeout, a dropped connection,
+                # a resend refused): the job id is this request's, so if it exists it is ours.
+                if await self.jobs.describe(self.job_id) is None:
+                    raise
         seen: JobProgress | None = None
         deadline = time.monotonic() + self.wait
         total = 0  # the server may report 0 again after a total: keep the largest seen

@@ -19,8 +19,13 @@ from typing import Any
 from adapters.temporal_batch_job import JobState, job_reason, job_rps
 from adapters.temporal_http import HttpVisibility
 from adapters.temporal_visibility import parse_time
-from console.errors import NotFound
+from console.errors import BackendUnavailable, NotFound
 from console.model import Plan
+
+# A describe that fails on the way (502/503/504, a timeout, a dropped connection) is asked
+# again, as the SDK retries it over gRPC: one bad poll of a long job (a describe every
+# 50 ms) must not fail every target not yet reported while the job goes on.
+DESCRIBE_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds, then the error is reported
 
 
 def start_body(plan: Plan, job_id: str, namespace: str, identity: str) -> dict[str, Any]:
@@ -71,6 +76,14 @@ class HttpBatchJobs:
         return f"batch-operations/{urllib.parse.quote(job_id, safe='')}"
 
     async def describe(self, job_id: str) -> JobState | None:
+        for pause in DESCRIBE_BACKOFF:
+            try:
+                return await self._describe(job_id)
+            except BackendUnavailable:
+                await asyncio.sleep(pause)
+        return await self._describe(job_id)
+
+    async def _describe(self, job_id: str) -> JobState | None:
         try:
             body = await asyncio.to_thread(self.http.send, "GET", self._path(job_id))
         except NotFound:

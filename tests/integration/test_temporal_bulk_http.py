@@ -12,6 +12,7 @@ import sys
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.workflowservice.v1 import ListBatchOperationsRequest
@@ -26,6 +27,7 @@ from adapters.temporal_http_batch import HttpBatchJobs
 from console.actions import ActionRunner
 from console.audit import AuditJournal
 from console.config import Context
+from console.errors import BackendUnavailable
 from console.model import ActionKind, ActionRequest, ExecutionStatus, ListQuery, Outcome, Plan
 from console.sandbox.devserver import DevServer
 from tests.conftest import eventually, make_temporal_engine
@@ -126,6 +128,70 @@ async def test_one_job_over_http_with_the_grpc_body_and_an_outcome_per_target(
     assert job["operationType"] == "BATCH_OPERATION_TYPE_TERMINATE_WORKFLOW"
     assert job["reason"] == "bulk http" and job["identity"] == IDENTITY
     assert job["query"] == plan.calls[0].params["selection"]
+    await visible(engine, query, 0)
+
+
+async def test_a_describe_that_fails_once_mid_job_fails_no_target(
+    engine: TemporalEngine, temporal_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 on one DescribeBatchOperation poll (a proxy's blip; the job goes on) is asked
+    again, as the SDK does over gRPC: every target OK, none failed with the blip."""
+    query = await start_running(temporal_server.address, 10)
+    await visible(engine, query, 10)
+    plan = await plan_terminate(engine, query)
+    http = engine._http_visibility()
+    assert http is not None
+    real, describes = http.send, []
+
+    def send(
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if method == "GET" and path.startswith("batch-operations/"):
+            describes.append(path)
+            if len(describes) == 2:  # the first poll after the start: the job runs
+                raise http._error(503, "Service Unavailable", b'{"code":14,"message":"blip"}')
+        return real(method, path, params, body)
+
+    monkeypatch.setattr(http, "send", send)
+    outcomes = [o async for o in engine.apply(plan, str(uuid.uuid4()))]
+    assert len(describes) > 2
+    assert sorted(o.target for o in outcomes) == sorted(plan.targets)
+    assert {o.outcome for o in outcomes} == {Outcome.OK}, [o.message for o in outcomes]
+    await visible(engine, query, 0)
+
+
+async def test_a_start_whose_answer_is_lost_follows_the_job_it_started(
+    engine: TemporalEngine, temporal_server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The POST reached the server and the job runs, but its answer timed out: the apply
+    finds the job by its id and reports the targets OK, not failed with the timeout."""
+    query = await start_running(temporal_server.address, 10)
+    await visible(engine, query, 10)
+    plan = await plan_terminate(engine, query)
+    http = engine._http_visibility()
+    assert http is not None
+    real = http.send
+
+    def send(
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        answer = real(method, path, params, body)
+        if method == "POST":
+            raise BackendUnavailable("temporal", http.base_url, "timed out")
+        return answer
+
+    monkeypatch.setattr(http, "send", send)
+    request_id = str(uuid.uuid4())
+    outcomes = [o async for o in engine.apply(plan, request_id)]
+    assert sorted(o.target for o in outcomes) == sorted(plan.targets)
+    assert {o.outcome for o in outcomes} == {Outcome.OK}, [o.message for o in outcomes]
+    assert (await job_ids(temporal_server.address)).count(request_id) == 1
     await visible(engine, query, 0)
 
 
