@@ -258,7 +258,7 @@ async def apply_by_query(
                 _outcome(c, found.get(r), operation, state.start_time, details, state.failed)
                 for c, r in rest
             ]
-    if final and state is not None:
+    if final and state is not None and state.done:  # a job not seen ending has no final counts
         counts = {"total": state.total, "completed": state.completed, "failed": state.failed}
         final[-1] = replace(final[-1], details=dict(final[-1].details or {}) | counts)
     for outcome in final:
