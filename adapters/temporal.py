@@ -128,10 +128,14 @@ class TemporalEngine:
         writing) overlaps it. Never asks for a page past ``want`` rows.
         """
         http = self._http_visibility()
+        if http is not None:
+            from adapters.temporal_http_pages import http_pages
+
+            async for rows in http_pages(http, query, page_size, want):
+                yield rows
+            return
 
         async def fetch(token: Any) -> tuple[builtins.list[Row], Any]:
-            if http is not None:
-                return await asyncio.to_thread(http.list_page, query, page_size, token)
             return await self._sdk_page(query, page_size, token)
 
         pending: asyncio.Future[tuple[builtins.list[Row], Any]] | None

@@ -1,4 +1,5 @@
-"""`executions list -o jsonl` streams page by page over one kept-alive connection.
+"""`executions list -o jsonl` streams page by page over one kept-alive connection, and
+the HTTP list path fetches the next page from its own thread.
 
 The CLI reads the real dev server through a pass-through HTTP proxy that counts
 connections and list requests, and can hold one request: the first JSON line must be
@@ -15,16 +16,18 @@ import select
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
+from console.model import ListQuery
 from console.sandbox.devserver import DevServer
-from tests.conftest import eventually
+from tests.conftest import eventually, make_temporal_engine
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +228,86 @@ def test_a_rate_limited_page_is_asked_again(
         assert out.returncode == 0, out.stderr
         assert len(json.loads(out.stdout)) == WORKFLOWS
         assert proxy.list_requests == 2 + 3  # two 429s, then the three pages
+
+
+# The HTTP list path asks for the next page from its own thread, not from the event
+# loop: a caller busy with the page it was handed (converting, encoding, without
+# awaiting) no longer delays the next request; never past the limit; a caller that
+# stops early stops the requests.
+PAGE = 10
+
+
+def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    """Block the calling thread (and so the event loop) until check() or the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_next_page_is_requested_while_the_caller_holds_the_loop(
+    temporal_server: DevServer, listed_type: str
+) -> None:
+    with CountingProxy(temporal_server.http_address) as proxy:
+        engine = make_temporal_engine(temporal_server, **{"http-address": proxy.address})
+        query = ListQuery(workflow_type=listed_type, page_size=PAGE, limit=None)
+
+        async def first_page_then_block() -> tuple[int, bool]:
+            pages = engine.list_pages(query)
+            rows = await anext(pages)
+            # The loop is blocked here, as by a caller converting a big page.
+            asked = _wait_for(lambda: proxy.list_requests >= 2, timeout=20)
+            await pages.aclose()
+            return len(rows), asked
+
+        rows, asked = asyncio.run(first_page_then_block())
+    assert rows == PAGE
+    assert asked, "the second page was not requested while the caller held the loop"
+
+
+def test_never_asks_past_the_limit_and_rows_keep_the_servers_order(
+    temporal_server: DevServer, listed_type: str
+) -> None:
+    limit = 25  # three pages of 10, the last one cut
+    with CountingProxy(temporal_server.http_address) as proxy:
+        engine = make_temporal_engine(temporal_server, **{"http-address": proxy.address})
+        whole = make_temporal_engine(temporal_server)
+
+        async def both() -> tuple[list[str], list[str]]:
+            paged = [
+                e.ref.workflow_id
+                async for e in engine.list(
+                    ListQuery(workflow_type=listed_type, page_size=PAGE, limit=limit)
+                )
+            ]
+            one_page = [
+                e.ref.workflow_id
+                async for e in whole.list(
+                    ListQuery(workflow_type=listed_type, page_size=1000, limit=limit)
+                )
+            ]
+            return paged, one_page
+
+        paged, one_page = asyncio.run(both())
+        assert paged == one_page and len(paged) == limit
+        assert proxy.list_requests == 3
+
+
+def test_a_caller_that_stops_early_stops_the_requests(
+    temporal_server: DevServer, listed_type: str
+) -> None:
+    pages_in_all = -(-WORKFLOWS // PAGE)
+    with CountingProxy(temporal_server.http_address) as proxy:
+        engine = make_temporal_engine(temporal_server, **{"http-address": proxy.address})
+
+        async def take_one_page() -> None:
+            pages = engine.list_pages(ListQuery(workflow_type=listed_type, page_size=PAGE))
+            await anext(pages)
+            await pages.aclose()
+            await asyncio.sleep(1.0)  # what a runaway thread would use to fetch on
+
+        asyncio.run(take_one_page())
+        # one taken, at most AHEAD more fetched or in flight when it stopped
+        assert proxy.list_requests <= 4 < pages_in_all
