@@ -244,8 +244,20 @@ async def apply_by_query(
         message = f"batch job {job_id} still running on the server (temporal batch describe)"
         final += [TargetOutcome(c.target, Outcome.SUBMITTED, message, details) for c, _ in rest]
     elif state.state == "failed":
+        # A job that failed or was stopped part way changed some runs first: those read
+        # back closed are reported as such (not failed); the rest failed with the job.
         message = f"batch job {job_id} failed (temporal batch describe --job-id {job_id})"
-        final += [TargetOutcome(c.target, Outcome.FAILED, message, details) for c, _ in rest]
+        expected = state.completed if operation != "cancel" else 0
+        try:
+            found = await runs.settled(_CHANGED_TO[operation], min(expected, len(calls)))
+        except OpsdeckError:
+            found = {}
+        for c, r in rest:
+            execution = found.get(r)
+            if execution is None or execution.status.is_open:
+                final.append(TargetOutcome(c.target, Outcome.FAILED, message, details))
+            else:
+                final.append(_outcome(c, execution, operation, state.start_time, details))
     else:
         expected = state.completed if operation != "cancel" else 0
         try:

@@ -220,6 +220,39 @@ async def test_a_start_whose_answer_is_lost_follows_the_job_it_started(
     await visible(engine, query, 0)
 
 
+class EndsFailed:
+    """Batch jobs whose end is reported FAILED: a job stopped (`temporal batch terminate`)
+    or failed after it changed runs (here: all of them, the job having completed)."""
+
+    def __init__(self, jobs: BatchJobs) -> None:
+        self.jobs = jobs
+
+    async def describe(self, job_id: str) -> JobState | None:
+        state = await self.jobs.describe(job_id)
+        return replace(state, state="failed") if state is not None and state.done else state
+
+    async def start(self, plan: Plan, job_id: str) -> None:
+        await self.jobs.start(plan, job_id)
+
+
+async def test_a_job_that_fails_after_changing_runs_reports_those_runs_changed(
+    engine: TemporalEngine, temporal_server: DevServer
+) -> None:
+    """The runs a FAILED job had terminated (not yet read back while it ran) are OK, as
+    visibility shows them, not failed with the job (their audit records would say so)."""
+    query = await start_running(temporal_server.address, 10)
+    await visible(engine, query, 10)
+    plan = await plan_terminate(engine, query)
+    jobs = EndsFailed(await engine.batch_jobs())
+    # No read-back while the job runs: every target is reported after its end.
+    outcomes = [
+        o async for o in apply_by_query(jobs, engine, plan, str(uuid.uuid4()), read_every=3600)
+    ]
+    assert sorted(o.target for o in outcomes) == sorted(plan.targets)
+    assert {o.outcome for o in outcomes} == {Outcome.OK}, [o.message for o in outcomes]
+    assert outcomes[-1].details["completed"] == 10
+
+
 @pytest.mark.usefixtures("quick_reads")
 async def test_outcomes_are_handed_back_while_the_job_still_runs(
     engine: TemporalEngine, temporal_server: DevServer
