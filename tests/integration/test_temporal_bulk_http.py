@@ -5,13 +5,15 @@ and a resumed apply that finds the same job."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,12 @@ from adapters.temporal import TemporalEngine
 from adapters.temporal_batch_job import BatchJobs, JobState
 from adapters.temporal_bulk import is_query_plan
 from adapters.temporal_bulk_watch import apply_by_query
+from adapters.temporal_http import HttpVisibility
 from adapters.temporal_http_batch import HttpBatchJobs
 from console.actions import ActionRunner
 from console.audit import AuditJournal
 from console.config import Context
-from console.errors import BackendUnavailable
+from console.errors import BackendError, BackendUnavailable
 from console.model import ActionKind, ActionRequest, ExecutionStatus, ListQuery, Outcome, Plan
 from console.sandbox.devserver import DevServer
 from tests.conftest import eventually, make_temporal_engine
@@ -371,3 +374,67 @@ def test_a_bulk_apply_over_http_imports_no_temporalio(
     assert report["counts"]["ok"] == 5
     assert {o["details"]["batch_job_id"] for o in report["outcomes"]} == {report["request_id"]}
     asyncio.run(visible(engine, query, 0))
+
+
+class Canned(http.server.BaseHTTPRequestHandler):
+    """Answers each request with the next canned (status, body); notes what it was sent."""
+
+    answers: list[tuple[int, bytes]] = []
+    seen: list[tuple[str, str, str]] = []  # method, path, Authorization
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+        status, body = self.answers.pop(0)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _exhausted(cause: str, message: str) -> bytes:
+    """A 429's body as the server's HTTP API sends it (seen on the dev server)."""
+    detail = {
+        "@type": "type.googleapis.com/temporal.api.errordetails.v1.ResourceExhaustedFailure",
+        "cause": cause,
+        "scope": "RESOURCE_EXHAUSTED_SCOPE_NAMESPACE",
+    }
+    return json.dumps({"code": 8, "message": message, "details": [detail]}).encode()
+
+
+@pytest.fixture
+def canned() -> Iterator[HttpVisibility]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Canned.answers, Canned.seen = [], []
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        yield HttpVisibility(base, "default", api_key="sekrit-api-key")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_concurrent_limit_429_is_reported_at_once_a_rate_limit_429_waited_out(
+    canned: HttpVisibility,
+) -> None:
+    busy = _exhausted(
+        "RESOURCE_EXHAUSTED_CAUSE_CONCURRENT_LIMIT", "Max concurrent batch operations is reached"
+    )
+    Canned.answers = [(429, busy)]
+    with pytest.raises(BackendError, match="Max concurrent batch operations") as caught:
+        canned.send("POST", "batch-operations/j1", None, {"jobId": "j1"})
+    assert len(Canned.seen) == 1  # not sent again: another job holds the namespace's slot
+    assert "sekrit" not in str(caught.value)
+    assert Canned.seen[0][2] == "Bearer sekrit-api-key"
+    qps = _exhausted("RESOURCE_EXHAUSTED_CAUSE_PERSISTENCE_LIMIT", "persistence rate limit")
+    Canned.answers = [(429, qps), (200, b"{}")]
+    assert canned.send("POST", "batch-operations/j2", None, {"jobId": "j2"}) == {}
+    assert [m for m, _, _ in Canned.seen[1:]] == ["POST", "POST"]  # waited, sent again
