@@ -3,7 +3,9 @@
 Four task queues in one scope: two polled by live workers (their executions ran a task
 and wait for a signal), two that nobody polls, the executions interleaved. Each way
 adapters/temporal_stuck_queues.py can take (queue probes, the first page alone, the full
-list past the cap or with the probes off) must give the same hits in the same order.
+list past the cap or with the probes off) must give the same hits in the same order,
+the "workflow task waited and no worker polled since" signal of a queue whose worker
+left included.
 """
 
 from __future__ import annotations
@@ -234,3 +236,51 @@ def test_cli_explain_default_threshold_from_visibility_lower_describes(
     assert "the threshold is 3" in lower_err and "described 12 of 12" in lower_err
     assert "no_pollers: checked on the full list the describes read anyway" in lower_err
     assert lower_hits == hits and {h["rule"] for h in hits} == {"no_pollers"}
+
+
+async def test_a_task_waiting_on_a_queue_whose_worker_left_is_found_by_both_paths(
+    temporal_server: DevServer, temporal_engine: TemporalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The "unserved workflow task" signal: the worker polled (so the server still lists
+    # it as a poller for minutes), then went away, and a task has waited since. It is
+    # read from the queue's DescribeTaskQueue, so the probe path keeps it.
+    tag = f"q{uuid.uuid4().hex[:8]}"
+    left, kept = f"{tag}-left", f"{tag}-kept"
+    client = await Client.connect(temporal_server.address)
+    attrs = TypedSearchAttributes([SearchAttributePair(CUSTOMER, tag)])
+    runner = UnsandboxedWorkflowRunner()
+    async with Worker(client, task_queue=kept, workflows=[Waiting], workflow_runner=runner):
+        async with Worker(client, task_queue=left, workflows=[Waiting], workflow_runner=runner):
+            await client.start_workflow(
+                "QueuesWaiting", id=f"{kept}-0", task_queue=kept, search_attributes=attrs
+            )
+            first = await client.start_workflow(
+                "QueuesWaiting", id=f"{left}-0", task_queue=left, search_attributes=attrs
+            )
+
+            async def ran() -> bool:
+                query = f"CustomerId = '{tag}' AND BuildIds IS NOT NULL"
+                return (await client.count_workflows(query)).count == 2
+
+            await eventually(ran, what="both ran their first task")
+        # The worker of `left` is gone: a new execution's first task waits there.
+        await client.start_workflow(
+            "QueuesWaiting", id=f"{left}-1", task_queue=left, search_attributes=attrs
+        )
+        scope = Scope(tag, ("", ""), ("", ""))
+        monkeypatch.setattr(temporal_stuck_scan, "PROBE_PAGE", 1)
+
+        async def unserved() -> list[StuckHit] | None:
+            hits = await scan(temporal_engine, scope)
+            return hits if hits else None
+
+        probed = await eventually(unserved, timeout=60, what="the waiting task is reported")
+        stats = temporal_engine.stuck_stats
+        assert stats is not None and "found 2 task queues, 1 without" in stats.no_pollers_path
+        monkeypatch.setattr(temporal_stuck_scan, "QUEUE_CAP", 0)
+        listed = await scan(temporal_engine, scope)
+        # The evidence names seconds waited, which grow between the two scans.
+        assert [k[:3] for k in key(probed)] == [k[:3] for k in key(listed)]
+        assert {h.execution.ref.workflow_id for h in probed} == {first.id, f"{left}-1"}
+        waited = re.compile(rf"a workflow task has waited .* on task queue '{left}' and no worker")
+        assert all(waited.search(h.evidence) for h in probed + listed)
