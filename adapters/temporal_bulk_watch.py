@@ -238,6 +238,8 @@ async def apply_by_query(
     final: list[TargetOutcome] = [held] if held is not None else []
     if error is not None:
         if not isinstance(error, OpsdeckError):
+            for outcome in final:  # the held one was seen before the bug: still reported
+                yield outcome
             raise error
         final += [TargetOutcome(c.target, Outcome.FAILED, str(error), details) for c, _ in rest]
     elif state is None or not state.done:

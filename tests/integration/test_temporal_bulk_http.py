@@ -320,6 +320,59 @@ async def test_the_runner_audits_outcomes_during_the_job(
     assert audit.verify() is None
 
 
+class BreaksAfter:
+    """Batch jobs that say running until ``count()`` outcomes came, then raise a bug (not
+    an opsdeck error): e.g. a describe answer the parser chokes on."""
+
+    def __init__(self, jobs: BatchJobs, count: Callable[[], int], after: int) -> None:
+        self.jobs, self.count, self.after = jobs, count, after
+
+    async def describe(self, job_id: str) -> JobState | None:
+        state = await self.jobs.describe(job_id)
+        if state is not None and state.done:
+            if self.count() >= self.after:
+                raise KeyError("startTime")
+            return replace(state, state="running")
+        return state
+
+    async def start(self, plan: Plan, job_id: str) -> None:
+        await self.jobs.start(plan, job_id)
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_a_bug_mid_job_loses_no_outcome_already_seen(
+    engine: TemporalEngine,
+    temporal_server: DevServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All 10 runs seen closed (9 handed back, one held for the job's counts), then the
+    watch breaks: the held one is still audited, then the error is reported."""
+    query = await start_running(temporal_server.address, 10)
+    await visible(engine, query, 10)
+    plan = await plan_terminate(engine, query)
+    audit = AuditJournal(tmp_path / "audit.db")
+    runner = ActionRunner(
+        context=Context(name="dev", engines=()), engines={"temporal": engine}, audit=audit
+    )
+    printed: list[str] = []
+    jobs = BreaksAfter(await engine.batch_jobs(), lambda: len(printed), 9)
+
+    async def breaking() -> BatchJobs:
+        return jobs
+
+    monkeypatch.setattr(engine, "batch_jobs", breaking)
+    request_id = str(uuid.uuid4())
+    report = await runner.apply(
+        plan, request_id=request_id, on_outcome=lambda o: printed.append(o.target)
+    )
+    assert report.error is not None and "KeyError" in str(report.error)
+    assert sorted(printed) == sorted(plan.targets)
+    records = audit.list(limit=None, request_id=request_id)
+    assert sorted(r.target for r in records) == sorted(plan.targets)
+    assert {r.outcome for r in records} == {"ok"}
+
+
 @pytest.mark.usefixtures("quick_reads")
 async def test_an_interrupted_apply_resumes_by_watching_the_same_job(
     engine: TemporalEngine, temporal_server: DevServer
