@@ -125,7 +125,8 @@ class TemporalEngine:
 
         The next page is requested before this one is handed over: on a long list the
         server's time per page dominates, and the caller's work on a page (converting,
-        writing) overlaps it. Never asks for a page past ``want`` rows.
+        writing) overlaps it. Over HTTP a thread of its own asks for it
+        (adapters/temporal_http_pages.py). Never asks for a page past ``want`` rows.
         """
         http = self._http_visibility()
         if http is not None:
