@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import statistics
@@ -85,17 +86,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(pid: int, timeout: float = 900.0) -> float:
+def settle(pid: int, http_address: str, timeout: float = 1200.0) -> float:
     """Wait until the server is idle: after a fill the in-memory dev server works for
-    minutes (visibility and timer tasks) and answers lists with 429 meanwhile (measured:
-    4 minutes at ~80 % of a core after 20,000 starts), so timing then measures that."""
+    minutes (visibility tasks, each re-reading search attributes from persistence) and
+    answers lists with 429 meanwhile (measured: 4 and 10 minutes at ~80 % of a core after
+    20,000 starts, after a few idle seconds first), so timing then measures that. Idle:
+    20 s at < 10 % of a core and a page answered 200."""
     t0 = time.monotonic()
     quiet = 0
-    while quiet < 3 and time.monotonic() - t0 < timeout:
+    while quiet < 10 and time.monotonic() - t0 < timeout:
         before = cpu_seconds(pid)
         time.sleep(2.0)
         quiet = quiet + 1 if cpu_seconds(pid) - before < 0.2 else 0
+        if quiet == 10 and not answers(http_address):
+            quiet = 0
     return time.monotonic() - t0
+
+
+def answers(http_address: str) -> bool:
+    conn = http.client.HTTPConnection(http_address, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/namespaces/default/workflows?pageSize=1000")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def measure(address: str, http_address: str, runs: int, tmp: str) -> None:
@@ -168,7 +182,8 @@ def main() -> None:
                       f"({report.rate_per_minute:,.0f}/min)")  # fmt: skip
 
             asyncio.run(fill())
-            print(f"server settled after {settle(server.pid):.0f} s", flush=True)
+            waited = settle(server.pid, server.http_address)
+            print(f"server settled after {waited:.0f} s", flush=True)
             measure(server.address, server.http_address, args.runs, tmp)
 
 
