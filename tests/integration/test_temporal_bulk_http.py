@@ -79,6 +79,15 @@ async def plan_terminate(engine: TemporalEngine, query: str, **params: object) -
     return plan
 
 
+async def running_plan(
+    engine: TemporalEngine, address: str, n: int, **params: object
+) -> tuple[str, Plan]:
+    """n running workflows, visible, and the terminate plan by their query."""
+    query = await start_running(address, n)
+    await visible(engine, query, n)
+    return query, await plan_terminate(engine, query, **params)
+
+
 async def job_ids(address: str) -> list[str]:
     client = await Client.connect(address)
     resp = await client.workflow_service.list_batch_operations(
@@ -139,9 +148,7 @@ class HeldOpen:
 async def test_one_job_over_http_with_the_grpc_body_and_an_outcome_per_target(
     engine: TemporalEngine, temporal_server: DevServer
 ) -> None:
-    query = await start_running(temporal_server.address, 30)
-    await visible(engine, query, 30)
-    plan = await plan_terminate(engine, query, rps=50)
+    query, plan = await running_plan(engine, temporal_server.address, 30, rps=50)
     assert len(plan.calls) == 30
     jobs = await engine.batch_jobs()
     assert isinstance(jobs, HttpBatchJobs)  # http-address configured: the HTTP path
@@ -164,9 +171,7 @@ async def test_a_describe_that_fails_once_mid_job_fails_no_target(
 ) -> None:
     """A 503 on one DescribeBatchOperation poll (a proxy's blip; the job goes on) is asked
     again, as the SDK does over gRPC: every target OK, none failed with the blip."""
-    query = await start_running(temporal_server.address, 10)
-    await visible(engine, query, 10)
-    plan = await plan_terminate(engine, query)
+    query, plan = await running_plan(engine, temporal_server.address, 10)
     http = engine._http_visibility()
     assert http is not None
     real, describes = http.send, []
@@ -196,9 +201,7 @@ async def test_a_start_whose_answer_is_lost_follows_the_job_it_started(
 ) -> None:
     """The POST reached the server and the job runs, but its answer timed out: the apply
     finds the job by its id and reports the targets OK, not failed with the timeout."""
-    query = await start_running(temporal_server.address, 10)
-    await visible(engine, query, 10)
-    plan = await plan_terminate(engine, query)
+    query, plan = await running_plan(engine, temporal_server.address, 10)
     http = engine._http_visibility()
     assert http is not None
     real = http.send
@@ -243,9 +246,7 @@ async def test_a_job_that_fails_after_changing_runs_reports_those_runs_changed(
 ) -> None:
     """The runs a FAILED job had terminated (not yet read back while it ran) are OK, as
     visibility shows them, not failed with the job (their audit records would say so)."""
-    query = await start_running(temporal_server.address, 10)
-    await visible(engine, query, 10)
-    plan = await plan_terminate(engine, query)
+    _, plan = await running_plan(engine, temporal_server.address, 10)
     jobs = EndsFailed(await engine.batch_jobs())
     # No read-back while the job runs: every target is reported after its end.
     outcomes = [
@@ -261,9 +262,7 @@ async def test_outcomes_are_handed_back_while_the_job_still_runs(
     engine: TemporalEngine, temporal_server: DevServer
 ) -> None:
     """The first outcome comes before DescribeBatchOperation stops saying running."""
-    query = await start_running(temporal_server.address, 50)
-    await visible(engine, query, 50)
-    plan = await plan_terminate(engine, query)
+    _, plan = await running_plan(engine, temporal_server.address, 50)
     events: list[tuple[str, str]] = []
 
     def handed_back() -> bool:
@@ -287,9 +286,7 @@ async def test_the_runner_audits_outcomes_during_the_job(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    query = await start_running(temporal_server.address, 50)
-    await visible(engine, query, 50)
-    plan = await plan_terminate(engine, query)
+    _, plan = await running_plan(engine, temporal_server.address, 50)
     audit = AuditJournal(tmp_path / "audit.db")
     runner = ActionRunner(
         context=Context(name="dev", engines=()), engines={"temporal": engine}, audit=audit
@@ -348,9 +345,7 @@ async def test_a_bug_mid_job_loses_no_outcome_already_seen(
 ) -> None:
     """All 10 runs seen closed (9 handed back, one held for the job's counts), then the
     watch breaks: the held one is still audited, then the error is reported."""
-    query = await start_running(temporal_server.address, 10)
-    await visible(engine, query, 10)
-    plan = await plan_terminate(engine, query)
+    _, plan = await running_plan(engine, temporal_server.address, 10)
     audit = AuditJournal(tmp_path / "audit.db")
     runner = ActionRunner(
         context=Context(name="dev", engines=()), engines={"temporal": engine}, audit=audit
@@ -377,9 +372,7 @@ async def test_a_bug_mid_job_loses_no_outcome_already_seen(
 async def test_an_interrupted_apply_resumes_by_watching_the_same_job(
     engine: TemporalEngine, temporal_server: DevServer
 ) -> None:
-    query = await start_running(temporal_server.address, 20)
-    await visible(engine, query, 20)
-    plan = await plan_terminate(engine, query, rps=1)
+    _, plan = await running_plan(engine, temporal_server.address, 20, rps=1)
     request_id = str(uuid.uuid4())
     outcomes = engine.apply(plan, request_id)
     first = await anext(outcomes)  # the client goes away after one outcome
